@@ -1,0 +1,30 @@
+"""gpu_alvh: GPU Monte Carlo stress tests of the ALVH (Adaptive Layered VIX Hedge) strategy.
+
+Public API (see the README):
+
+* :func:`get_backend` - array backend (``"auto"``, ``"numpy"``, ``"cupy"``);
+* :func:`load_scenario` - validated, immutable scenario spec from YAML / dict / library name;
+* :func:`simulate` - joint SPX / variance / VIX paths as an ``xarray.Dataset``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("gpu-alvh")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from .backend import Backend, get_backend
+from .errors import AlvhError, BackendUnavailableError, NonFiniteError, SpecError
+
+__all__ = [
+    "__version__",
+    "Backend",
+    "get_backend",
+    "AlvhError",
+    "SpecError",
+    "NonFiniteError",
+    "BackendUnavailableError",
+]

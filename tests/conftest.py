@@ -1,0 +1,65 @@
+"""Shared fixtures: one test body runs on every available backend.
+
+``backend`` / ``xp`` are parametrised over NumPy and CuPy; the CuPy cases carry
+the ``gpu`` marker and are skipped unless a CUDA device actually runs a kernel
+(checked by :func:`gpu_alvh.backend.cupy_status`, not by the import alone).
+Run only the GPU cases with ``pytest -m gpu``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpu_alvh.backend import cupy_status, get_backend
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ALVH_SHARED", REPO.parent / "shared"))
+
+BACKEND_PARAMS = ["numpy", pytest.param("cupy", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def backend(request):
+    """A :class:`~gpu_alvh.backend.Backend`; CuPy cases skip without a working device."""
+    if request.param == "cupy":
+        ok, why = cupy_status()
+        if not ok:
+            pytest.skip(f"cupy backend unavailable: {why}")
+    return get_backend(request.param)
+
+
+@pytest.fixture
+def xp(backend):
+    """Array namespace of :func:`backend`."""
+    return backend.xp
+
+
+@pytest.fixture
+def gpu_backend():
+    """The CuPy backend, or skip."""
+    ok, why = cupy_status()
+    if not ok:
+        pytest.skip(f"cupy backend unavailable: {why}")
+    return get_backend("cupy")
+
+
+def to_numpy(a):
+    """Host copy of a NumPy or CuPy array (tests only)."""
+    get = getattr(a, "get", None)
+    return np.asarray(get() if callable(get) else a)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.exists():
+        pytest.skip(f"shared data folder not found at {SHARED}")
+    return SHARED
