@@ -57,6 +57,7 @@ class Block(IntEnum):
     VAR_JUMP_B = 3  #: two more (SVCJ sums up to four exactly)
     EVENT = 4  #: event-day jump of S
     BRIDGE = 5  #: historical-replay dispersion (reserved)
+    VAR_JUMP_TAIL = 6  #: normal for the Gamma remainder of > 4 variance jumps in one step
     USER = 16  #: first block free for extensions
 
 

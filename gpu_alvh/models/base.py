@@ -186,6 +186,29 @@ class AffineModel:
         """Long-run mean of v including variance jumps: ``theta + lambda mu_v / kappa``."""
         return self.theta + self.jump_intensity * self.mean_variance_jump() / self.kappa
 
+    def sample_jumps(self, draw, count, max_count: int, xp, special):
+        """Jump contributions over one step, given the Poisson counts.
+
+        Parameters
+        ----------
+        draw : callable
+            ``draw(block) -> (u1, u2)``: two independent U(0,1) arrays [paths]
+            from :func:`gpu_alvh.rng.uniforms` for this step.
+        count : array [paths]
+            Number of jumps in the step (float array of small integers).
+        max_count : int
+            Largest value ``count`` can take in this step (host-side bound of
+            the Poisson inversion), so rare-branch work is skipped statically.
+        xp, special
+            Array namespace and its special functions (``ndtri``).
+
+        Returns
+        -------
+        (log_jump, var_jump) : arrays [paths] or None
+            Sum of log price jumps and of variance jumps (None = no jumps).
+        """
+        return None, None
+
     # ------------------------------------------------------------------ VIX
     def vix2_coefficients(self, tau: float = VIX_TAU) -> tuple[float, float]:
         """Coefficients of the model-implied VIX: ``VIX_t^2 = a v_t + b``.

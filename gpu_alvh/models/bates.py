@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..rng import Block
 from .base import AffineModel, ParamRule
 from .heston import Heston
 
@@ -60,3 +61,14 @@ class Bates(AffineModel):
 
     def jump_a(self, u, T: float, xp=np):
         return self.jump_intensity * T * (self.price_jump_cf(u, xp=xp) - 1.0)
+
+    def sample_jumps(self, draw, count, max_count: int, xp, special):
+        """Sum of ``N`` log-normal jumps: ``N mu_J + sqrt(N) delta z`` (exact in law).
+
+        ``z = ndtri(u)`` from the second lane of the JUMP block (the first lane
+        drew the count).
+        """
+        _, u_size = draw(Block.JUMP)
+        z = special.ndtri(u_size)
+        log_jump = count * self.jump_mean + xp.sqrt(count) * (self.jump_std * z)
+        return log_jump, None

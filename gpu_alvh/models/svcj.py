@@ -33,6 +33,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import SpecIssue
+from ..rng import Block
 from .base import ParamRule, graded_quadrature
 from .bates import Bates
 
@@ -105,3 +106,34 @@ class SVCJ(Bates):
         Bv = 1j * we * ek / (1 - 1j * we * c)
         inner = 1.0 / (1.0 - self.var_jump_mean * Bv) - 1.0
         return self.jump_intensity * (inner * wq).sum(axis=-1)
+
+    #: Variance jumps summed exactly (one uniform each); more use Wilson-Hilferty.
+    EXACT_VAR_JUMPS: ClassVar[int] = 4
+
+    def sample_jumps(self, draw, count, max_count: int, xp, special):
+        """Joint jumps of one step given the count ``N``.
+
+        ``Z = mu_v * sum_{i<N} E_i`` with ``E_i = -ln u_i`` (exact for
+        ``N <= 4``: four uniforms from the VAR_JUMP_A/B blocks; the rare
+        remainder ``N - 4`` is a Gamma(N-4) variate by the Wilson-Hilferty cube
+        of a normal from VAR_JUMP_TAIL, computed only in steps where
+        ``max_count > 4``).  ``sum J_i = N mu_J + rho_J Z + sqrt(N) delta z``.
+        """
+        _, u_size = draw(Block.JUMP)
+        z = special.ndtri(u_size)
+        ua, ub = draw(Block.VAR_JUMP_A)
+        uc, ud = draw(Block.VAR_JUMP_B)
+        expo = None
+        for i, u in enumerate((ua, ub, uc, ud)):
+            term = -xp.log(u) * (count > i)
+            expo = term if expo is None else expo + term
+        if max_count > self.EXACT_VAR_JUMPS:
+            k = xp.maximum(count - self.EXACT_VAR_JUMPS, 0.0)
+            zt = special.ndtri(draw(Block.VAR_JUMP_TAIL)[0])
+            kk = xp.maximum(k, 1.0)
+            h = 1.0 / (9.0 * kk)
+            gamma = kk * xp.maximum(1.0 - h + zt * xp.sqrt(h), 0.0) ** 3
+            expo = expo + gamma * (k > 0)
+        var_jump = self.var_jump_mean * expo
+        log_jump = count * self.jump_mean + self.jump_corr * var_jump + xp.sqrt(count) * (self.jump_std * z)
+        return log_jump, var_jump

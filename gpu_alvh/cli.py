@@ -1,0 +1,160 @@
+"""The ``alvh`` command line.
+
+Exit codes: 0 ok; 2 bad input (a scenario/strategy/sweep file or an option:
+one message naming the file, the field, the value and what is allowed); 1 an
+internal error (message only; ``ALVH_DEBUG=1`` shows the traceback); 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+
+import click
+import numpy as np
+
+from . import __version__
+from .errors import AlvhError, BackendUnavailableError, NonFiniteError, SpecError
+
+BACKEND_CHOICE = click.Choice(["auto", "numpy", "cupy"], case_sensitive=False)
+DTYPE_CHOICE = click.Choice(["float64", "float32"], case_sensitive=False)
+
+
+class AlvhGroup(click.Group):
+    """Click group that maps gpu_alvh errors to exit codes and one-line messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (SpecError, BackendUnavailableError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except NonFiniteError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except AlvhError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+            if os.environ.get("ALVH_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (set ALVH_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=AlvhGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="alvh")
+def main() -> None:
+    """gpu_alvh: Monte Carlo stress tests of the ALVH iron-condor ladder with a VIX hedge overlay."""
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty()
+
+
+# ---------------------------------------------------------------------------- scenarios
+@main.group("scenarios")
+def scenarios_group() -> None:
+    """List, show and validate scenario files."""
+
+
+@scenarios_group.command("list")
+def scenarios_list() -> None:
+    """List the built-in scenario library."""
+    from .spec import list_library, load_scenario
+
+    for name in list_library():
+        spec = load_scenario(name)
+        desc = (spec.description or "").strip().splitlines()[0] if spec.description else ""
+        click.echo(f"{name:18s} {spec.model:7s} {spec.horizon:5d}d  {desc}")
+
+
+@scenarios_group.command("show")
+@click.argument("scenario")
+def scenarios_show(scenario: str) -> None:
+    """Show a scenario (library name or file) as validated YAML, with derived values."""
+    import yaml
+
+    from .spec import load_scenario
+
+    spec = load_scenario(scenario)
+    click.echo(yaml.safe_dump(spec.to_dict(), sort_keys=False).rstrip())
+    mq = spec.model_q()
+    a, b = mq.vix2_coefficients()
+    click.echo(f"# derived: v0={spec.v0():.6g}  VIX^2 = {a:.7f} v + {b:.7f}  VIX floor={mq.vix_floor():.2f}")
+
+
+@scenarios_group.command("validate")
+@click.argument("files", nargs=-1, required=True)
+def scenarios_validate(files: tuple[str, ...]) -> None:
+    """Validate scenario files; exit 2 at the first invalid one."""
+    from .spec import load_scenario
+
+    for f in files:
+        spec = load_scenario(f)
+        click.echo(f"ok: {f} ({spec.name}: {spec.model}, {spec.horizon} trading days)")
+
+
+# ---------------------------------------------------------------------------- simulate
+@main.command("simulate")
+@click.argument("scenario")
+@click.option("--paths", "n_paths", type=click.IntRange(min=1), default=None, help="Number of paths [scenario's paths].")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Random seed [scenario's seed].")
+@click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
+@click.option("--dtype", type=DTYPE_CHOICE, default="float64", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Paths per batch [sized to the device].")
+@click.option("--out", type=click.Path(dir_okay=True, writable=True), default=None, help="Write the paths to this Zarr store.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [on when stderr is a terminal].")
+def simulate_cmd(scenario, n_paths, seed, backend, dtype, batch_size, out, progress) -> None:
+    """Simulate joint SPX/VIX paths of SCENARIO (file or library name) and summarise them."""
+    from .paths import simulate
+    from .results import write_zarr
+
+    progress = _progress_default() if progress is None else progress
+    t0 = time.perf_counter()
+    ds = simulate(scenario, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, batch_size=batch_size, progress=progress)
+    elapsed = time.perf_counter() - t0
+    n_p, n1 = ds.sizes["path"], ds.sizes["step"]
+    _print_paths_summary(ds, elapsed)
+    click.echo(f"throughput: {n_p * (n1 - 1) / ds.attrs['elapsed_seconds']:.3g} path-steps/s on {ds.attrs['backend']} ({ds.attrs['device']}); total {elapsed:.2f} s")
+    if out:
+        write_zarr(ds, out, chunks={"path": min(n_p, 20000)})
+        click.echo(f"wrote {out}")
+
+
+def _print_paths_summary(ds, elapsed: float) -> None:
+    qs = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
+    spx_T = np.asarray(ds["spx"].isel(step=-1))
+    vix_T = np.asarray(ds["vix"].isel(step=-1))
+    vix_max = np.asarray(ds["vix"]).max()
+    t_end = str(ds["time"].values[-1])[:10]
+    click.echo(f"scenario {ds.attrs['scenario']}: {ds.sizes['path']} paths x {ds.sizes['step'] - 1} steps ({ds.attrs['model']}/{ds.attrs['scheme']}), horizon end {t_end}")
+    header = "          " + " ".join(f"{'q' + format(q * 100, 'g'):>9s}" for q in qs)
+    click.echo(header)
+    click.echo("SPX(T)    " + " ".join(f"{v:9.2f}" for v in np.quantile(spx_T, qs)))
+    click.echo("VIX(T)    " + " ".join(f"{v:9.2f}" for v in np.quantile(vix_T, qs)))
+    click.echo(f"max VIX over all paths and steps: {vix_max:.2f}")
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules."""
+    try:
+        from .pricing.cli import price_command
+    except ImportError:  # pricing layer not present in this build
+        return
+    main.add_command(price_command, "price")
+
+
+_register_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,171 @@
+"""Compile a scenario spec into arrays: the only place that turns specs into arrays.
+
+A :class:`CompiledScenario` holds everything the simulator needs, as host
+NumPy arrays indexed by step (``t = 1..n_steps``; index ``t-1``):
+
+* the clock: ``times`` [n_steps+1] datetime64 (New York, tz-naive; step 0 =
+  the close of ``start``), ``day`` [n_steps+1] trading-day index,
+  ``dt = 1 / (252 * steps_per_day)`` years of trading time per step;
+* regime schedules [n_steps]: ``sigma`` (vol of vol after multipliers),
+  ``rho`` (correlation after overrides), ``jump_intensity`` (after multipliers);
+* shock schedules [n_steps] (NaN = none): ``spx_return`` (replaces the step's
+  price move: with one step per day the day's close-to-close return is exactly
+  the shock on every path; with intraday steps it is the opening gap),
+  ``vix_level`` and ``vix_change`` (VIX points, applied at the end of the step);
+* event schedules [n_steps]: ``event_mean`` / ``event_std`` of the log jump
+  (NaN = no event), ``var_mult`` (multiplicative variance bump / crush, 1 = none).
+
+The dtype of the simulation is fixed here.  Per-step scalars stay on the host:
+the time loop reads them as Python floats, which needs no device round-trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+from .models import AffineModel
+from .rng import scenario_key
+
+__all__ = ["CompiledScenario", "compile_scenario", "TRADING_DAYS_PER_YEAR", "resolve_dtype"]
+
+TRADING_DAYS_PER_YEAR = 252.0
+_DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    """``"float64"`` / ``"float32"`` (or the NumPy types) to a NumPy dtype; ``ValueError`` otherwise."""
+    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype.lower()
+    if key not in _DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; allowed: float64, float32")
+    return np.dtype(_DTYPES[key])
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledScenario:
+    """A scenario ready to simulate (see module docstring for the fields)."""
+
+    name: str
+    key: int
+    spec: Any
+    model_p: AffineModel
+    model_q: AffineModel
+    scheme: str
+    spot: float
+    v0: float
+    rate: float
+    dividend_yield: float
+    drift: float
+    steps_per_day: int
+    dt: float
+    times: np.ndarray
+    day: np.ndarray
+    sigma: np.ndarray
+    rho: np.ndarray
+    jump_intensity: np.ndarray
+    spx_return: np.ndarray
+    vix_level: np.ndarray
+    vix_change: np.ndarray
+    event_mean: np.ndarray
+    event_std: np.ndarray
+    var_mult: np.ndarray
+    dtype: np.dtype = field(default=np.dtype(np.float64))
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.sigma.shape[0])
+
+    @property
+    def horizon(self) -> int:
+        """Trading days simulated."""
+        return int(self.day[-1])
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: {self.model_p.name}/{self.scheme}, {self.horizon} trading days x "
+            f"{self.steps_per_day} steps, S0={self.spot:g}, VIX0={float(self.model_q.vix_from_variance(self.v0)):.2f}"
+        )
+
+
+def compile_scenario(spec, dtype="float64") -> CompiledScenario:
+    """Compile a :class:`~gpu_alvh.spec.ScenarioSpec` (or anything
+    :func:`~gpu_alvh.spec.load_scenario` accepts) into arrays."""
+    from . import calendar as cal
+    from .spec import load_scenario
+
+    spec = load_scenario(spec)
+    dt_np = resolve_dtype(dtype)
+    spd = int(spec.steps_per_day)
+    times = cal.step_times(spec.start, spec.horizon, spd)
+    n = spec.horizon * spd
+    day = np.concatenate([[0], np.repeat(np.arange(1, spec.horizon + 1), spd)])
+    first_step = lambda d: (d - 1) * spd + 1  # noqa: E731 - step index of day d's first step
+
+    model_p = spec.model_p()
+    model_q = spec.model_q()
+    sigma = np.full(n, model_p.sigma)
+    rho = np.full(n, model_p.rho)
+    lam = np.full(n, model_p.jump_intensity)
+    spx_ret = np.full(n, np.nan)
+    vix_lvl = np.full(n, np.nan)
+    vix_chg = np.full(n, np.nan)
+    for sh in spec.resolved_shocks():
+        if sh.kind in ("spx_return", "vix_level", "vix_change"):
+            target = {"spx_return": spx_ret, "vix_level": vix_lvl, "vix_change": vix_chg}[sh.kind]
+            # price gaps land on the day's first step; VIX moves at the day's last step (its close)
+            t = first_step(sh.first_day) if sh.kind == "spx_return" else sh.first_day * spd
+            target[t - 1] = sh.value
+            continue
+        sl = slice(first_step(sh.first_day) - 1, sh.last_day * spd)
+        if sh.kind == "vol_of_vol_multiplier":
+            sigma[sl] *= sh.value
+        elif sh.kind == "jump_intensity_multiplier":
+            lam[sl] *= sh.value
+        elif sh.kind == "correlation":
+            rho[sl] = sh.value
+        else:  # pragma: no cover - the spec layer rejects unknown kinds
+            raise ValueError(f"unknown shock kind {sh.kind!r}")
+    ev_mean = np.full(n, np.nan)
+    ev_std = np.full(n, np.nan)
+    var_mult = np.ones(n)
+    for ev in spec.resolved_events():
+        t = cal.step_at(times, ev.day_index, ev.time, steps_per_day=spd)
+        ev_mean[t - 1] = ev.jump_mean if np.isnan(ev_mean[t - 1]) else ev_mean[t - 1] + ev.jump_mean
+        ev_std[t - 1] = ev.jump_std if np.isnan(ev_std[t - 1]) else float(np.hypot(ev_std[t - 1], ev.jump_std))
+        if ev.variance_crush:
+            var_mult[t - 1] *= 1.0 - ev.variance_crush
+        if ev.variance_bump:
+            step_up = (1.0 + ev.variance_bump) ** (1.0 / ev.pre_days)
+            for d in range(ev.day_index - ev.pre_days, ev.day_index):
+                if d >= 1:
+                    var_mult[d * spd - 1] *= step_up  # at the close of each of the pre-event days
+    return CompiledScenario(
+        name=spec.name,
+        key=scenario_key(spec.name),
+        spec=spec,
+        model_p=model_p,
+        model_q=model_q,
+        scheme=spec.scheme,
+        spot=float(spec.spot),
+        v0=float(spec.v0()),
+        rate=float(spec.rate),
+        dividend_yield=float(spec.dividend_yield),
+        drift=float(spec.effective_drift()),
+        steps_per_day=spd,
+        dt=1.0 / (TRADING_DAYS_PER_YEAR * spd),
+        times=np.asarray(times, dtype="datetime64[ns]"),
+        day=day,
+        sigma=sigma,
+        rho=rho,
+        jump_intensity=lam,
+        spx_return=spx_ret,
+        vix_level=vix_lvl,
+        vix_change=vix_chg,
+        event_mean=ev_mean,
+        event_std=ev_std,
+        var_mult=var_mult,
+        dtype=dt_np,
+    )

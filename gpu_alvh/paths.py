@@ -1,0 +1,300 @@
+"""Joint SPX / variance / VIX paths on the array namespace.
+
+:class:`PathStepper` advances one batch of paths step by step; the strategy
+engine drives it inside its own time loop, and :func:`simulate` drives it to
+store whole paths.  One step ``t`` (``1..n_steps``) does, in order:
+
+1. diffusion of ``(x, v)`` by the scenario's scheme (QE or full-truncation
+   Euler) with the step's ``sigma`` and ``rho`` (regime windows);
+2. jumps (Bates / SVCJ): Poisson count by inversion of a uniform, then the
+   model's jump sizes; the drift carries ``-lambda_t m``;
+3. scheduled events: log jump ``N(mean, std^2)`` of S, then variance bump /
+   crush (``var_mult``);
+4. shocks: ``spx_return`` replaces the step's price move; ``vix_level`` /
+   ``vix_change`` set the variance through the pricing model's VIX formula.
+
+State: ``x = ln(S / S_0)`` and the variance ``v`` [paths], in the compiled
+dtype.  Random numbers come from :mod:`gpu_alvh.rng`, keyed by global path
+index, so results do not depend on the batching.  Per-step parameters are host
+floats: nothing is read back from the device inside the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from functools import lru_cache
+
+import numpy as np
+
+from . import rng
+from .backend import Backend, get_backend
+from .batching import run_batches
+from .compile import CompiledScenario, compile_scenario, resolve_dtype
+from .rng import Block
+from .schemes import get_scheme
+
+__all__ = ["PathStepper", "simulate", "simulate_arrays"]
+
+_POISSON_TAIL = 1e-15
+
+
+@lru_cache(maxsize=1024)
+def poisson_thresholds(lam_dt: float) -> tuple[float, ...]:
+    """CDF values ``F(0..K-1)`` of Poisson(``lam_dt``) with ``P(N > K) < 1e-15``.
+
+    The count is ``N = #{k : u > F(k)}`` for a uniform ``u`` (inversion), capped
+    at ``K`` (probability of the cap below 1e-15).
+    """
+    from scipy.stats import poisson
+
+    if lam_dt <= 0:
+        return ()
+    k = 1
+    while poisson.sf(k, lam_dt) >= _POISSON_TAIL and k < 10_000:
+        k += 1
+    return tuple(float(f) for f in poisson.cdf(np.arange(k), lam_dt))
+
+
+class PathStepper:
+    """One batch of paths of a compiled scenario.
+
+    Parameters
+    ----------
+    compiled : CompiledScenario
+    backend : Backend
+    start, count : int
+        Global index of the batch's first path, and the number of paths.
+    seed : int
+        Seed in ``[0, 2^32)``.
+
+    Attributes
+    ----------
+    t : int
+        Last completed step (0 after construction).
+    x, v : arrays [count]
+        ``ln(S/S_0)`` and variance state after step ``t``.
+    """
+
+    def __init__(self, compiled: CompiledScenario, backend: Backend, start: int, count: int, seed: int):
+        if not 0 <= int(seed) <= rng.MAX_SEED:
+            raise ValueError(f"seed must be in [0, {rng.MAX_SEED}], got {seed}")
+        self.c = compiled
+        self.b = backend
+        self.xp = backend.xp
+        self.seed = int(seed)
+        self.start = int(start)
+        self.count = int(count)
+        self.ids = rng.path_ids(self.start, self.count, self.xp)
+        self.dtype = compiled.dtype
+        self.x = self.xp.zeros(self.count, dtype=self.dtype)
+        self.v = self.xp.full(self.count, compiled.v0, dtype=self.dtype)
+        self.t = 0
+        self.scheme = get_scheme(compiled.scheme)
+        m = compiled.model_q
+        self._vix_a, self._vix_b = m.vix2_coefficients()
+
+    # ------------------------------------------------------------------ views
+    @property
+    def spot(self):
+        """SPX level [count]."""
+        return self.c.spot * self.xp.exp(self.x)
+
+    @property
+    def variance(self):
+        """Reported variance ``max(v, 0)`` [count] (decimal, per year)."""
+        return self.xp.maximum(self.v, 0.0)
+
+    @property
+    def vix(self):
+        """Model VIX in points [count] from the pricing model: ``100 sqrt(a v + b)``."""
+        return 100.0 * self.xp.sqrt(self._vix_a * self.variance + self._vix_b)
+
+    def _variance_for_vix(self, vix):
+        return self.xp.maximum(((vix / 100.0) ** 2 - self._vix_b) / self._vix_a, 0.0)
+
+    # ------------------------------------------------------------------ stepping
+    def _draw(self, t: int):
+        xp = self.xp
+        ids, seed, key = self.ids, self.seed, self.c.key
+
+        def draw(block: int):
+            u1, u2 = rng.uniforms(ids, t, int(block), seed, key, xp=xp)
+            return u1, u2
+
+        return draw
+
+    def step(self) -> None:
+        """Advance all paths of the batch by one step."""
+        c, xp, sp = self.c, self.xp, self.b.special
+        t = self.t + 1
+        if t > c.n_steps:
+            raise IndexError(f"scenario {c.name!r} has only {c.n_steps} steps")
+        i = t - 1
+        dt = c.dt
+        model = c.model_p
+        lam = float(c.jump_intensity[i])
+        lam_dt = lam * dt
+        mu_dt = (c.drift - lam * model.jump_compensator()) * dt
+        coef = self.scheme.coefficients(model.kappa, model.theta, float(c.sigma[i]), float(c.rho[i]), dt)
+        z_v, z_s = rng.normals(self.ids, t, Block.DIFFUSION, self.seed, c.key, xp=xp)
+        dtype = self.dtype
+        if dtype != np.float64:
+            z_v = z_v.astype(dtype)
+            z_s = z_s.astype(dtype)
+        x, v = self.scheme.step(self.x, self.v, z_v, z_s, coef, mu_dt, dt, xp, sp, dense=self.b.is_gpu)
+
+        if lam_dt > 0.0:
+            thresholds = poisson_thresholds(lam_dt)
+            draw = self._draw(t)
+            u_count, _ = draw(Block.JUMP)
+            count = xp.zeros(self.count, dtype=dtype)
+            for f in thresholds:
+                count += u_count > f
+            log_jump, var_jump = model.sample_jumps(draw, count, len(thresholds), xp, sp)
+            if log_jump is not None:
+                x = x + log_jump.astype(dtype, copy=False)
+            if var_jump is not None:
+                v = v + var_jump.astype(dtype, copy=False)
+
+        ev_mean = c.event_mean[i]
+        if not math.isnan(ev_mean):
+            ev_std = float(c.event_std[i])
+            if ev_std > 0:
+                z_e, _ = rng.normals(self.ids, t, Block.EVENT, self.seed, c.key, xp=xp)
+                x = x + (float(ev_mean) + ev_std * z_e).astype(dtype, copy=False)
+            else:
+                x = x + float(ev_mean)
+        vm = float(c.var_mult[i])
+        if vm != 1.0:
+            v = v * vm
+
+        r = c.spx_return[i]
+        if not math.isnan(r):
+            x = self.x + math.log1p(float(r))
+        lvl = c.vix_level[i]
+        if not math.isnan(lvl):
+            v_lvl = max(((float(lvl) / 100.0) ** 2 - self._vix_b) / self._vix_a, 0.0)
+            v = xp.full(self.count, v_lvl, dtype=dtype)
+        chg = c.vix_change[i]
+        if not math.isnan(chg):
+            vix_now = 100.0 * xp.sqrt(self._vix_a * xp.maximum(v, 0.0) + self._vix_b)
+            v = self._variance_for_vix(vix_now + float(chg)).astype(dtype, copy=False)
+        self.x, self.v, self.t = x, v, t
+
+    def finite(self) -> bool:
+        """True when the whole state is finite (one device->host read)."""
+        xp = self.xp
+        return bool(xp.isfinite(self.x).all() & xp.isfinite(self.v).all())
+
+
+def _first_nonfinite(arrays: dict[str, np.ndarray]):
+    """(variable, path row, step) of the first non-finite value in step order, or None."""
+    best = None
+    for name, a in arrays.items():
+        bad = ~np.isfinite(a)
+        if bad.any():
+            steps = np.where(bad.any(axis=0))[0]
+            s = int(steps[0])
+            p = int(np.where(bad[:, s])[0][0])
+            if best is None or s < best[2]:
+                best = (name, p, s)
+    return best
+
+
+def simulate_arrays(compiled: CompiledScenario, backend: Backend, start: int, count: int, seed: int):
+    """Simulate one batch and return host arrays ``spx, variance, vix`` [count, n_steps+1].
+
+    Paths are stored step-major on the device and copied to the host once per
+    batch (through :func:`gpu_alvh.results.to_host`).
+    """
+    from .results import to_host
+
+    xp = backend.xp
+    st = PathStepper(compiled, backend, start, count, seed)
+    n1 = compiled.n_steps + 1
+    out = {k: xp.empty((n1, count), dtype=compiled.dtype) for k in ("spx", "variance", "vix")}
+    out["spx"][0] = st.spot
+    out["variance"][0] = st.variance
+    out["vix"][0] = st.vix
+    for t in range(1, n1):
+        st.step()
+        out["spx"][t] = st.spot
+        out["variance"][t] = st.variance
+        out["vix"][t] = st.vix
+    host = {k: to_host(backend, a).T.copy() for k, a in out.items()}
+    bad = _first_nonfinite(host)
+    if bad is not None:
+        from .errors import NonFiniteError
+
+        name, p, s = bad
+        raise NonFiniteError(compiled.name, name, start + p, s, str(compiled.times[s])[:19])
+    return host
+
+
+def simulate(
+    scenario,
+    *,
+    n_paths: int | None = None,
+    seed: int | None = None,
+    backend="auto",
+    dtype="float64",
+    batch_size: int | None = None,
+    progress: bool = False,
+):
+    """Simulate joint SPX / variance / VIX paths of a scenario.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`~gpu_alvh.spec.ScenarioSpec`, a YAML path, a dict, a library
+        name, or a :class:`~gpu_alvh.compile.CompiledScenario`.
+    n_paths, seed
+        Default to the scenario's ``paths`` and ``seed``.
+    backend
+        ``"auto"``, ``"numpy"``, ``"cupy"`` or a :class:`~gpu_alvh.backend.Backend`.
+    dtype
+        ``"float64"`` or ``"float32"``.
+    batch_size
+        Paths per batch (default: sized to the device / CPU cache).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``spx`` (index points), ``variance`` (decimal, annualised), ``vix``
+        (points) over ``(path, step)``, with coordinates ``time(step)``
+        (New York) and ``day(step)`` (trading-day index), and provenance attrs.
+    """
+    from .results import paths_dataset
+
+    b = get_backend(backend)
+    compiled = scenario if isinstance(scenario, CompiledScenario) else compile_scenario(scenario, dtype=dtype)
+    if compiled.dtype != resolve_dtype(dtype):
+        compiled = compile_scenario(compiled.spec, dtype=dtype)
+    spec = compiled.spec
+    n_paths = int(spec.paths if n_paths is None else n_paths)
+    seed = int(spec.seed if seed is None else seed)
+    if n_paths < 1:
+        raise ValueError(f"n_paths must be >= 1, got {n_paths}")
+    n1 = compiled.n_steps + 1
+    itemsize = compiled.dtype.itemsize
+    bytes_per_path = n1 * 3 * itemsize * 2 + 64 * itemsize
+    t0 = _time.perf_counter()
+    host = {k: np.empty((n_paths, n1), dtype=compiled.dtype) for k in ("spx", "variance", "vix")}
+
+    def task(start: int, count: int):
+        arrays = simulate_arrays(compiled, b, start, count, seed)
+        for k, a in arrays.items():
+            host[k][start : start + count] = a
+        return count
+
+    run_batches(
+        task,
+        n_paths,
+        backend=b,
+        bytes_per_path=bytes_per_path,
+        batch_size=batch_size,
+        progress=progress,
+        desc=f"simulate {compiled.name}",
+    )
+    return paths_dataset(compiled, host, backend=b, seed=seed, elapsed=_time.perf_counter() - t0)
