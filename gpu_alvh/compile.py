@@ -132,7 +132,7 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
     ev_std = np.full(n, np.nan)
     var_mult = np.ones(n)
     for ev in spec.resolved_events():
-        t = cal.step_at(times, ev.day_index, ev.time, steps_per_day=spd)
+        t = cal.step_at(times, ev.day_index, ev.time)
         ev_mean[t - 1] = ev.jump_mean if np.isnan(ev_mean[t - 1]) else ev_mean[t - 1] + ev.jump_mean
         ev_std[t - 1] = ev.jump_std if np.isnan(ev_std[t - 1]) else float(np.hypot(ev_std[t - 1], ev.jump_std))
         if ev.variance_crush:

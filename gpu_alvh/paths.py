@@ -114,15 +114,43 @@ class PathStepper:
         return self.xp.maximum(((vix / 100.0) ** 2 - self._vix_b) / self._vix_a, 0.0)
 
     # ------------------------------------------------------------------ stepping
-    def _draw(self, t: int):
-        xp = self.xp
-        ids, seed, key = self.ids, self.seed, self.c.key
+    def _jumps(self, x, v, t: int, lam_dt: float, model):
+        """Add the step's jumps.  The Poisson count uses one uniform per path;
+        jump sizes are drawn for every path on a GPU (dense) and only for the
+        paths that jump on the CPU - the same numbers either way, since a path
+        with no jump adds exact zeros."""
+        xp, sp, dtype = self.xp, self.b.special, self.dtype
+        seed, key = self.seed, self.c.key
+        thresholds = poisson_thresholds(lam_dt)
+        u_count, _ = rng.uniforms(self.ids, t, Block.JUMP, seed, key, xp=xp)
+        count = xp.zeros(self.count, dtype=np.float64)
+        for f in thresholds:
+            count += u_count > f
+        if self.b.is_gpu:
+            sub, ids = None, self.ids
+        else:
+            sub = xp.flatnonzero(count > 0)
+            if not sub.size:
+                return x, v
+            lo, hi = self.ids
+            ids = (lo[sub], hi if isinstance(hi, int) else hi[sub])
+            count = count[sub]
 
-        def draw(block: int):
-            u1, u2 = rng.uniforms(ids, t, int(block), seed, key, xp=xp)
-            return u1, u2
+        def draw(block):
+            return rng.uniforms(ids, t, int(block), seed, key, xp=xp)
 
-        return draw
+        log_jump, var_jump = model.sample_jumps(draw, count, len(thresholds), xp, sp)
+        if sub is None:
+            if log_jump is not None:
+                x = x + log_jump.astype(dtype, copy=False)
+            if var_jump is not None:
+                v = v + var_jump.astype(dtype, copy=False)
+        else:
+            if log_jump is not None:
+                x[sub] += log_jump.astype(dtype, copy=False)
+            if var_jump is not None:
+                v[sub] += var_jump.astype(dtype, copy=False)
+        return x, v
 
     def step(self) -> None:
         """Advance all paths of the batch by one step."""
@@ -145,17 +173,7 @@ class PathStepper:
         x, v = self.scheme.step(self.x, self.v, z_v, z_s, coef, mu_dt, dt, xp, sp, dense=self.b.is_gpu)
 
         if lam_dt > 0.0:
-            thresholds = poisson_thresholds(lam_dt)
-            draw = self._draw(t)
-            u_count, _ = draw(Block.JUMP)
-            count = xp.zeros(self.count, dtype=dtype)
-            for f in thresholds:
-                count += u_count > f
-            log_jump, var_jump = model.sample_jumps(draw, count, len(thresholds), xp, sp)
-            if log_jump is not None:
-                x = x + log_jump.astype(dtype, copy=False)
-            if var_jump is not None:
-                v = v + var_jump.astype(dtype, copy=False)
+            x, v = self._jumps(x, v, t, lam_dt, model)
 
         ev_mean = c.event_mean[i]
         if not math.isnan(ev_mean):

@@ -66,15 +66,16 @@ class QEScheme:
     @staticmethod
     @lru_cache(maxsize=256)
     def coefficients(kappa: float, theta: float, sigma: float, rho: float, dt: float) -> QECoefficients:
-        E = math.exp(-kappa * dt)
+        one_m_E = -math.expm1(-kappa * dt)
+        E = 1.0 - one_m_E
         if sigma < 1e-10:
-            return QECoefficients(E, theta * (1 - E), 0.0, 0.0, 0.0, 0.0, 0.0, True, math.sqrt(1 - rho * rho))
-        c1 = sigma * sigma * E * (1 - E) / kappa
-        c2 = theta * sigma * sigma * (1 - E) ** 2 / (2 * kappa)
+            return QECoefficients(E, theta * one_m_E, 0.0, 0.0, 0.0, 0.0, 0.0, True, math.sqrt(1 - rho * rho))
+        c1 = sigma * sigma * E * one_m_E / kappa
+        c2 = theta * sigma * sigma * one_m_E**2 / (2 * kappa)
         K2 = 0.5 * dt * (kappa * rho / sigma - 0.5) + rho / sigma
         K3 = 0.5 * dt * (1 - rho * rho)
         A = K2 + 0.5 * K3
-        return QECoefficients(E, theta * (1 - E), c1, c2, K2, K3, A, False, math.sqrt(1 - rho * rho))
+        return QECoefficients(E, theta * one_m_E, c1, c2, K2, K3, A, False, math.sqrt(1 - rho * rho))
 
     @staticmethod
     def _exponential(m, psi, z_v, c: QECoefficients, xp, special):

@@ -83,7 +83,7 @@ class AffineModel:
     name: ClassVar[str] = "affine"
     #: Rules for the parameters of this model, by name.
     RULES: ClassVar[dict[str, ParamRule]] = {
-        "kappa": ParamRule(0.0, 100.0, low_open=True, doc="mean-reversion speed, 1/yr"),
+        "kappa": ParamRule(1e-3, 100.0, doc="mean-reversion speed, 1/yr"),
         "theta": ParamRule(0.0, 4.0, low_open=True, doc="long-run variance, decimal"),
         "sigma": ParamRule(0.0, 10.0, doc="volatility of variance"),
         "rho": ParamRule(-1.0, 1.0, doc="price/variance correlation"),

@@ -1,0 +1,210 @@
+"""Safe YAML loading for spec files, and access to the built-in scenario library.
+
+The loader is a :class:`yaml.SafeLoader` (no object construction) with three
+changes that make spec files less surprising:
+
+* **duplicate keys are errors** (PyYAML silently keeps the last one), reported
+  with the key's field path and both line numbers;
+* **YAML 1.2 scalars**: only ``true``/``false`` are booleans (``yes``, ``no``,
+  ``on``, ``off`` stay strings); no base-60 numbers, so ``time: 14:00`` is the
+  string ``"14:00"``, not the integer 840; ``1e4`` is a float and ``010`` is 10;
+* syntax errors become a :class:`~gpu_alvh.errors.SpecError` on field ``<yaml>``
+  with the line and column.
+
+Unquoted dates (``2026-07-31``) load as ``datetime.date``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import SpecError, SpecIssue
+from .base import Shown
+
+__all__ = ["SpecLoader", "load_yaml", "load_yaml_text", "list_library", "library_path", "LIBRARY_PACKAGE"]
+
+#: Package holding the scenario library (the repository's ``scenarios/`` folder).
+LIBRARY_PACKAGE = "gpu_alvh.library"
+
+_TAG_BOOL = "tag:yaml.org,2002:bool"
+_TAG_INT = "tag:yaml.org,2002:int"
+_TAG_FLOAT = "tag:yaml.org,2002:float"
+
+
+class SpecLoader(yaml.SafeLoader):
+    """Safe loader with YAML 1.2 core scalars (see the module docstring)."""
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag not in (_TAG_BOOL, _TAG_INT, _TAG_FLOAT)]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(_TAG_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+SpecLoader.add_implicit_resolver(
+    _TAG_INT, re.compile(r"^(?:[-+]?[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+)$"), list("-+0123456789")
+)
+SpecLoader.add_implicit_resolver(
+    _TAG_FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    return int(text, 10)
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
+    return str(loader.construct_scalar(node)).lower() == "true"
+
+
+SpecLoader.add_constructor(_TAG_INT, _construct_int)
+SpecLoader.add_constructor(_TAG_BOOL, _construct_bool)
+
+
+def _key_label(node: yaml.Node) -> str:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else f"<{node.tag}>"
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _find_duplicates(node: yaml.Node, path: str = "", seen_nodes: set | None = None) -> SpecIssue | None:
+    """First duplicate mapping key in the node tree, as a SpecIssue (or None)."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # anchors/aliases: visit each node once
+        return None
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            label = _key_label(key_node)
+            line = key_node.start_mark.line + 1
+            if label in first_line:
+                return SpecIssue(
+                    _join(path, label),
+                    Shown(f"a second {label!r} key at line {line}"),
+                    f"duplicate key (first given at line {first_line[label]}); each key may appear only once",
+                )
+            first_line[label] = line
+            found = _find_duplicates(value_node, _join(path, label), seen_nodes)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _find_duplicates(item, _join(path, i), seen_nodes)
+            if found:
+                return found
+    return None
+
+
+def load_yaml_text(text: str, source: str = "<yaml>") -> dict[str, Any]:
+    """Parse YAML ``text`` (one document) into a dict; see :func:`load_yaml`."""
+    loader = SpecLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            dup = _find_duplicates(node)
+            if dup is not None:
+                raise SpecError(source, dup)
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        context = str(exc.context) if exc.context else ""
+        if context and exc.context_mark is not None and exc.context_mark is not mark:
+            context += f" (opened at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+        problem = ": ".join(x for x in (context, str(exc.problem) if exc.problem else "") if x) or "invalid YAML"
+        if mark is not None:
+            lines = text.splitlines()
+            shown = lines[mark.line].strip() if 0 <= mark.line < len(lines) else ""
+            where = f"line {mark.line + 1}, column {mark.column + 1}"
+        else:  # pragma: no cover - PyYAML always marks syntax errors
+            shown, where = "", "unknown position"
+        raise SpecError(
+            source,
+            SpecIssue("<yaml>", Shown(repr(shown) if shown else "(end of file)"), f"YAML syntax error at {where}: {problem}; allowed: valid YAML"),
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(source, SpecIssue("<yaml>", Shown("(file)"), f"YAML error: {exc}; allowed: valid YAML")) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        shown = Shown("an empty document") if data is None else data
+        raise SpecError(source, SpecIssue("", shown, "allowed: a YAML mapping of keys to values at the top level"))
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise SpecError(source, SpecIssue(str(bad_keys[0]), bad_keys[0], "allowed: keys are names (strings)"))
+    return data
+
+
+def load_yaml(path: str | os.PathLike | Any, *, source: str | None = None) -> dict[str, Any]:
+    """Load one YAML spec file safely into a dict.
+
+    Parameters
+    ----------
+    path
+        File path (or an ``importlib.resources`` traversable).
+    source
+        Label used in errors; default: the path as given.
+
+    Raises
+    ------
+    SpecError
+        File missing or unreadable (field ``<file>``), YAML syntax error (field
+        ``<yaml>`` with line and column), duplicate key (its field path and
+        lines), or a top level that is not a mapping.
+    """
+    label = str(path) if source is None else source
+    try:
+        text = path.read_text(encoding="utf-8") if hasattr(path, "read_text") else Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(label, SpecIssue("<file>", Shown(str(path)), "file not found")) from None
+    except IsADirectoryError:
+        raise SpecError(label, SpecIssue("<file>", Shown(str(path)), "is a directory; allowed: a YAML file")) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(label, SpecIssue("<file>", Shown(str(path)), f"not UTF-8 text ({exc.reason}); allowed: a UTF-8 YAML file")) from None
+    except OSError as exc:
+        raise SpecError(label, SpecIssue("<file>", Shown(str(path)), f"cannot be read ({exc.strerror})")) from None
+    return load_yaml_text(text, label)
+
+
+# --------------------------------------------------------------------------- library
+def _library_root():
+    return resources.files(LIBRARY_PACKAGE)
+
+
+def list_library() -> list[str]:
+    """Names of the built-in scenarios (file stems of ``scenarios/*.yaml``), sorted."""
+    names = [p.name[: -len(".yaml")] for p in _library_root().iterdir() if p.name.endswith(".yaml") and p.is_file()]
+    return sorted(names)
+
+
+def library_path(name: str):
+    """Path (an ``importlib.resources`` traversable; a ``pathlib.Path`` for normal installs) of library scenario ``name``.
+
+    Raises :class:`SpecError` listing the library names when there is none by that name.
+    """
+    stem = str(name)[:-5] if str(name).endswith(".yaml") else str(name)
+    names = list_library()
+    if stem not in names:
+        raise SpecError(str(name), SpecIssue("<scenario>", stem, f"no library scenario by that name; library scenarios: {', '.join(names)}"))
+    return _library_root().joinpath(f"{stem}.yaml")
