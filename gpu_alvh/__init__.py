@@ -18,11 +18,17 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 from .backend import Backend, get_backend
 from .errors import AlvhError, BackendUnavailableError, NonFiniteError, SpecError
+from .paths import simulate
+from .results import open_results
+from .spec import load_scenario
 
 __all__ = [
     "__version__",
     "Backend",
     "get_backend",
+    "load_scenario",
+    "simulate",
+    "open_results",
     "AlvhError",
     "SpecError",
     "NonFiniteError",

@@ -110,11 +110,11 @@ def paths_dataset(compiled, host: dict[str, np.ndarray], *, backend: Backend, se
 
 
 def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, mode: str = "w", chunks: dict | None = None) -> Path:
-    """Write a dataset to a Zarr store (consolidated metadata)."""
+    """Write a dataset to a Zarr store (format 3, no consolidated metadata)."""
     path = Path(path)
     if chunks:
         ds = ds.chunk(chunks)
-    ds.to_zarr(path, mode=mode, consolidated=True)
+    ds.to_zarr(path, mode=mode, consolidated=False)
     return path
 
 
@@ -125,4 +125,4 @@ def open_results(path: str | os.PathLike) -> xr.Dataset:
         from .errors import SpecError
 
         raise SpecError.single("argument", "path", str(path), "allowed: an existing Zarr store written by gpu_alvh")
-    return xr.open_zarr(path, consolidated=None, chunks={})
+    return xr.open_zarr(path, consolidated=False, chunks={})
