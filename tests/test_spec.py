@@ -119,7 +119,8 @@ def test_bad_files_also_fail_from_a_path_object():
         ({"horizon": 20.0}, "horizon", "integer"),
         ({"start": "31/07/2026"}, "start", "YYYY-MM-DD"),
         ({"start": "2026-02-30"}, "start", "YYYY-MM-DD"),
-        ({"strategy": {"ladder": [7, 21]}}, "strategy", "not supported yet"),
+        ({"strategy": {"ladder": [7, 21]}}, "strategy.ladder", "unknown key"),
+        ({"strategy": {"short_delta": 0.6}}, "strategy.short_delta", "(0, 0.5)"),
     ],
 )
 def test_field_rules(changes, field, allowed_part):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .base import apply_overrides, canonical_json, spec_hash
 from .loader import library_path, list_library, load_yaml
+from .strategy import HedgeLayerSpec, HedgeSpec, StrategySpec, default_strategy, load_strategy
 from .scenario import (
     EventRule,
     EventSpec,
@@ -33,6 +34,11 @@ __all__ = [
     "ResolvedShock",
     "ResolvedEvent",
     "load_scenario",
+    "StrategySpec",
+    "HedgeSpec",
+    "HedgeLayerSpec",
+    "default_strategy",
+    "load_strategy",
     "list_library",
     "library_path",
     "load_yaml",

@@ -420,6 +420,10 @@ def _set_path(data: dict, parts: list, value: Any, model: type[BaseModel], key: 
     for n, part in enumerate(parts):
         last = n == len(parts) - 1
         base, _, _ = _unwrap(tp)
+        if get_origin(base) in (Union, types.UnionType) and isinstance(part, str):
+            # a union of models (e.g. a condition term or group): the member that has this key
+            members = [a for a in get_args(base) if isinstance(a, type) and issubclass(a, BaseModel)]
+            base = next((m for m in members if part in m.model_fields), members[0] if members else base)
         if isinstance(base, type) and issubclass(base, BaseModel):
             if not isinstance(part, str) or part not in base.model_fields:
                 where = f" under {done}" if done else ""

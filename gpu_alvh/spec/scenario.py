@@ -53,6 +53,7 @@ from .base import (
     value_error,
 )
 from .loader import library_path, list_library, load_yaml
+from .strategy import StrategySpec, default_strategy
 
 __all__ = [
     "ScenarioSpec",
@@ -406,7 +407,7 @@ class ScenarioSpec(FrozenModel):
     paths: int = Field(10000, ge=1, le=10**9, strict=True, description="number of Monte Carlo paths")
     seed: int = Field(0, ge=0, le=2**32 - 1, strict=True, description="random seed")
     historical: Optional[Any] = Field(None, description="historical replay (planned, not implemented yet)")
-    strategy: Optional[Any] = Field(None, description="strategy section (not supported yet)")
+    strategy: Optional[StrategySpec] = Field(None, description="strategy section (inline mapping or a YAML file path); default: SPEC section 6 defaults")
 
     _sessions: tuple = PrivateAttr(default=())
     _shocks: tuple = PrivateAttr(default=())
@@ -425,13 +426,6 @@ class ScenarioSpec(FrozenModel):
     def _no_historical(cls, v: Any) -> Any:
         if v is not None:
             raise value_error("historical replay is not implemented yet (planned); remove the historical section")
-        return v
-
-    @field_validator("strategy", mode="before")
-    @classmethod
-    def _no_strategy(cls, v: Any) -> Any:
-        if v is not None:
-            raise value_error("strategy section is not supported yet; keep strategies in their own files")
         return v
 
     # ----------------------------------------------------------------- cross-field checks
@@ -547,6 +541,10 @@ class ScenarioSpec(FrozenModel):
     def effective_drift(self) -> float:
         """P equity drift per year: ``drift``, or ``rate - dividend_yield`` when not given."""
         return float(self.rate - self.dividend_yield if self.drift is None else self.drift)
+
+    def strategy_spec(self) -> StrategySpec:
+        """The scenario's strategy, or the SPEC section 6 defaults when it has none."""
+        return self.strategy if self.strategy is not None else default_strategy()
 
     # ----------------------------------------------------------------- calendar
     def session_dates(self) -> tuple[_dt.date, ...]:
@@ -732,6 +730,20 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<dict>", defau
     return validate_spec(ScenarioSpec, data, source=source)
 
 
+def _inline_strategy_file(data: Any, folder: Path, source: str) -> Any:
+    """Replace ``strategy: other.yaml`` (a path relative to the scenario file) by that file's mapping."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("strategy"), str):
+        return data
+    ref = Path(data["strategy"])
+    target = ref if ref.is_absolute() else folder / ref
+    if not target.is_file():
+        raise SpecError(source, SpecIssue("strategy", data["strategy"], f"allowed: a strategy mapping or the path of a strategy YAML file (relative to {folder}); no file at {target}"))
+    sub = load_yaml(target, source=str(target))
+    if isinstance(sub, Mapping) and set(sub) == {"strategy"}:
+        sub = sub["strategy"]
+    return {**data, "strategy": sub}
+
+
 def load_scenario(obj: Any, *, overrides: Optional[Mapping[str, Any]] = None) -> ScenarioSpec:
     """Load and validate a scenario.
 
@@ -761,11 +773,13 @@ def load_scenario(obj: Any, *, overrides: Optional[Mapping[str, Any]] = None) ->
         path = Path(text)
         if path.is_file():
             source = text
-            spec = scenario_from_dict(load_yaml(path, source=source), source=source, default_name=path.stem)
+            data = _inline_strategy_file(load_yaml(path, source=source), path.parent, source)
+            spec = scenario_from_dict(data, source=source, default_name=path.stem)
         elif isinstance(obj, str) and "/" not in text and os.sep not in text and text.removesuffix(".yaml") in list_library():
             stem = text.removesuffix(".yaml")
             source = f"scenarios/{stem}.yaml"
-            spec = scenario_from_dict(load_yaml(library_path(stem), source=source), source=source, default_name=stem)
+            data = _inline_strategy_file(load_yaml(library_path(stem), source=source), library_path(stem).parent, source)
+            spec = scenario_from_dict(data, source=source, default_name=stem)
         else:
             raise SpecError(
                 text,

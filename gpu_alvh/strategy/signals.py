@@ -1,0 +1,203 @@
+"""Signals along each path, and activation conditions written as data.
+
+Signals (SPEC section 6), each evaluated at the close of every trading day:
+
+========================== ================================================ ============
+name                       definition                                       units
+========================== ================================================ ============
+``spx_rsi14``              Wilder RSI(14) of SPX daily closes                 0..100
+``vix_rsi14``              Wilder RSI(14) of VIX daily closes                 0..100
+``spx_macd_hist``          MACD(12, 26, 9) histogram of SPX closes            index points
+``vix_macd_hist``          MACD(12, 26, 9) histogram of VIX closes            VIX points
+``term_slope``             model VIX3M - VIX (93-day minus 30-day implied)    VIX points
+``vix``                    model VIX                                          VIX points
+``days_to_event``          trading days to the next FOMC/CPI/PPI event        days (999 = none)
+``front_strike_distance_sd`` distance of spot to the nearer short strike of the front layer, in standard deviations ``K/S - 1`` over ``IV sqrt(tau)``   sd
+``ladder_delta``           ladder dollar delta per 1% SPX move / NAV          1/%
+``drawdown``               1 - NAV / running peak NAV                         fraction
+========================== ================================================ ============
+
+Indicators start neutral: RSI at 50 (Wilder averages seeded with the model's
+expected absolute daily move), MACD lines at the starting level.
+
+A condition is ``{all: [...]}`` / ``{any: [...]}`` over terms
+``{signal, op, value}`` (nested groups allowed); ``op`` is one of ``< <= > >=``
+or ``crosses_above`` / ``crosses_below`` (true on the day the signal moves from
+one side of ``value`` to the other).  Conditions compile to
+:class:`Condition` objects evaluated on arrays; thresholds may differ per
+strategy variant (arrays ``[strategy, 1]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["SIGNALS", "SignalInfo", "Ema", "WilderRsi", "Macd", "Condition", "compile_condition", "OPS"]
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """Registry entry: units and a one-line definition."""
+
+    units: str
+    doc: str
+
+
+#: Signal registry (name -> info).  Values are produced by the engine's
+#: signal context; adding a signal is one entry here plus its value there.
+SIGNALS: dict[str, SignalInfo] = {
+    "spx_rsi14": SignalInfo("0..100", "Wilder RSI(14) of SPX daily closes"),
+    "vix_rsi14": SignalInfo("0..100", "Wilder RSI(14) of VIX daily closes"),
+    "spx_macd_hist": SignalInfo("index points", "MACD(12,26,9) histogram of SPX closes"),
+    "vix_macd_hist": SignalInfo("VIX points", "MACD(12,26,9) histogram of VIX closes"),
+    "term_slope": SignalInfo("VIX points", "model VIX3M minus VIX (contango > 0)"),
+    "vix": SignalInfo("VIX points", "model VIX"),
+    "days_to_event": SignalInfo("trading days", "trading days to the next scheduled event (999 if none)"),
+    "front_strike_distance_sd": SignalInfo("sd", "spot distance to the front layer's nearer short strike in IV standard deviations"),
+    "ladder_delta": SignalInfo("1/%", "ladder dollar delta per 1% SPX move divided by NAV"),
+    "drawdown": SignalInfo("fraction", "1 - NAV / running peak NAV"),
+}
+
+
+class Ema:
+    """Exponential moving average ``e <- e + alpha (x - e)``, ``alpha = 2/(n+1)``."""
+
+    def __init__(self, n: int, x0):
+        self.alpha = 2.0 / (n + 1.0)
+        self.value = x0 * 1.0
+
+    def update(self, x):
+        self.value = self.value + self.alpha * (x - self.value)
+        return self.value
+
+
+class WilderRsi:
+    """Wilder's RSI(n): ``100 - 100 / (1 + avg_gain / avg_loss)`` with smoothing ``1/n``."""
+
+    def __init__(self, n: int, x0, seed_move, xp):
+        self.n = float(n)
+        self.prev = x0 * 1.0
+        self.gain = xp.zeros_like(self.prev) + seed_move
+        self.loss = xp.zeros_like(self.prev) + seed_move
+        self.xp = xp
+
+    def update(self, x):
+        xp = self.xp
+        d = x - self.prev
+        self.prev = x * 1.0
+        k = 1.0 / self.n
+        self.gain = self.gain + k * (xp.maximum(d, 0.0) - self.gain)
+        self.loss = self.loss + k * (xp.maximum(-d, 0.0) - self.loss)
+        return self.value
+
+    @property
+    def value(self):
+        xp = self.xp
+        total = self.gain + self.loss
+        return xp.where(total > 0, 100.0 * self.gain / xp.where(total > 0, total, 1.0), 50.0)
+
+
+class Macd:
+    """MACD(fast, slow, signal): ``hist = (EMA_fast - EMA_slow) - EMA_signal(EMA_fast - EMA_slow)``."""
+
+    def __init__(self, x0, fast: int = 12, slow: int = 26, signal: int = 9):
+        self.fast = Ema(fast, x0)
+        self.slow = Ema(slow, x0)
+        self.signal = Ema(signal, x0 * 0.0)
+        self.hist = x0 * 0.0
+
+    def update(self, x):
+        line = self.fast.update(x) - self.slow.update(x)
+        self.hist = line - self.signal.update(line)
+        return self.hist
+
+
+OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+CROSS_OPS = ("crosses_above", "crosses_below")
+
+
+@dataclass(frozen=True)
+class Term:
+    signal: str
+    op: str
+    value: Any  # float or array [strategy, 1]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled ``all``/``any`` tree.  ``mode`` is ``"all"`` or ``"any"``;
+    ``items`` are :class:`Term` or nested :class:`Condition`; an empty ``all``
+    is always true."""
+
+    mode: str
+    items: tuple
+
+    def signals(self) -> set[str]:
+        out: set[str] = set()
+        for it in self.items:
+            out |= it.signals() if isinstance(it, Condition) else {it.signal}
+        return out
+
+    def crossing_signals(self) -> set[str]:
+        out: set[str] = set()
+        for it in self.items:
+            if isinstance(it, Condition):
+                out |= it.crossing_signals()
+            elif it.op in CROSS_OPS:
+                out.add(it.signal)
+        return out
+
+    def evaluate(self, values: dict[str, Any], previous: dict[str, Any], xp):
+        """Boolean array: ``values``/``previous`` map signal names to arrays (today / last day)."""
+        result = None
+        for it in self.items:
+            if isinstance(it, Condition):
+                r = it.evaluate(values, previous, xp)
+            elif it.op in OPS:
+                r = OPS[it.op](values[it.signal], it.value)
+            elif it.op == "crosses_above":
+                r = (previous[it.signal] <= it.value) & (values[it.signal] > it.value)
+            else:  # crosses_below
+                r = (previous[it.signal] >= it.value) & (values[it.signal] < it.value)
+            if result is None:
+                result = r
+            elif self.mode == "all":
+                result = result & r
+            else:
+                result = result | r
+        if result is None:
+            return True if self.mode == "all" else False
+        return result
+
+
+def compile_condition(spec: dict | None, value_of: Callable[[tuple, float], Any] = lambda path, v: v, path: tuple = ()) -> Condition:
+    """Compile a validated condition dict into a :class:`Condition`.
+
+    ``value_of(path, value)`` may replace each threshold (e.g. by a per-strategy
+    array); ``path`` locates the term inside the tree.  ``None`` compiles to an
+    always-true condition.
+    """
+    if spec is None:
+        return Condition("all", ())
+    (mode, items), = spec.items()
+    out = []
+    for i, item in enumerate(items):
+        if "signal" in item:
+            out.append(Term(item["signal"], item["op"], value_of(path + (mode, i), float(item["value"]))))
+        else:
+            out.append(compile_condition(item, value_of, path + (mode, i)))
+    return Condition(mode, tuple(out))
+
+
+def neutral_seed_move(level: float, variance: float, dt: float = 1.0 / 252.0) -> float:
+    """Expected absolute daily move of a level with lognormal vol ``sqrt(variance)``:
+    ``E|N(0, s^2)| = s sqrt(2/pi)`` with ``s = level sqrt(variance dt)``; seeds Wilder's averages."""
+    return float(level * np.sqrt(max(variance, 1e-12) * dt) * np.sqrt(2.0 / np.pi))
