@@ -4,7 +4,10 @@ Public API (see the README):
 
 * :func:`get_backend` - array backend (``"auto"``, ``"numpy"``, ``"cupy"``);
 * :func:`load_scenario` - validated, immutable scenario spec from YAML / dict / library name;
-* :func:`simulate` - joint SPX / variance / VIX paths as an ``xarray.Dataset``.
+* :func:`simulate` - joint SPX / variance / VIX paths as an ``xarray.Dataset``;
+* :func:`run` - the ALVH book and its baselines, metrics and claims (``xarray.Dataset``);
+* :func:`price_options` / :func:`price_vix` - Fourier (COS) SPX option prices, VIX futures and options;
+* :func:`open_results` - open a results store lazily.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from .backend import Backend, get_backend
 from .errors import AlvhError, BackendUnavailableError, NonFiniteError, SpecError
 from .paths import simulate
+from .pricing import price_options, price_vix
 from .results import open_results
+from .run import run
 from .spec import load_scenario
 
 __all__ = [
@@ -28,6 +33,9 @@ __all__ = [
     "get_backend",
     "load_scenario",
     "simulate",
+    "run",
+    "price_options",
+    "price_vix",
     "open_results",
     "AlvhError",
     "SpecError",

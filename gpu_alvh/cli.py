@@ -144,16 +144,9 @@ def _print_paths_summary(ds, elapsed: float) -> None:
     click.echo(f"max VIX over all paths and steps: {vix_max:.2f}")
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules."""
-    try:
-        from .pricing.cli import price_command
-    except ImportError:  # pricing layer not present in this build
-        return
-    main.add_command(price_command, "price")
+from .pricing.cli import price_command  # noqa: E402 - commands that live in their own modules
 
-
-_register_optional_commands()
+main.add_command(price_command, "price")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,8 +60,8 @@ def test_svcj_without_variance_jumps_is_bates():
     np.testing.assert_allclose(s_small.log_price_cf(u, 0.7, 0.03), b.log_price_cf(u, 0.7, 0.03), atol=1e-8)
 
 
-def test_svcj_jump_integral_converges():
-    """The graded quadrature of the SVCJ jump term agrees with a much finer one."""
+def test_svcj_jump_integral_closed_form():
+    """The closed-form SVCJ jump term agrees with a fine graded quadrature, also for sigma -> 0."""
     from gpu_alvh.models import base
 
     m = SVCJ(**H, **J, **SV)
@@ -72,6 +72,22 @@ def test_svcj_jump_integral_converges():
     inner = 1.0 / (1.0 - (Bs + 1j * u[:, None] * m.jump_corr) * m.var_jump_mean)
     fine = m.jump_intensity * (m.price_jump_cf(u) * (inner * w).sum(-1) - 2.0)
     np.testing.assert_allclose(coarse, fine, rtol=1e-10, atol=1e-12)
+    # deterministic variance (sigma below the floor) uses its own closed form
+    m0 = m.replace(sigma=0.0)
+    _, B0 = m0.heston_ab(u[:, None], s)
+    inner0 = 1.0 / (1.0 - (B0 + 1j * u[:, None] * m0.jump_corr) * m0.var_jump_mean)
+    ref0 = m0.jump_intensity * (m0.price_jump_cf(u) * (inner0 * w).sum(-1) - 2.0)
+    np.testing.assert_allclose(m0.jump_a(u, 2.0), ref0, rtol=1e-10, atol=1e-12)
+
+
+def test_little_trap_is_stable_for_tiny_sigma():
+    """Below SIGMA_FLOOR the deterministic limit is used; just above it the formulas agree with it to O(sigma)."""
+    u = np.array([0.5, 5.0, 50.0])
+    det = Heston(kappa=2.0, theta=0.04, sigma=0.0, rho=-0.5).heston_ab(u, 1.0)
+    for sig, tol in ((1e-9, 1e-12), (1e-8, 1e-12), (2e-5, 1e-3)):
+        ab = Heston(kappa=2.0, theta=0.04, sigma=sig, rho=-0.5).heston_ab(u, 1.0)
+        for x, y in zip(ab, det):
+            np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("model", all_models(), ids=lambda m: m.name)

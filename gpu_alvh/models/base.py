@@ -37,10 +37,14 @@ import numpy as np
 
 from ..errors import SpecError, SpecIssue
 
-__all__ = ["AffineModel", "ParamRule", "VIX_TAU", "graded_quadrature"]
+__all__ = ["AffineModel", "ParamRule", "VIX_TAU", "SIGMA_FLOOR", "graded_quadrature"]
 
 #: VIX horizon: 30 calendar days in years.
 VIX_TAU = 30.0 / 365.0
+#: Below this vol of variance the little-trap formulas cancel catastrophically
+#: (``A = kappa theta / sigma^2 (...)`` loses every digit near sigma ~ 1e-8); the
+#: deterministic-variance limit is used instead (error O(sigma)).
+SIGMA_FLOOR = 1e-5
 
 
 @dataclass(frozen=True)
@@ -269,13 +273,13 @@ class AffineModel:
         ``B = (kappa - rho sigma i u - d)/sigma^2 (1 - e^{-dT})/(1 - g e^{-dT})``,
         ``A = kappa theta/sigma^2 [(kappa - rho sigma i u - d) T - 2 ln((1 - g e^{-dT})/(1 - g))]``.
 
-        ``sigma = 0`` uses the deterministic-variance limit.
+        ``sigma < SIGMA_FLOOR`` uses the deterministic-variance limit.
         """
         u = xp.asarray(u, dtype=complex)
         k, th, s, r = self.kappa, self.theta, self.sigma, self.rho
         iu = 1j * u
-        if s < 1e-10:
-            ek = math.exp(-k * T)
+        if s < SIGMA_FLOOR:
+            ek = xp.exp(-k * xp.asarray(T, dtype=float))
             w = (1 - ek) / k  # integral of e^{-k s} over [0, T]
             half = -0.5 * (iu + u * u)
             return half * th * (T - w), half * w
@@ -321,13 +325,13 @@ class AffineModel:
         CIR part: with ``c = sigma^2 (1 - e^{-kappa T}) / (2 kappa)``,
         ``B_v = i w e^{-kappa T} / (1 - i w c)``,
         ``A_v = -(2 kappa theta / sigma^2) ln(1 - i w c)``
-        (``sigma = 0``: ``A_v = i w theta (1 - e^{-kappa T})``).
+        (``sigma < SIGMA_FLOOR``: ``A_v = i w theta (1 - e^{-kappa T})``).
         """
         w = xp.asarray(w, dtype=complex)
         k, th, s = self.kappa, self.theta, self.sigma
         ek = math.exp(-k * T)
         iw = 1j * w
-        if s < 1e-10:
+        if s < SIGMA_FLOOR:
             A = iw * th * (1 - ek)
             B = iw * ek
         else:

@@ -16,9 +16,8 @@ VIX day of 2018-02-05) and gives VIX options their upward skew.
 Log-price CF: the Heston ``B(u, s)`` is unchanged; the jump part of ``A`` is
 ``lambda \\int_0^T (theta_J(u, B(u, s)) - 1) ds`` with
 ``theta_J(u, b) = e^{i u mu_J - delta^2 u^2/2} / (1 - (b + i u rho_J) mu_v)``,
-integrated on graded Gauss-Legendre panels (the integrand has a boundary layer
-of width ~1/|d| at s = 0).  Variance CF: CIR ``B_v(w, s)`` and jump part
-``lambda \\int_0^T (1/(1 - mu_v B_v(w, s)) - 1) ds``.
+in closed form (see :meth:`SVCJ.jump_a`).  Variance CF: CIR ``B_v(w, s)`` and
+jump part ``lambda \\int_0^T (1/(1 - mu_v B_v(w, s)) - 1) ds``, also closed form.
 
 VIX: ``theta`` becomes ``theta + lambda mu_v / kappa`` and
 ``b = theta_eff (1 - a) + 2 lambda (E[e^J] - 1 - E[J])``, ``E[J] = mu_J + rho_J mu_v``.
@@ -34,10 +33,12 @@ import numpy as np
 
 from ..errors import SpecIssue
 from ..rng import Block
-from .base import ParamRule, graded_quadrature
+from .base import SIGMA_FLOOR, ParamRule
 from .bates import Bates
 
 __all__ = ["SVCJ"]
+
+_SERIES = 1e-4  # below this |z| the log-ratios use their series
 
 
 @dataclass(frozen=True)
@@ -73,39 +74,74 @@ class SVCJ(Bates):
         return 2.0 * self.jump_intensity * (self.jump_compensator() - mean_j)
 
     def jump_a(self, u, T: float, xp=np):
+        """Jump part of ``A(u, T)``: ``lambda (E[e^{iuJ}] I(u, T) - T)``, closed form.
+
+        ``I = int_0^T ds / (1 - mu_v (B(u, s) + i u rho_J))``.  With the
+        little-trap ``B``, ``E = e^{-dT}``, ``m = mu_v (beta - d)/sigma^2``,
+        ``c0 = 1 - i u rho_J mu_v``, ``P = c0 - m``, ``Q = m - c0 g``:
+        ``I = T/P + (g/Q + 1/P) L / d`` with
+        ``L = [ln(1 - g E) - ln(1 - g)] + [ln(1 - mu_v (B(u,T) + i u rho_J)) - ln c0]``
+        (differences of principal logs of right-half-plane numbers, continuous in
+        ``u`` and ``T``; ``L/Q`` by its series where ``Q -> 0``).  For
+        ``sigma < SIGMA_FLOOR``, ``B = b0 (1 - e^{-kappa s})`` with
+        ``b0 = -(iu + u^2)/(2 kappa)`` and ``I = [T + ln((a + b E_k)/(a + b))/kappa]/a``,
+        ``a = c0 - mu_v b0``, ``b = mu_v b0``, ``E_k = e^{-kappa T}``.
+        """
         u = xp.asarray(u, dtype=complex)
         if self.jump_intensity == 0.0:
             return xp.zeros_like(u)
         if self.var_jump_mean == 0.0:
             return super().jump_a(u, T, xp=xp)
-        s, wq = graded_quadrature(T)
-        s = xp.asarray(s)
-        wq = xp.asarray(wq)
-        ue = u[..., None]
-        _, Bs = self.heston_ab(ue, s, xp=xp) if self.sigma >= 1e-10 else self._heston_b_det(ue, s, xp)
-        inner = 1.0 / (1.0 - (Bs + 1j * ue * self.jump_corr) * self.var_jump_mean)
-        integral = (inner * wq).sum(axis=-1)
+        k, s, r = self.kappa, self.sigma, self.rho
+        mu_v, rho_j = self.var_jump_mean, self.jump_corr
+        iu = 1j * u
+        c0 = 1.0 - iu * rho_j * mu_v
+        if s < SIGMA_FLOOR:
+            b0 = -0.5 * (iu + u * u) / k
+            a, b = c0 - mu_v * b0, mu_v * b0
+            integral = (T + (xp.log(a + b * math.exp(-k * T)) - xp.log(a + b)) / k) / a
+        else:
+            beta = k - r * s * iu
+            d = xp.sqrt(beta * beta + s * s * (iu + u * u))
+            g = (beta - d) / (beta + d)
+            e = xp.exp(-d * T)
+            B_T = (beta - d) / (s * s) * (1 - e) / (1 - g * e)
+            m = mu_v * (beta - d) / (s * s)
+            P = c0 - m
+            Q = m - c0 * g
+            L = (xp.log(1.0 - g * e) - xp.log(1.0 - g)) + (xp.log(1.0 - mu_v * (B_T + iu * rho_j)) - xp.log(c0))
+            PQ = P + Q
+            z = Q * (e - 1.0) / PQ
+            small = xp.abs(z) < _SERIES
+            series = (e - 1.0) / PQ * (1.0 - z / 2.0 + z * z / 3.0 - z * z * z / 4.0)
+            L_over_Q = xp.where(small, series, L / xp.where(small, 1.0, Q))
+            integral = T / P + (g * L_over_Q + L / P) / d
         return self.jump_intensity * (self.price_jump_cf(u, xp=xp) * integral - T)
 
-    def _heston_b_det(self, u, s, xp):
-        k = self.kappa
-        iu = 1j * u
-        return None, -0.5 * (iu + u * u) * (1 - xp.exp(-k * s)) / k
-
     def variance_jump_a(self, w, T: float, xp=np):
+        """Jump part of ``A_v(w, T)``, closed form.
+
+        With ``gamma = sigma^2 / (2 kappa)`` and ``E = e^{-kappa T}``:
+        ``lambda mu_v / kappa [ln(1 - i w mu_v) - ln(1 - i w (gamma (1 - E) + mu_v E))] / (gamma - mu_v)``,
+        whose limit for ``gamma -> mu_v`` is ``lambda mu_v / kappa * i w (1 - E) / (1 - i w mu_v)``.
+        """
         w = xp.asarray(w, dtype=complex)
         if self.jump_intensity == 0.0 or self.var_jump_mean == 0.0:
             return xp.zeros_like(w)
-        s, wq = graded_quadrature(T)
-        s = xp.asarray(s)
-        wq = xp.asarray(wq)
-        we = w[..., None]
-        k, sg = self.kappa, self.sigma
-        ek = xp.exp(-k * s)
-        c = sg * sg * (1 - ek) / (2 * k)
-        Bv = 1j * we * ek / (1 - 1j * we * c)
-        inner = 1.0 / (1.0 - self.var_jump_mean * Bv) - 1.0
-        return self.jump_intensity * (inner * wq).sum(axis=-1)
+        k, s, mu_v = self.kappa, self.sigma, self.var_jump_mean
+        gam = s * s / (2.0 * k)
+        E = math.exp(-k * T)
+        iw = 1j * w
+        num = 1.0 - iw * mu_v
+        den = 1.0 - iw * (gam * (1.0 - E) + mu_v * E)
+        eps = gam - mu_v
+        z = den / num - 1.0  # = -i w eps (1 - E) / num
+        series = iw * (1.0 - E) / num * (1.0 - z / 2.0 + z * z / 3.0 - z * z * z / 4.0)
+        if eps == 0.0:
+            val = series
+        else:
+            val = xp.where(xp.abs(z) < _SERIES, series, (xp.log(num) - xp.log(den)) / eps)
+        return self.jump_intensity * mu_v / k * val
 
     #: Variance jumps summed exactly (one uniform each); more use Wilson-Hilferty.
     EXACT_VAR_JUMPS: ClassVar[int] = 4

@@ -1,0 +1,176 @@
+"""Benchmark: pricing layer - table builds, interpolated leg prices per second, vs QuantLib.
+
+Measures, in one run and on the chosen backend:
+
+* ``SpxTable.build`` and ``VixTable.build`` wall time for the library's ``base``
+  scenario pricing model (SVCJ);
+* interpolated SPX leg prices with greeks per second (``SpxTable.price_greeks`` on
+  random spot / strike / variance / expiry arrays), and VIX option lookups per second;
+* direct COS prices per second (one expiry, many strikes, ``cos_price``);
+* QuantLib ``AnalyticHestonEngine`` options per second (the Heston part of the same
+  model, one option at a time, default Gauss-Laguerre integration) - the ratio
+  ``leg prices/s / QuantLib options/s`` is reported.
+
+Prints a table and appends one JSON record per measurement to ``bench/results/``.
+
+    python bench/bench_pricing.py [--backend auto|numpy|cupy] [--legs N] [--ql-options N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import median_time, print_table, record  # noqa: E402
+from gpu_alvh.backend import get_backend  # noqa: E402
+from gpu_alvh.pricing.cos import cos_price  # noqa: E402
+from gpu_alvh.pricing.tables import SpxTable  # noqa: E402
+from gpu_alvh.pricing.vix import VixTable  # noqa: E402
+from gpu_alvh.spec import load_scenario  # noqa: E402
+
+
+def quantlib_rate(model, v0, spot, rate, q, n_options: int, repeats: int):
+    import QuantLib as ql
+
+    today = ql.Date(2, 1, 2024)
+    ql.Settings.instance().evaluationDate = today
+    dc = ql.Actual365Fixed()
+    flat = lambda r: ql.YieldTermStructureHandle(ql.FlatForward(today, r, dc))  # noqa: E731
+    proc = ql.HestonProcess(flat(rate), flat(q), ql.QuoteHandle(ql.SimpleQuote(spot)), v0, model.kappa, model.theta,
+                            model.sigma, model.rho)
+    engine = ql.AnalyticHestonEngine(ql.HestonModel(proc))
+    rng = np.random.default_rng(0)
+    opts = []
+    for _ in range(n_options):
+        K = float(np.round(spot * rng.uniform(0.85, 1.1) / 5) * 5)
+        days = int(rng.integers(1, 121))
+        opt = ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Put if K < spot else ql.Option.Call, K),
+                               ql.EuropeanExercise(today + days))
+        opt.setPricingEngine(engine)
+        opts.append(opt)
+
+    def run():
+        for o in opts:
+            o.recalculate()
+            o.NPV()
+
+    med, times = median_time(run, repeats=repeats, warmup=1)
+    return med, n_options / med, times, ql.__version__
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--scenario", default="base")
+    ap.add_argument("--legs", type=int, default=None, help="legs per lookup batch [CPU 1e6, GPU 1.6e7]")
+    ap.add_argument("--ql-options", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-save", action="store_true")
+    args = ap.parse_args(argv)
+
+    be = get_backend(args.backend)
+    xp = be.xp
+    spec = load_scenario(args.scenario)
+    model, v0 = spec.model_q(), spec.v0()
+    spot, rate, q = float(spec.spot), float(spec.rate), float(spec.dividend_yield)
+    n = args.legs or (16_000_000 if be.is_gpu else 1_000_000)
+    rows, save = [], not args.no_save
+
+    def add(name, what, dtype, sizes, med, thr, unit, times, extra=None):
+        rows.append({"what": what, "backend": be.name, "dtype": dtype, "size": str(sizes), "seconds": med, "throughput": thr, "unit": unit})
+        record(name, backend=be.name, device=be.device, dtype=dtype, sizes=sizes, median_seconds=med, throughput=thr,
+               throughput_unit=unit, extra={"times": times, "scenario": spec.name, **(extra or {})}, save=save)
+
+    # --- table builds
+    tables = {}
+    for dtype in ("float64", "float32"):
+        holder = {}
+
+        def build_spx(dtype=dtype, holder=holder):
+            holder["spx"] = SpxTable.build(model, rate=rate, dividend_yield=q, backend=be, dtype=dtype)
+            be.synchronize()
+
+        med, times = median_time(build_spx, repeats=args.repeats, warmup=0)
+        tab = holder["spx"]
+        add("pricing_spx_table_build", "SpxTable.build", dtype, {"nodes": tab.info["nodes"]}, med, tab.info["nodes"] / med, "nodes/s", times,
+            {"max_cos_terms": max(tab.info["cos_terms"])})
+
+        def build_vix(dtype=dtype, holder=holder):
+            holder["vix"] = VixTable.build(model, rate=rate, backend=be, dtype=dtype)
+            be.synchronize()
+
+        med, times = median_time(build_vix, repeats=args.repeats, warmup=0)
+        add("pricing_vix_table_build", "VixTable.build", dtype, {"nodes": holder["vix"].info["nodes"]}, med,
+            holder["vix"].info["nodes"] / med, "nodes/s", times)
+        tables[dtype] = (holder["spx"], holder["vix"])
+
+    # --- interpolated leg prices (price + 4 greeks) and VIX option lookups
+    rng = np.random.default_rng(1)
+    S = rng.uniform(0.8, 1.2, n) * spot
+    K = np.round(S * rng.uniform(0.85, 1.1, n) / 5.0) * 5.0
+    V = rng.uniform(0.002, 0.5, n)
+    T = rng.uniform(0.0, 120.0, n) / 365.0
+    C = K > S
+    legs_rate = {}
+    for dtype, (spx, vix) in tables.items():
+        dt = np.dtype(dtype)
+        Sd, Kd, Vd, Td, Cd = (xp.asarray(a.astype(dt) if a.dtype.kind == "f" else a) for a in (S, K, V, T, C))
+
+        def legs():
+            g = spx.price_greeks(Sd, Kd, Vd, Td, Cd)
+            be.synchronize()
+            return g
+
+        med, times = median_time(legs, repeats=args.repeats)
+        legs_rate[dtype] = n / med
+        add("pricing_spx_legs", "SpxTable.price_greeks (legs)", dtype, {"legs": n}, med, n / med, "legs/s", times)
+
+        Kv = xp.asarray(rng.uniform(10.0, 60.0, n).astype(dt))
+
+        def vix_opts():
+            p = vix.option(Vd, Td, Kv, Cd)
+            be.synchronize()
+            return p
+
+        med, times = median_time(vix_opts, repeats=args.repeats)
+        add("pricing_vix_options", "VixTable.option (lookups)", dtype, {"options": n}, med, n / med, "options/s", times)
+
+    # --- direct COS (one expiry, many strikes)
+    m_cos = 2000
+    Kc = xp.asarray(np.linspace(0.7, 1.2, m_cos) * spot)
+
+    def direct():
+        cos_price(model, spot=spot, strikes=Kc, expiries=45 / 365, v=v0, rate=rate, dividend_yield=q, is_call=Kc > spot, backend=be)
+        be.synchronize()
+
+    med, times = median_time(direct, repeats=args.repeats)
+    add("pricing_cos_direct", "cos_price (45 DTE, 1 expiry)", "float64", {"strikes": m_cos}, med, m_cos / med, "options/s", times)
+
+    # --- QuantLib analytic Heston engine, same run
+    try:
+        med, ql_rate, times, qlv = quantlib_rate(model, v0, spot, rate, q, args.ql_options, args.repeats)
+    except ImportError:
+        ql_rate = None
+    if ql_rate:
+        rows.append({"what": "QuantLib AnalyticHestonEngine", "backend": "quantlib", "dtype": "float64",
+                     "size": str({"options": args.ql_options}), "seconds": med, "throughput": ql_rate, "unit": "options/s"})
+        record("pricing_quantlib_analytic_heston", backend="quantlib", device="cpu (1 thread)", dtype="float64",
+               sizes={"options": args.ql_options}, median_seconds=med, throughput=ql_rate, throughput_unit="options/s",
+               extra={"quantlib": qlv, "times": times, "scenario": spec.name,
+                      "legs_per_s_over_quantlib": {k: v / ql_rate for k, v in legs_rate.items()}}, save=save)
+    print(f"device: {be.device}; scenario {spec.name} ({model.name})")
+    print_table(rows, [("what", "benchmark"), ("backend", "backend"), ("dtype", "dtype"), ("size", "size"), ("seconds", "median s"),
+                       ("throughput", "throughput"), ("unit", "unit")])
+    if ql_rate:
+        for dtype, r in legs_rate.items():
+            print(f"interpolated legs/s ({dtype}) / QuantLib analytic options/s = {r / ql_rate:,.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
