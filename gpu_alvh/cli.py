@@ -144,6 +144,66 @@ def _print_paths_summary(ds, elapsed: float) -> None:
     click.echo(f"max VIX over all paths and steps: {vix_max:.2f}")
 
 
+# ---------------------------------------------------------------------------- run
+@main.command("run")
+@click.argument("scenarios", nargs=-1)
+@click.option("--paths", "n_paths", type=click.IntRange(min=1), default=None, help="Paths per scenario [the scenario's paths].")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Random seed [the scenario's seed].")
+@click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
+@click.option("--dtype", type=DTYPE_CHOICE, default="float64", show_default=True)
+@click.option("--strategy", "strategy", type=click.Path(exists=True, dir_okay=False), default=None, help="Strategy YAML replacing the scenarios' own.")
+@click.option("--out", type=click.Path(dir_okay=True, writable=True), default=None, help="Write the results to this Zarr store.")
+@click.option("--save-paths", is_flag=True, help="Also keep daily NAV/SPX/VIX of every path (small runs).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Paths per batch [sized to the device].")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [on when stderr is a terminal].")
+def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths, batch_size, progress) -> None:
+    """Run the ALVH book and its baselines on SCENARIO(s) [default: the built-in base scenario]."""
+    from .results import write_zarr
+    from .run import run
+
+    progress = _progress_default() if progress is None else progress
+    t0 = time.perf_counter()
+    ds = run(list(scenarios) or None, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, strategy=strategy,
+             save_paths=save_paths, batch_size=batch_size, progress=progress)
+    elapsed = time.perf_counter() - t0
+    for name in ds["scenario"].values:
+        _print_run_summary(ds.sel(scenario=name))
+    n = int(ds.attrs["n_paths"])
+    steps = int(ds.sizes["day"]) - 1
+    click.echo(f"{n} paths x {steps} days x {ds.sizes['strategy']} strategies per scenario on {ds.attrs['backend']} ({ds.attrs['device']}): "
+               f"{elapsed:.1f} s total, pricing tables {ds.attrs['table_build_seconds']:.1f} s")
+    if out:
+        write_zarr(ds, out)
+        click.echo(f"wrote {out}  (open with gpu_alvh.open_results)")
+
+
+def _fmt_money(x: float) -> str:
+    return f"{x:,.0f}" if np.isfinite(x) else "n/a"
+
+
+def _print_run_summary(ds) -> None:
+    click.echo(f"\nscenario {str(ds['scenario'].values)}  (NAV_0 ${float(ds['final_nav'].isel(strategy=0, path=0) - ds['final_pnl'].isel(strategy=0, path=0)):,.0f})")
+    cols = [("pnl_mean", "mean P&L $"), ("pnl_std", "stdev $"), ("cvar95", "CVaR95 $"), ("cvar99", "CVaR99 $"),
+            ("max_drawdown_mean", "max DD"), ("prob_loss", "P(loss)"), ("hedge_drag_bp", "hedge drag bp/yr"), ("ruin_fraction", "ruin")]
+    header = f"{'strategy':16s}" + "".join(f"{h:>17s}" for _, h in cols)
+    click.echo(header)
+    for s in ds["strategy"].values:
+        row = ds.sel(strategy=s)
+        cells = []
+        for k, _ in cols:
+            x = float(row[k])
+            cells.append(f"{x:>17.1%}" if k in ("max_drawdown_mean", "prob_loss", "ruin_fraction") else f"{x:>17,.0f}" if k != "hedge_drag_bp" else f"{x:>17.0f}")
+        click.echo(f"{str(s):16s}" + "".join(cells))
+    click.echo("claims (ALVH, 95% CI; see docs/claims in the README):")
+    for c in ds["claim"].values:
+        r = ds.sel(claim=c)
+        m, lo, hi = float(r["measured"]), float(r["ci_low"]), float(r["ci_high"])
+        cl, ch = float(r["claimed_low"]), float(r["claimed_high"])
+        claimed = f"{cl:g}" if cl == ch else f"{cl:g}-{ch:g}"
+        meas = "n/a" if not np.isfinite(m) else (f"{m:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{m:.3g}")
+        click.echo(f"  {str(c):11s} {meas:>28s}  claimed {claimed:>9s}  {str(r['verdict'].values):14s} {str(r['claim_text'].values)}")
+
+
 from .pricing.cli import price_command  # noqa: E402 - commands that live in their own modules
 
 main.add_command(price_command, "price")

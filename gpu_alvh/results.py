@@ -109,12 +109,17 @@ def paths_dataset(compiled, host: dict[str, np.ndarray], *, backend: Backend, se
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
+#: Zarr format of the stores: version 2 specifies the fixed-length strings our labels use
+#: (version 3 has no stable string type yet) and is read by every Zarr implementation.
+ZARR_FORMAT = 2
+
+
 def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, mode: str = "w", chunks: dict | None = None) -> Path:
-    """Write a dataset to a Zarr store (format 3, no consolidated metadata)."""
+    """Write a dataset to a Zarr store (format 2, no consolidated metadata)."""
     path = Path(path)
     if chunks:
         ds = ds.chunk(chunks)
-    ds.to_zarr(path, mode=mode, consolidated=False)
+    ds.to_zarr(path, mode=mode, consolidated=False, zarr_format=ZARR_FORMAT)
     return path
 
 
@@ -126,3 +131,175 @@ def open_results(path: str | os.PathLike) -> xr.Dataset:
 
         raise SpecError.single("argument", "path", str(path), "allowed: an existing Zarr store written by gpu_alvh")
     return xr.open_zarr(path, consolidated=False, chunks={})
+
+
+# =============================================================================== run results
+#: units and long names of the variables of a run dataset
+RUN_META: dict[str, tuple[str, str]] = {
+    "final_pnl": ("USD", "final P&L (NAV_T - NAV_0)"),
+    "final_nav": ("USD", "final net asset value"),
+    "annualized_return": ("1/year", "annualised return (NAV_T/NAV_0)^(1/years) - 1"),
+    "max_drawdown": ("1", "maximum drawdown of NAV from its running peak (fraction)"),
+    "worst_day": ("USD", "worst one-day NAV change"),
+    "min_nav": ("USD", "lowest NAV over the horizon"),
+    "n_stops": ("count", "iron condors closed by the stop rule"),
+    "n_rolls": ("count", "cascade rolls of a tested side"),
+    "n_entries": ("count", "iron condors opened"),
+    "hedge_premium": ("USD", "gross hedge premium spent (purchases incl. costs; futures: costs + carry)"),
+    "hedge_pnl": ("USD", "P&L of the VIX hedge overlay (realised + final mark)"),
+    "hedge_payoff": ("USD", "value returned by the hedges (hedge P&L + premium spent)"),
+    "interest": ("USD", "interest earned on cash"),
+    "costs": ("USD", "commissions and half-spreads paid"),
+    "peak_gamma": ("shares/point", "peak |gamma| of the book ($ delta change per index point)"),
+    "peak_gamma_near_expiry": ("shares/point", "peak |book gamma| while the front layer is within 2 days of expiry"),
+    "margin_peak": ("USD", "peak Reg-T margin of the ladder (wider wing x 100 - credit per condor)"),
+    "time_under_water": ("1", "share of days with NAV below its running peak"),
+    "sharpe": ("1", "annualised Sharpe ratio of daily NAV returns"),
+    "sortino": ("1", "annualised Sortino ratio of daily NAV returns"),
+    "ruined": ("1", "1 if NAV fell below 50% of NAV_0"),
+    "layer_pnl": ("USD", "P&L of each ladder layer (realised + final mark)"),
+    "layer_stops": ("count", "stops per ladder layer"),
+    "layer_peak_gamma": ("shares/point", "peak |gamma| per ladder layer"),
+    "spx_final": ("index points", "SPX at the end of the horizon"),
+    "vix_final": ("index points", "model VIX at the end of the horizon"),
+    "nav_band": ("USD", "daily NAV quantiles across paths"),
+    "spx_band": ("index points", "daily SPX quantiles across paths"),
+    "vix_band": ("index points", "daily model VIX quantiles across paths"),
+    "mean_delta": ("shares", "mean dollar delta per index point of each layer"),
+    "mean_gamma": ("shares/point", "mean gamma of each layer"),
+    "mean_vega": ("USD per vol", "mean vega of each layer (per 1.00 of volatility)"),
+    "mean_theta": ("USD/year", "mean theta of each layer"),
+    "pnl_mean": ("USD", "mean final P&L"),
+    "pnl_std": ("USD", "standard deviation of the final P&L"),
+    "pnl_quantile": ("USD", "quantiles of the final P&L"),
+    "var95": ("USD", "95% value at risk of the final P&L (loss, positive)"),
+    "cvar95": ("USD", "95% conditional value at risk (expected shortfall)"),
+    "var99": ("USD", "99% value at risk of the final P&L"),
+    "cvar99": ("USD", "99% conditional value at risk"),
+    "prob_loss": ("1", "probability of a final loss"),
+    "sharpe_mean": ("1", "mean annualised Sharpe ratio over paths"),
+    "sortino_mean": ("1", "mean annualised Sortino ratio over paths"),
+    "time_under_water_mean": ("1", "mean share of days under water"),
+    "max_drawdown_mean": ("1", "mean maximum drawdown"),
+    "hedge_drag_bp": ("bp/year", "hedge cost drag: -mean hedge P&L / NAV_0 per year"),
+    "ruin_fraction": ("1", "share of paths with NAV below 50% of NAV_0"),
+    "ann_return_mean": ("1/year", "mean annualised return"),
+    "measured": ("claim units", "measured value of the claim"),
+    "ci_low": ("claim units", "95% confidence interval, lower end"),
+    "ci_high": ("claim units", "95% confidence interval, upper end"),
+    "claimed_low": ("claim units", "claimed value (low end of the claimed range)"),
+    "claimed_high": ("claim units", "claimed value (high end of the claimed range)"),
+    "verdict": ("1", "holds / not supported / n/a (confidence interval vs claimed range)"),
+    "claim_text": ("1", "definition of the measured quantity"),
+    "claim_units": ("1", "units of the claim"),
+    "nav_path": ("USD", "daily NAV of every path (--save-paths)"),
+    "spx_path": ("index points", "daily SPX close of every path (--save-paths)"),
+    "vix_path": ("index points", "daily model VIX of every path (--save-paths)"),
+}
+
+PER_PATH = ("final_pnl", "final_nav", "min_nav", "max_drawdown", "worst_day", "n_stops", "n_rolls", "n_entries", "hedge_premium", "hedge_pnl",
+            "interest", "costs", "peak_gamma", "peak_gamma_near_expiry", "margin_peak")
+
+
+def _combine(parts: list[dict]) -> tuple[dict, dict, dict | None]:
+    """Concatenate per-path arrays along paths (in path order) and add sums."""
+    parts = sorted(parts, key=lambda p: p["start"])
+    pp = {}
+    for k in parts[0]["per_path"]:
+        pp[k] = np.concatenate([p["per_path"][k] for p in parts], axis=-1)
+    sums = {k: sum(p["sums"][k] for p in parts) for k in parts[0]["sums"]}
+    paths = None
+    if parts[0]["paths"] is not None:
+        paths = {k: np.concatenate([p["paths"][k] for p in parts], axis=-1) for k in parts[0]["paths"]}
+    return pp, sums, paths
+
+
+def scenario_dataset(out: dict) -> xr.Dataset:
+    """Dataset of one scenario's run (no ``scenario`` dim yet)."""
+    from .metrics import CLAIMS, QUANTILES, claims_table, hist_quantiles, per_path_metrics, summary_statistics
+    from .strategy.engine import GREEKS, NAV_BINS, SPX_BINS, VIX_BINS
+
+    book, compiled = out["book"], out["compiled"]
+    pp, sums, paths = _combine(out["parts"])
+    years = out["parts"][0]["years"]
+    n_days = compiled.horizon
+    nav0 = np.asarray(book.strat_params["nav"], dtype=float)
+    derived = per_path_metrics(pp, nav0, years, n_days)
+    summ = summary_statistics(pp["final_pnl"], derived, pp, nav0, years)
+    claims = claims_table(pp, derived, book.labels)
+    S, P = pp["final_pnl"].shape
+    day_idx = np.arange(n_days + 1)
+    eod = np.flatnonzero(book.end_of_day)
+    dates = compiled.times[eod]
+    q = np.asarray(QUANTILES)
+    V = lambda dims, data, name: xr.Variable(dims, data, attrs={"units": RUN_META[name][0], "long_name": RUN_META[name][1]})  # noqa: E731
+    dv: dict[str, xr.Variable] = {}
+    for k in PER_PATH:
+        dv[k] = V(("strategy", "path"), pp[k], k)
+    for k in ("annualized_return", "time_under_water", "sharpe", "sortino", "ruined", "hedge_payoff"):
+        dv[k] = V(("strategy", "path"), derived[k], k)
+    for k in ("layer_pnl", "layer_stops", "layer_peak_gamma"):
+        dv[k] = V(("strategy", "layer", "path"), pp[k], k)
+    # layers a strategy does not hold are NaN, not 0
+    held = np.zeros((S, len(book.layer_dtes)), dtype=bool)
+    held[book.slot_strategy, book.slot_layer] = True
+    for k in ("layer_pnl", "layer_stops", "layer_peak_gamma"):
+        dv[k] = V(("strategy", "layer", "path"), np.where(held[:, :, None], pp[k], np.nan), k)
+    dv["spx_final"] = V(("path",), pp["spx_final"], "spx_final")
+    dv["vix_final"] = V(("path",), pp["vix_final"], "vix_final")
+    nav_q = hist_quantiles(sums["nav_hist"], NAV_BINS) * nav0[:, None, None]
+    dv["nav_band"] = V(("strategy", "day", "quantile"), nav_q, "nav_band")
+    dv["spx_band"] = V(("day", "quantile"), hist_quantiles(sums["spx_hist"], SPX_BINS) * compiled.spot, "spx_band")
+    dv["vix_band"] = V(("day", "quantile"), hist_quantiles(sums["vix_hist"], VIX_BINS), "vix_band")
+    gs = sums["greek_sums"] / P
+    for gi, g in enumerate(GREEKS):
+        arr = np.where(held[:, :, None], gs[gi], np.nan).transpose(0, 2, 1)  # [S, D+1, L]
+        dv[f"mean_{g}"] = V(("strategy", "day", "layer"), arr, f"mean_{g}")
+    for k in ("pnl_mean", "pnl_std", "var95", "cvar95", "var99", "cvar99", "prob_loss", "max_drawdown_mean", "hedge_drag_bp", "ruin_fraction", "ann_return_mean"):
+        dv[k] = V(("strategy",), summ[k], k)
+    dv["sharpe_mean"] = V(("strategy",), summ["sharpe"], "sharpe_mean")
+    dv["sortino_mean"] = V(("strategy",), summ["sortino"], "sortino_mean")
+    dv["time_under_water_mean"] = V(("strategy",), summ["time_under_water"], "time_under_water_mean")
+    dv["pnl_quantile"] = V(("strategy", "quantile"), summ["pnl_quantile"], "pnl_quantile")
+    for k in ("measured", "ci_low", "ci_high", "claimed_low", "claimed_high"):
+        dv[k] = V(("claim",), claims[k], k)
+    dv["verdict"] = V(("claim",), claims["verdict"].astype(str), "verdict")
+    dv["claim_text"] = V(("claim",), np.asarray([c.text for c in CLAIMS]), "claim_text")
+    dv["claim_units"] = V(("claim",), np.asarray([c.units for c in CLAIMS]), "claim_units")
+    if paths is not None:
+        dv["nav_path"] = V(("strategy", "day", "path"), paths["nav"], "nav_path")
+        dv["spx_path"] = V(("day", "path"), paths["spx"], "spx_path")
+        dv["vix_path"] = V(("day", "path"), paths["vix"], "vix_path")
+    coords = {
+        "strategy": ("strategy", np.asarray(book.labels), {"long_name": "strategy (ALVH and baselines on the same paths)"}),
+        "path": ("path", np.arange(P, dtype=np.int64), {"long_name": "global path index"}),
+        "day": ("day", day_idx, {"long_name": "trading-day index (0 = start)", "units": "1"}),
+        "date": ("day", dates.astype("datetime64[ns]"), {"long_name": "session close, New York local"}),
+        "layer": ("layer", np.asarray(book.layer_dtes, dtype=np.int64), {"long_name": "ladder layer (DTE at entry)", "units": "days"}),
+        "quantile": ("quantile", q, {"long_name": "quantile level", "units": "1"}),
+        "claim": ("claim", np.asarray([c.key for c in CLAIMS]), {"long_name": "seed claim (SPEC section 7)"}),
+    }
+    return xr.Dataset(dv, coords=coords)
+
+
+def run_dataset(outs: list[dict]) -> xr.Dataset:
+    """Stack per-scenario datasets along ``scenario`` and attach provenance."""
+    dss = [scenario_dataset(o) for o in outs]
+    names = [o["spec"].name for o in outs]
+    if len(dss) == 1:
+        ds = dss[0].expand_dims(scenario=names)
+    else:
+        ds = xr.concat([d.expand_dims(scenario=[n]) for d, n in zip(dss, names)], dim="scenario", coords="different", join="outer", compat="equals")
+    for k in list(ds.data_vars):
+        if "scenario" not in ds[k].dims:
+            ds[k] = ds[k].expand_dims(scenario=names)
+    ds["scenario"].attrs["long_name"] = "scenario id"
+    o0 = outs[0]
+    specs = {o["spec"].name: o["spec"] for o in outs}
+    extra = {
+        "strategy_json": json.dumps({o["spec"].name: o["strategy"].to_dict() for o in outs}, sort_keys=True),
+        "elapsed_seconds": float(sum(o["elapsed"] for o in outs)),
+        "table_build_seconds": float(sum(o["table_seconds"] for o in outs)),
+    }
+    ds.attrs.update(provenance(backend=o0["backend"], seed=o0["seed"], n_paths=o0["n_paths"], specs=specs, dtype=o0["compiled"].dtype, extra=extra))
+    return ds

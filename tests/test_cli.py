@@ -90,3 +90,20 @@ def test_console_script_runs():
         pytest.skip("console script not installed in this environment")
     r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_run_default_scenario_prints_comparison_and_claims(tmp_path):
+    out = tmp_path / "r.zarr"
+    r = invoke("run", "--paths", "12", "--backend", "numpy", "--out", str(out), "--no-progress")
+    assert r.exit_code == 0, r.output
+    for text in ("scenario base", "alvh", "ladder_unhedged", "single_45", "CVaR95", "C1", "C4", "claimed"):
+        assert text in r.output
+    ds = open_results(out)
+    assert ds.sizes["path"] == 12 and "verdict" in ds
+
+
+def test_run_bad_strategy_file_exit_2(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("short_delta: 0.9\n")
+    r = CliRunner().invoke(main, ["run", "gap_1p8", "--paths", "5", "--strategy", str(bad)])
+    assert r.exit_code == 2 and "short_delta" in r.output and "Traceback" not in r.output

@@ -91,8 +91,11 @@ def test_spot_and_vix_are_the_real_closes_of_the_start_date(name, closes):
 
 def test_base_is_calm_and_one_year():
     spec = load_scenario("base")
-    assert spec.horizon == 252 and spec.paths == 10000
+    assert spec.horizon == 252 and spec.paths >= 1000
     assert spec.shocks == () and spec.events == ()
+    # a variance risk premium: pricing long-run VIX above the realised long-run vol of the paths
+    q, p = spec.model_q(), spec.model_p()
+    assert q.theta > p.theta
 
 
 def test_gap_1p8_is_the_seed_example():

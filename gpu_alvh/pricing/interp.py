@@ -9,7 +9,7 @@ extrapolation); callers decide what clamping means for them.
 
 ``order=1`` is multilinear (``2^d`` gathers, weights >= 0, shape-preserving);
 ``order=3`` is the 4-point Lagrange (cubic) stencil per axis (``4^d`` gathers,
-error ``O(h^4)``), shifted inward at the edges.
+error ``O(h^4)``), shifted inward at the edges.  Orders may differ per axis.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def axis_weights(x, axis: UniformAxis, order: int, xp):
     raise ValueError(f"order must be 1 or 3, got {order}")
 
 
-def interp(table, axes, coords, order: int, xp):
+def interp(table, axes, coords, order, xp):
     """Interpolate ``table`` (shape ``[n_0, ..., n_{d-1}]``) at broadcast ``coords``.
 
     Parameters
@@ -78,45 +78,39 @@ def interp(table, axes, coords, order: int, xp):
     table : array on the backend
     axes : sequence of :class:`UniformAxis`, one per table dimension
     coords : sequence of arrays (same length), broadcastable together
-    order : 1 or 3
+    order : 1 or 3, or one order per axis (e.g. ``(1, 1, 3)``: linear in the
+        first two axes, cubic in the last)
     xp : array namespace
 
     Returns
     -------
     array of the broadcast shape of ``coords``, dtype of ``table``.
 
-    Work: ``(order+1)^d`` one-dimensional gathers and fused multiply-adds on
-    flat arrays (no ``[n, stencil]`` temporaries).
+    The stencil of a point has ``prod(order_k + 1)`` nodes; their flat indices
+    are the point's base index plus a fixed offset pattern, so the lookup is
+    one gather of ``[..., nodes]`` values, then contraction with the stencil
+    weights one axis at a time, from the last (contiguous) axis to the first.
     """
     d = len(axes)
+    orders = (int(order),) * d if np.ndim(order) == 0 else tuple(int(o) for o in order)
+    if len(orders) != d:
+        raise ValueError(f"need one order per axis ({d}), got {orders}")
     coords = xp.broadcast_arrays(*[xp.asarray(c, dtype=table.dtype) for c in coords])
-    shape = coords[0].shape
-    coords = [c.reshape(-1) for c in coords]
     flat = table.reshape(-1)
     strides = [int(np.prod(table.shape[i + 1:])) for i in range(d)]
-    stencils = [axis_weights(c, ax, order, xp) for c, ax in zip(coords, axes)]
-    m = order + 1
-    i_last, w_last = stencils[-1]
-    out = xp.zeros(coords[0].shape, dtype=table.dtype)
-
-    def rec(dim, base, weight):
-        nonlocal out
-        if dim == d - 1:
-            idx = base + i_last * strides[-1]
-            acc = w_last[0] * xp.take(flat, idx)
-            for o in range(1, m):
-                acc += w_last[o] * xp.take(flat, idx + o)
-            if weight is None:
-                out = acc
-            else:
-                acc *= weight
-                out += acc
-            return
-        i0, ws = stencils[dim]
-        for o in range(m):
-            b = (i0 + o) * strides[dim] if base is None else base + (i0 + o) * strides[dim]
-            w = ws[o] if weight is None else weight * ws[o]
-            rec(dim + 1, b, w)
-
-    rec(0, None if d > 1 else xp.zeros(coords[0].shape, dtype=xp.int64), None)
-    return out.reshape(shape)
+    stencils = [axis_weights(c, ax, o, xp) for c, ax, o in zip(coords, axes, orders)]
+    base = stencils[0][0] * strides[0]
+    for (i0, _), stride in zip(stencils[1:], strides[1:]):
+        base = base + i0 * stride
+    offsets = np.zeros(1, dtype=np.int64)
+    for o, stride in zip(orders, strides):
+        offsets = (offsets[:, None] + np.arange(o + 1, dtype=np.int64)[None, :] * stride).reshape(-1)
+    vals = xp.take(flat, base[..., None] + xp.asarray(offsets))  # [..., nodes]
+    shape = vals.shape[:-1]
+    for (_, ws), o in zip(reversed(stencils), reversed(orders)):
+        vals = vals.reshape(shape + (-1, o + 1))
+        acc = vals[..., 0] * ws[0][..., None]
+        for j in range(1, o + 1):
+            acc += vals[..., j] * ws[j][..., None]
+        vals = acc
+    return vals.reshape(shape)

@@ -139,9 +139,15 @@ class CostSpec(FrozenModel):
 
 
 class CostsSpec(FrozenModel):
-    """Trading costs, SPX and VIX separately (applied to every trade, not to cash settlement)."""
+    """Trading costs, SPX and VIX separately (applied to every trade, not to cash settlement).
 
-    spx: CostSpec = Field(default_factory=lambda: CostSpec(commission=1.0, half_spread_points=0.05, half_spread_pct=0.01))
+    Defaults: SPX $1.20 per contract (commission + exchange fees) and a half-spread
+    of 0.05 points + 0.3% of the leg price (a 40-point option: 0.17 points, a
+    0.35-point-wide market); VIX options $1.00 and 0.025 points + 2% (a 1.50
+    call: 0.055); VIX futures $2.00 and 0.025 points (half a tick).
+    """
+
+    spx: CostSpec = Field(default_factory=lambda: CostSpec(commission=1.2, half_spread_points=0.05, half_spread_pct=0.003))
     vix: CostSpec = Field(default_factory=lambda: CostSpec(commission=1.0, half_spread_points=0.025, half_spread_pct=0.02))
     vix_future: CostSpec = Field(default_factory=lambda: CostSpec(commission=2.0, half_spread_points=0.025, half_spread_pct=0.0))
 

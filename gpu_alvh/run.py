@@ -1,0 +1,185 @@
+"""``gpu_alvh.run``: the ALVH book and its baselines over joint SPX/VIX paths.
+
+Pipeline per scenario: spec -> compiled scenario -> strategy rows (ALVH +
+baselines on the same paths) -> compiled book -> pricing tables (built once) ->
+batches of paths through :class:`~gpu_alvh.strategy.engine.BatchEngine` ->
+per-path metrics, daily bands, summaries and claims -> one ``xarray.Dataset``
+(SPEC section 8).  Several scenarios are stacked along ``scenario``.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .backend import get_backend
+from .batching import run_batches
+from .compile import compile_scenario
+from .spec import load_scenario, load_strategy
+from .strategy.book import baseline_rows, compile_book
+from .strategy.engine import BatchEngine
+
+__all__ = ["run", "run_scenario", "build_tables", "trace", "DEFAULT_SCENARIO"]
+
+DEFAULT_SCENARIO = "base"
+
+
+def build_tables(compiled, book, backend):
+    """SPX implied-vol table and VIX table for a compiled scenario and its book.
+
+    Tables depend only on the pricing model, rates, dtype, backend and the
+    expiry range, so they are cached per process (sweep cells and repeated runs
+    of one scenario share them).
+    """
+    max_spx = float(max(book.slot_dte)) + 10.0
+    max_vix = 10.0
+    for r in book.rows:
+        h = r.spec.hedge
+        if h.enabled:
+            max_vix = max(max_vix, h.tenor_contango[1], h.tenor_backwardation[1], *[lay.tenor[1] for lay in h.layers if lay.tenor != "auto"])
+    # round the ranges up so that small changes of the book share a table
+    max_spx = float(np.ceil(max_spx / 30.0) * 30.0)
+    max_vix = float(np.ceil((max_vix + 45.0) / 30.0) * 30.0)
+    key = (type(compiled.model_q).__name__, tuple(sorted(compiled.model_q.to_dict().items())), compiled.rate, compiled.dividend_yield,
+           compiled.dtype.name, max_spx, max_vix, backend.name, backend.device)
+    return _cached_tables(key, compiled.model_q, backend)
+
+
+_TABLE_CACHE: "dict[tuple, tuple]" = {}
+_TABLE_CACHE_SIZE = 8
+
+
+def _cached_tables(key, model, backend):
+    from .pricing.tables import SpxTable
+    from .pricing.vix import VixTable
+
+    if key in _TABLE_CACHE:
+        return _TABLE_CACHE[key]
+    _, _, rate, q, dtype, max_spx, max_vix, _, _ = key
+    spx = SpxTable.build(model, rate=rate, dividend_yield=q, backend=backend, dtype=dtype, max_days=max_spx)
+    vix = VixTable.build(model, rate=rate, backend=backend, dtype=dtype, max_days=max_vix)
+    while len(_TABLE_CACHE) >= _TABLE_CACHE_SIZE:
+        _TABLE_CACHE.pop(next(iter(_TABLE_CACHE)))
+    _TABLE_CACHE[key] = (spx, vix)
+    return spx, vix
+
+
+def _bytes_per_path(book, itemsize: int) -> int:
+    return int((book.n_slots * 60 + book.n_hedge_slots * 40 + book.n_strategies * 60 + 64) * itemsize)
+
+
+def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = None, backend="auto", dtype="float64",
+                 save_paths: bool = False, strategy=None, batch_size: int | None = None, max_memory: int | None = None,
+                 progress: bool = False, rows=None, tables=None, compiled=None, trace=None, audit: bool = False) -> dict[str, Any]:
+    """Run one scenario; returns host arrays (per path, sums) and metadata (no Dataset yet)."""
+    b = get_backend(backend)
+    spec = load_scenario(scenario)
+    strat = load_strategy(strategy) if strategy is not None else spec.strategy_spec()
+    compiled = compiled if compiled is not None else compile_scenario(spec, dtype=dtype)
+    rows = rows if rows is not None else baseline_rows(strat)
+    book = compile_book(rows, compiled)
+    n_paths = int(spec.paths if n_paths is None else n_paths)
+    seed = int(spec.seed if seed is None else seed)
+    if n_paths < 1:
+        raise ValueError(f"n_paths must be >= 1, got {n_paths}")
+    t0 = _time.perf_counter()
+    spx, vix = tables if tables is not None else build_tables(compiled, book, b)
+    t_tables = _time.perf_counter() - t0
+
+    def task(start: int, count: int):
+        eng = BatchEngine(book, compiled, spx, vix, b, start, count, seed, save_paths=save_paths, trace=trace, audit=audit)
+        return eng.run().result()
+
+    t1 = _time.perf_counter()
+    parts = run_batches(task, n_paths, backend=b, bytes_per_path=_bytes_per_path(book, compiled.dtype.itemsize),
+                        batch_size=batch_size, max_memory=max_memory, progress=progress, desc=f"run {spec.name}")
+    elapsed = _time.perf_counter() - t1
+    return {
+        "spec": spec,
+        "strategy": strat,
+        "compiled": compiled,
+        "book": book,
+        "parts": parts,
+        "n_paths": n_paths,
+        "seed": seed,
+        "backend": b,
+        "elapsed": elapsed,
+        "table_seconds": t_tables,
+    }
+
+
+def run(scenarios=None, *, n_paths: int | None = None, seed: int | None = None, backend="auto", dtype="float64",
+        save_paths: bool = False, strategy=None, batch_size: int | None = None, max_memory: int | None = None,
+        progress: bool = False) -> xr.Dataset:
+    """Run the ALVH book and its baselines on one or several scenarios.
+
+    Parameters
+    ----------
+    scenarios
+        A scenario (spec, YAML path, dict or library name) or a list of them;
+        default: the built-in ``base`` scenario.
+    n_paths, seed
+        Default to each scenario's ``paths`` / ``seed``.
+    backend, dtype
+        Array backend (``auto``/``numpy``/``cupy``) and float type.
+    save_paths
+        Also return daily NAV / SPX / VIX of every path (small runs only).
+    strategy
+        A strategy spec, mapping or YAML path replacing the scenarios' own.
+
+    Returns
+    -------
+    xarray.Dataset
+        SPEC section 8 schema: dims ``scenario, strategy, path, day, layer,
+        quantile, claim``; every variable has ``units`` and ``long_name``.
+    """
+    from .results import run_dataset
+
+    if scenarios is None:
+        scenarios = [DEFAULT_SCENARIO]
+    elif not isinstance(scenarios, (list, tuple)):
+        scenarios = [scenarios]  # one spec, mapping, path or library name
+    outs = [run_scenario(s, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, save_paths=save_paths, strategy=strategy,
+                         batch_size=batch_size, max_memory=max_memory, progress=progress) for s in scenarios]
+    names = [o["spec"].name for o in outs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scenario names must be unique in one run: {names}")
+    return run_dataset(outs)
+
+
+_ = np
+
+
+def trace(scenario, paths, *, n_paths: int | None = None, seed: int | None = None, backend="numpy", dtype="float64", strategy=None,
+          audit: bool = True, overrides: dict | None = None) -> dict[str, Any]:
+    """Step-by-step state of selected paths (debugging; the numbers behind a path's P&L).
+
+    Returns ``{"labels", "layers", "slot_strategy", "slot_dte", "hedge_names", "records", "audit"}``
+    where ``records`` is a list (per step and stage) of host arrays over
+    ``[slot, traced path]`` / ``[strategy, traced path]`` (see
+    :class:`gpu_alvh.strategy.trace.Tracer`).  ``n_paths`` defaults to
+    ``max(paths) + 1`` so the traced paths are the same paths a full run has.
+    """
+    paths = sorted(int(p) for p in paths)
+    n = max(paths) + 1 if n_paths is None else int(n_paths)
+    if overrides:
+        scenario = load_scenario(scenario, overrides=overrides)
+    out = run_scenario(scenario, n_paths=n, seed=seed, backend=backend, dtype=dtype, strategy=strategy, trace=paths, audit=audit,
+                       batch_size=n)
+    part = out["parts"][0]
+    book = out["book"]
+    return {
+        "labels": book.labels,
+        "layers": book.layer_dtes,
+        "slot_strategy": book.slot_strategy,
+        "slot_dte": book.slot_dte,
+        "hedge_names": book.hedge_names,
+        "hedge_strategy": book.hedge_strategy,
+        "paths": part["trace"]["paths"],
+        "records": part["trace"]["records"],
+        "audit": part.get("audit"),
+        "result": out,
+    }
