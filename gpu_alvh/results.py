@@ -214,19 +214,48 @@ def _combine(parts: list[dict]) -> tuple[dict, dict, dict | None]:
     return pp, sums, paths
 
 
-def scenario_dataset(out: dict) -> xr.Dataset:
-    """Dataset of one scenario's run (no ``scenario`` dim yet)."""
+def _select_rows(pp: dict, sums: dict, paths, rows: list[int]):
+    """Keep strategy rows ``rows`` (in that order) of combined per-path arrays and sums."""
+    strat_keys = ("layer_pnl", "layer_stops", "layer_peak_gamma")
+    out = {}
+    for k, a in pp.items():
+        out[k] = a if k in ("spx_final", "vix_final") else a[rows]
+    _ = strat_keys
+    s2 = dict(sums)
+    s2["nav_hist"] = sums["nav_hist"][rows]
+    s2["greek_sums"] = sums["greek_sums"][:, rows]
+    p2 = None
+    if paths is not None:
+        p2 = dict(paths)
+        p2["nav"] = paths["nav"][rows]
+    return out, s2, p2
+
+
+def cell_dataset(out: dict, rows: list[int], strategy=None) -> xr.Dataset:
+    """Dataset of the strategy rows ``rows`` of a multi-row run (one sweep cell)."""
+    return scenario_dataset(out, rows=rows, strategy=strategy)
+
+
+def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) -> xr.Dataset:
+    """Dataset of one scenario's run (no ``scenario`` dim yet); ``rows`` selects strategy rows."""
     from .metrics import CLAIMS, QUANTILES, claims_table, hist_quantiles, per_path_metrics, summary_statistics
     from .strategy.engine import GREEKS, NAV_BINS, SPX_BINS, VIX_BINS
 
     book, compiled = out["book"], out["compiled"]
     pp, sums, paths = _combine(out["parts"])
+    labels = list(book.labels)
+    nav0 = np.asarray(book.strat_params["nav"], dtype=float)
+    held = np.zeros((len(labels), len(book.layer_dtes)), dtype=bool)
+    held[book.slot_strategy, book.slot_layer] = True
+    if rows is not None:
+        pp, sums, paths = _select_rows(pp, sums, paths, rows)
+        labels = [labels[i].split("#")[0] for i in rows]
+        nav0, held = nav0[rows], held[rows]
     years = out["parts"][0]["years"]
     n_days = compiled.horizon
-    nav0 = np.asarray(book.strat_params["nav"], dtype=float)
     derived = per_path_metrics(pp, nav0, years, n_days)
     summ = summary_statistics(pp["final_pnl"], derived, pp, nav0, years)
-    claims = claims_table(pp, derived, book.labels)
+    claims = claims_table(pp, derived, labels)
     S, P = pp["final_pnl"].shape
     day_idx = np.arange(n_days + 1)
     eod = np.flatnonzero(book.end_of_day)
@@ -241,8 +270,6 @@ def scenario_dataset(out: dict) -> xr.Dataset:
     for k in ("layer_pnl", "layer_stops", "layer_peak_gamma"):
         dv[k] = V(("strategy", "layer", "path"), pp[k], k)
     # layers a strategy does not hold are NaN, not 0
-    held = np.zeros((S, len(book.layer_dtes)), dtype=bool)
-    held[book.slot_strategy, book.slot_layer] = True
     for k in ("layer_pnl", "layer_stops", "layer_peak_gamma"):
         dv[k] = V(("strategy", "layer", "path"), np.where(held[:, :, None], pp[k], np.nan), k)
     dv["spx_final"] = V(("path",), pp["spx_final"], "spx_final")
@@ -271,7 +298,7 @@ def scenario_dataset(out: dict) -> xr.Dataset:
         dv["spx_path"] = V(("day", "path"), paths["spx"], "spx_path")
         dv["vix_path"] = V(("day", "path"), paths["vix"], "vix_path")
     coords = {
-        "strategy": ("strategy", np.asarray(book.labels), {"long_name": "strategy (ALVH and baselines on the same paths)"}),
+        "strategy": ("strategy", np.asarray(labels), {"long_name": "strategy (ALVH and baselines on the same paths)"}),
         "path": ("path", np.arange(P, dtype=np.int64), {"long_name": "global path index"}),
         "day": ("day", day_idx, {"long_name": "trading-day index (0 = start)", "units": "1"}),
         "date": ("day", dates.astype("datetime64[ns]"), {"long_name": "session close, New York local"}),

@@ -22,7 +22,7 @@ from .spec import load_scenario, load_strategy
 from .strategy.book import baseline_rows, compile_book
 from .strategy.engine import BatchEngine
 
-__all__ = ["run", "run_scenario", "build_tables", "trace", "DEFAULT_SCENARIO"]
+__all__ = ["run", "run_scenario", "run_cells", "build_tables", "trace", "DEFAULT_SCENARIO"]
 
 DEFAULT_SCENARIO = "base"
 
@@ -183,3 +183,68 @@ def trace(scenario, paths, *, n_paths: int | None = None, seed: int | None = Non
         "audit": part.get("audit"),
         "result": out,
     }
+
+
+def _cell_rows(strategies) -> tuple[list, list[list[int]]]:
+    """Unique strategy rows for several ALVH variants and, per variant, its row indices.
+
+    Rows are ordered with every hedged row first (the engine keeps hedged slots
+    contiguous); identical rows (same spec) are run once - exact, since every
+    row sees the same paths.
+    """
+    from .spec import spec_hash
+    from .strategy.book import StrategyRow
+
+    per_cell = [baseline_rows(s) for s in strategies]
+    unique: dict[tuple[bool, str, str], int] = {}
+    order: list[tuple[bool, str, str, object]] = []
+    for rows in per_cell:
+        for r in rows:
+            key = (not r.spec.hedge.enabled, r.label, spec_hash(r.spec))
+            if key not in unique:
+                unique[key] = len(order)
+                order.append((*key, r.spec))
+    ranked = sorted(range(len(order)), key=lambda i: (order[i][0], i))
+    position = {i: j for j, i in enumerate(ranked)}
+    rows_out = [StrategyRow(f"{order[i][1]}#{j}", order[i][3]) for j, i in enumerate(ranked)]
+    maps = []
+    for rows in per_cell:
+        maps.append([position[unique[(not r.spec.hedge.enabled, r.label, spec_hash(r.spec))]] for r in rows])
+    return rows_out, maps
+
+
+def run_cells(scenario, strategies, *, n_paths: int | None = None, seed: int | None = None, backend="auto", dtype="float64",
+              batch_size: int | None = None, max_memory: int | None = None, progress: bool = False, save_paths: bool = False):
+    """Run several strategy variants of one scenario in one pass over the same paths.
+
+    Parameters
+    ----------
+    scenario
+        Anything :func:`~gpu_alvh.spec.load_scenario` accepts.
+    strategies
+        List of :class:`~gpu_alvh.spec.StrategySpec` (or mappings / paths); each
+        is run with its own baselines.
+
+    Returns
+    -------
+    list of xarray.Dataset
+        One per strategy, each exactly what :func:`run` gives for that scenario
+        and strategy alone (without the ``scenario`` dimension), but computed in
+        one engine pass: identical rows are shared, every row sees the same paths.
+    """
+    from .results import cell_dataset
+
+    b = get_backend(backend)
+    spec = load_scenario(scenario)
+    strategies = [load_strategy(s) for s in strategies]
+    rows, maps = _cell_rows(strategies)
+    try:
+        out = run_scenario(spec, n_paths=n_paths, seed=seed, backend=b, dtype=dtype, batch_size=batch_size, max_memory=max_memory,
+                           progress=progress, rows=rows, save_paths=save_paths)
+    except ValueError as exc:
+        if "run them separately" not in str(exc) or len(strategies) == 1:
+            raise
+        # hedge layers of different instruments/conditions: one pass per variant
+        return [run_cells(spec, [s], n_paths=n_paths, seed=seed, backend=b, dtype=dtype, batch_size=batch_size, max_memory=max_memory,
+                          progress=progress, save_paths=save_paths)[0] for s in strategies]
+    return [cell_dataset(out, idx, strat) for idx, strat in zip(maps, strategies)]
