@@ -44,16 +44,23 @@ def poisson_thresholds(lam_dt: float) -> tuple[float, ...]:
     """CDF values ``F(0..K-1)`` of Poisson(``lam_dt``) with ``P(N > K) < 1e-15``.
 
     The count is ``N = #{k : u > F(k)}`` for a uniform ``u`` (inversion), capped
-    at ``K`` (probability of the cap below 1e-15).
+    at ``K`` (probability of the cap below 1e-15).  Terms ``e^{-l} l^k / k!`` are
+    summed directly; the tail beyond ``K`` is bounded by the next term times
+    ``1 / (1 - l / (K + 2))``.
     """
-    from scipy.stats import poisson
-
     if lam_dt <= 0:
         return ()
-    k = 1
-    while poisson.sf(k, lam_dt) >= _POISSON_TAIL and k < 10_000:
+    term = math.exp(-lam_dt)
+    cdf = [term]
+    k = 0
+    while True:
         k += 1
-    return tuple(float(f) for f in poisson.cdf(np.arange(k), lam_dt))
+        term *= lam_dt / k
+        ratio = lam_dt / (k + 1)
+        tail = term * lam_dt / (k + 1) / (1.0 - ratio) if ratio < 1.0 else 1.0
+        if (tail < _POISSON_TAIL and k >= 1) or k >= 10_000:
+            return tuple(cdf)
+        cdf.append(cdf[-1] + term)
 
 
 class PathStepper:

@@ -237,3 +237,43 @@ def test_run_dataset_schema_and_store_round_trip(tmp_path):
     assert back["final_pnl"].chunks is not None  # lazy (dask)
     np.testing.assert_array_equal(back["final_pnl"].values, ds["final_pnl"].values)
     assert list(back["verdict"].sel(scenario="gap_1p8").values) == list(ds["verdict"].sel(scenario="gap_1p8").values)
+
+
+def test_gpu_code_path_matches_cpu_on_numpy():
+    """The dense (GPU) form of the engine - every element computed and blended by masks,
+    no host-side index selection - gives the CPU results, run here on NumPy arrays."""
+    from dataclasses import replace
+
+    from gpu_alvh.backend import get_backend
+
+    b = get_backend("numpy")
+    dense = replace(b, is_gpu=True, workers=1)
+    sc = load_scenario("vol_expansion", overrides={"horizon": 30})
+    cpu = run_scenario(sc, n_paths=24, seed=5, backend=b)
+    gpu = run_scenario(sc, n_paths=24, seed=5, backend=dense)
+    from gpu_alvh.results import scenario_dataset
+
+    a, g = scenario_dataset(cpu), scenario_dataset(gpu)
+    for k in ("final_pnl", "hedge_pnl", "layer_pnl", "n_stops", "n_rolls", "worst_day", "peak_gamma"):
+        np.testing.assert_allclose(g[k].values, a[k].values, rtol=1e-9, atol=1e-6, err_msg=k)
+
+
+def test_nonfinite_in_the_book_stops_the_run_with_path_and_day(monkeypatch):
+    from gpu_alvh.errors import NonFiniteError
+    from gpu_alvh.strategy.ladder import Ladder
+
+    orig = Ladder.derive
+
+    def poisoned(self):
+        out = orig(self)
+        e = self.e
+        if e.start <= 3 < e.start + e.P and getattr(e, "_poison_after", 0) >= 2:
+            self.val_put[0, 3 - e.start] = np.nan
+        e._poison_after = getattr(e, "_poison_after", 0) + 1
+        return self.value() if out is not None else out
+
+    monkeypatch.setattr(Ladder, "derive", poisoned)
+    with pytest.raises(NonFiniteError) as err:
+        run_scenario(det_scenario([0.0] * 5), n_paths=6, seed=1)
+    assert err.value.path == 3
+    assert "det" in str(err.value)

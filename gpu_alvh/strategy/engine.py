@@ -273,7 +273,9 @@ class BatchEngine:
         flow = lad.enter(spot, v, 0, self.to_slots(nav))
         self.cash = self.cash + self.to_strategy(flow)
         lad.derive()
-        nav = self._nav(0.0, v)
+        if self.J:
+            ov.mark(v, 0.0)
+        nav = self._nav()
         prev = {"nav": nav, "layer_pnl": lad.realized - lad.value(), "hedge_pnl": self._hedge_pnl(), "spot": spot}
         c2 = {"cum7": zs(), "cum45": zs(), "entry": lad.entry_time[self.c2_slot7]}
         hot_left = xp.zeros(P, dtype=dt)
@@ -288,17 +290,19 @@ class BatchEngine:
             self.interest = self.interest + self.cash * (g - 1.0)
             self.cash = self.cash * g
             lad.mark(spot, v, now)
+            if self.J:
+                ov.mark(v, now)
             if self.tracer is not None:
                 self.tracer.snap("marked", t, {"spot": spot, "vix": vix})
             flow, stopped, _closed = lad.settle_and_exit(now)
             self.n_stops = self.n_stops + self.to_strategy(stopped)
             self.n_stops_layer = self.n_stops_layer + self.layer_matrix @ stopped.astype(dt)
             flow = flow + lad.cascade(stopped, spot, v, now)
-            nav_pre = self._nav(now, v, cash=self.cash + self.to_strategy(flow), remark=False)
+            nav_pre = self._nav(cash=self.cash + self.to_strategy(flow))
             flow = flow + lad.enter(spot, v, t, self.to_slots(nav_pre))
             self.cash = self.cash + self.to_strategy(flow)
             lad.derive()
-            nav = self._nav(now, v)
+            nav = self._nav()
             # per-step gamma peaks
             gam = self.to_strategy(lad.greeks["gamma"])
             acc["peak_gamma"] = xp.maximum(acc["peak_gamma"], xp.abs(gam))
@@ -347,13 +351,12 @@ class BatchEngine:
                 out[self.h_strategy_dev[rows]] += x[rows]
         return out
 
-    def _nav(self, now: float, v, cash=None, remark: bool = True):
-        """NAV = cash - ladder liability (mid) + hedge value (mid), ``[S, P]``."""
+    def _nav(self, cash=None):
+        """NAV = cash - ladder liability (mid) + hedge value (mid, the step's marks), ``[S, P]``."""
         cash = self.cash if cash is None else cash
         lad = self.ladder.value()
         if self.J:
-            hv = self.overlay.mark(v, now) if remark else self.overlay.position_value()
-            return cash - self.to_strategy(lad) + self._hedge_to_strategy(hv)
+            return cash - self.to_strategy(lad) + self._hedge_to_strategy(self.overlay.position_value())
         return cash - self.to_strategy(lad)
 
     # ------------------------------------------------------------------ signals
@@ -459,7 +462,7 @@ class BatchEngine:
                                   days_to_event=float(book.days_to_event[t]), **{f"signal_{k}": val for k, val in values.items()})
             flow_h = ov.daily(t, spot, v, vix, probe_v_h, loss, tf, under, active, allowance)
             self.cash = self.cash + self._hedge_to_strategy(flow_h)
-            nav = self._nav(now, v)
+            nav = self._nav()
             # C6: first hedge layer's probe-equivalent delta vs the ladder's negative delta
             if ov.layers:
                 _, rows0, _ = ov.layers[0]
@@ -624,8 +627,8 @@ def _rows_of(ov: Overlay, h: int):
 def _hist_add(hist, x, bins, xp):
     """Add counts of ``x`` [R, P] into ``hist`` [R, B] (values clipped into the end bins)."""
     lo, hi, nb = bins
+    x = xp.where(xp.isfinite(x), x, hi)  # non-finite values land in the top bin (the run then stops anyway)
     idx = xp.clip(xp.floor((x - lo) / (hi - lo) * nb), 0, nb - 1).astype(xp.int64)
-    idx = xp.where(xp.isfinite(x), idx, nb - 1)
     R = idx.shape[0]
     flat = (idx + xp.arange(R, dtype=xp.int64)[:, None] * nb).ravel()
     hist += xp.bincount(flat, minlength=R * nb).reshape(R, nb)

@@ -151,17 +151,30 @@ class Overlay:
             act = active[h] & (vix <= e.h_mon_vix[rows])
             goal = xp.where(act, target, xp.minimum(self.roll_cover[rows], target))
             want = (act | roll) & ~self.monetized[rows] & (cover < (1.0 - e.h_band[rows]) * goal) & e.h_on[rows]
-            # instrument to buy: the open position, else a new one at the regime's tenor
+            # instrument to buy: the open position, else a new one at the regime's tenor.  A fresh
+            # position is priced only where one is wanted (all elements on a GPU, gathered on a CPU).
             fresh = n <= 0
             new_exp = e.hedge_new_expiry(h, rows, t)
             tau_new = xp.maximum(new_exp - now, 0.0) / 365.0
-            fut_new = e.vix_table.future(v, tau_new)
-            k1_new = xp.maximum(xp.floor(fut_new * (1.0 + e.h_offset[rows]) / VIX_STRIKE_GRID + 0.5) * VIX_STRIKE_GRID, VIX_STRIKE_GRID)
-            k1_b = xp.where(fresh, k1_new, self.k1[rows])
-            tau_b = xp.where(fresh, tau_new, tau)
-            legs_b = inst.leg_prices(table, v, tau_b, k1_b, width)
-            unit_b = inst.combine(legs_b)
-            gain_b = inst.multiplier * (inst.value(table, pv, tau_b, k1_b, width) - unit_b)
+            k1_new = xp.zeros_like(unit)
+            legs_b = list(legs)
+            unit_b, gain_b = unit, gain
+            sel = e.select(want & fresh)
+            if not sel.empty:
+                V, PV, TN = sel.take(v), sel.take(pv), sel.take(tau_new)
+                fut = table.future(V, TN)
+                k1 = xp.maximum(xp.floor(fut * (1.0 + sel.take(e.h_offset[rows])) / VIX_STRIKE_GRID + 0.5) * VIX_STRIKE_GRID, VIX_STRIKE_GRID)
+                w = sel.take(width)
+                new_legs = inst.leg_prices(table, V, TN, k1, w)
+                u_new = inst.combine(new_legs)
+                g_new = inst.multiplier * (inst.value(table, PV, TN, k1, w) - u_new)
+                sel.put(k1_new, k1)
+                legs_b = [xp.array(a, copy=True) for a in legs]
+                for a, b_new in zip(legs_b, new_legs):
+                    sel.put(a, b_new)
+                unit_b, gain_b = xp.array(unit, copy=True), xp.array(gain, copy=True)
+                sel.put(unit_b, u_new)
+                sel.put(gain_b, g_new)
             price_pc = (0.0 if inst.is_future else inst.multiplier * unit_b) + self._cost(inst, legs_b, rows, 1.0)
             budget_pc = price_pc + (inst.multiplier * xp.maximum(unit_b - vix, 0.0) if inst.is_future else 0.0)
             n_need = xp.ceil(xp.maximum(goal - cover, 0.0) / xp.maximum(gain_b, 1e-9))
