@@ -194,7 +194,7 @@ def _print_run_summary(ds) -> None:
             x = float(row[k])
             cells.append(f"{x:>17.1%}" if k in ("max_drawdown_mean", "prob_loss", "ruin_fraction") else f"{x:>17,.0f}" if k != "hedge_drag_bp" else f"{x:>17.0f}")
         click.echo(f"{str(s):16s}" + "".join(cells))
-    click.echo("claims (ALVH, 95% CI; see docs/claims in the README):")
+    click.echo("claims (ALVH vs its baselines, 95% CI; definitions: README, section 'Claims'):")
     for c in ds["claim"].values:
         r = ds.sel(claim=c)
         m, lo, hi = float(r["measured"]), float(r["ci_low"]), float(r["ci_high"])

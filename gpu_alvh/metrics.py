@@ -33,8 +33,9 @@ over paths with delta-method standard errors ``sd(num - R den) / (sqrt(n) mean(d
   the 3 days starting with a CPI/PPI day on which SPX fell ("hot print"; claimed ~60%).
 
 Verdict: ``holds`` when the confidence interval overlaps the claimed range,
-``not supported`` when it lies outside, ``n/a`` when there is no data (e.g. no
-front-layer losses, or no baseline to compare with).
+``exceeds`` when it lies entirely above (better for the strategy than claimed),
+``not supported`` when it lies entirely below, ``n/a`` when there is no data
+(e.g. no front-layer losses, or no baseline to compare with).
 """
 
 from __future__ import annotations
@@ -154,11 +155,16 @@ def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
 
 
 def verdict(measured: float, lo: float, hi: float, claim: Claim) -> str:
+    """``holds`` (CI overlaps the claimed range), ``exceeds`` (CI entirely above it: the
+    strategy does better than claimed), ``not supported`` (CI entirely below), ``n/a`` (no data).
+    Every claim is stated so that larger values favour the strategy."""
     if not math.isfinite(measured):
         return "n/a"
     if not (math.isfinite(lo) and math.isfinite(hi)):
         lo = hi = measured
-    return "holds" if hi >= claim.low and lo <= claim.high else "not supported"
+    if hi >= claim.low and lo <= claim.high:
+        return "holds"
+    return "exceeds" if lo > claim.high else "not supported"
 
 
 def claims_table(pp: dict[str, np.ndarray], derived: dict[str, np.ndarray], labels: list[str], main: str = "alvh") -> dict[str, np.ndarray]:

@@ -189,7 +189,7 @@ RUN_META: dict[str, tuple[str, str]] = {
     "ci_high": ("claim units", "95% confidence interval, upper end"),
     "claimed_low": ("claim units", "claimed value (low end of the claimed range)"),
     "claimed_high": ("claim units", "claimed value (high end of the claimed range)"),
-    "verdict": ("1", "holds / not supported / n/a (confidence interval vs claimed range)"),
+    "verdict": ("1", "holds / exceeds / not supported / n/a (confidence interval vs claimed range)"),
     "claim_text": ("1", "definition of the measured quantity"),
     "claim_units": ("1", "units of the claim"),
     "nav_path": ("USD", "daily NAV of every path (--save-paths)"),

@@ -60,5 +60,6 @@ def test_verdicts():
     assert verdict(0.4, 0.3, 0.5, rng_claim) == "holds"
     assert verdict(0.1, 0.05, 0.2, rng_claim) == "not supported"
     assert verdict(0.6, 0.5, 0.7, rng_claim) == "holds"  # CI overlaps the claimed range
+    assert verdict(0.8, 0.7, 0.9, rng_claim) == "exceeds"
     assert verdict(float("nan"), float("nan"), float("nan"), rng_claim) == "n/a"
     assert [c.key for c in CLAIMS][:2] == ["C1", "C2"]
