@@ -204,7 +204,6 @@ def hist_quantiles(hist: np.ndarray, bins: tuple[float, float, int], qs=QUANTILE
     lo, hi, nb = bins
     width = (hi - lo) / nb
     cum = np.cumsum(hist, axis=-1)
-    total = cum[..., -1:]
     out = np.full(hist.shape[:-1] + (len(qs),), np.nan)
     flat_c = cum.reshape(-1, nb)
     flat_h = hist.reshape(-1, nb)
@@ -221,5 +220,4 @@ def hist_quantiles(hist: np.ndarray, bins: tuple[float, float, int], qs=QUANTILE
             inside = flat_h[r, b]
             frac = (target - before) / inside if inside > 0 else 0.5
             flat_o[r, j] = lo + (b + min(max(frac, 0.0), 1.0)) * width
-    _ = total
     return out

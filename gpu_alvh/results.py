@@ -216,11 +216,9 @@ def _combine(parts: list[dict]) -> tuple[dict, dict, dict | None]:
 
 def _select_rows(pp: dict, sums: dict, paths, rows: list[int]):
     """Keep strategy rows ``rows`` (in that order) of combined per-path arrays and sums."""
-    strat_keys = ("layer_pnl", "layer_stops", "layer_peak_gamma")
     out = {}
     for k, a in pp.items():
         out[k] = a if k in ("spx_final", "vix_final") else a[rows]
-    _ = strat_keys
     s2 = dict(sums)
     s2["nav_hist"] = sums["nav_hist"][rows]
     s2["greek_sums"] = sums["greek_sums"][:, rows]

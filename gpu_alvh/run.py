@@ -150,8 +150,6 @@ def run(scenarios=None, *, n_paths: int | None = None, seed: int | None = None, 
     return run_dataset(outs)
 
 
-_ = np
-
 
 def trace(scenario, paths, *, n_paths: int | None = None, seed: int | None = None, backend="numpy", dtype="float64", strategy=None,
           audit: bool = True, overrides: dict | None = None) -> dict[str, Any]:

@@ -166,8 +166,7 @@ def black76(forward, strike, tau, vol, *, discount=1.0, is_call=True, backend=No
     sqrt_tau = xp.sqrt(tau)
     sd = vol * sqrt_tau
     d1, d2, sd_safe, pos = _d1_d2(xp, xp.log(fwd / strike), sd)
-    nd1, nd2 = sp.ndtr(d1), sp.ndtr(d2)
-    nmd1, nmd2 = sp.ndtr(-d1), sp.ndtr(-d2)
+    nd1, nmd1 = sp.ndtr(d1), sp.ndtr(-d1)
     pdf1 = INV_SQRT2PI * xp.exp(-0.5 * d1 * d1)
     price = _price_from_otm(xp, sp, fwd, strike, sd, xp.log(fwd / strike), disc, is_call)
     delta = xp.where(is_call, disc * nd1, -disc * nmd1)

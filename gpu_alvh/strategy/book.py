@@ -38,7 +38,7 @@ import numpy as np
 from .. import calendar as cal
 from ..compile import CompiledScenario
 from ..spec.strategy import StrategySpec
-from .instruments import INSTRUMENTS, SPX_STRIKE_GRID
+from .instruments import SPX_STRIKE_GRID
 from .signals import compile_condition
 
 __all__ = ["StrategyRow", "Book", "compile_book", "baseline_rows"]
@@ -346,5 +346,3 @@ def _compile_vector_condition(groups: list):
 def _pairs(path: tuple):
     return [(path[i], path[i + 1]) for i in range(0, len(path), 2)]
 
-
-__all__ += ["INSTRUMENTS"]

@@ -22,13 +22,10 @@ paths ``[P]``.  Money in dollars; prices in index points.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..compile import CompiledScenario
 from ..errors import NonFiniteError
-from ..models import VIX_TAU
 from ..paths import PathStepper
 from .book import Book
 from .hedge import Overlay
@@ -231,7 +228,7 @@ class BatchEngine:
     # ------------------------------------------------------------------ run
     def run(self):
         xp, c, book, dt = self.xp, self.c, self.book, self.dtype
-        S, K, P = self.S, self.K, self.P
+        S, P = self.S, self.P
         n_days = c.horizon
         st = PathStepper(c, self.b, self.start, P, self.seed)
         self.ladder = lad = Ladder(self)
@@ -638,7 +635,7 @@ def _to_device(cond, xp, dt):
     """Move a compiled condition's threshold arrays to the device."""
     from dataclasses import replace
 
-    from .signals import Condition, Term
+    from .signals import Condition
 
     items = []
     for it in cond.items:
@@ -649,5 +646,3 @@ def _to_device(cond, xp, dt):
             items.append(replace(it, value=xp.asarray(val, dtype=dt) if isinstance(val, np.ndarray) else val))
     return Condition(cond.mode, tuple(items))
 
-
-_ = math

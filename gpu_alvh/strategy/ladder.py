@@ -148,7 +148,7 @@ class Ladder:
 
         Returns ``(cash_flow [K, P], stopped [K, P], closed [K, P])``.
         """
-        xp, e = self.e.xp, self.e
+        e = self.e
         open_ = self.is_open
         expired = open_ & (self.expiry <= now + 1e-9)
         flow = self._close(expired, expired, settle=True)

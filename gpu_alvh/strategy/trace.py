@@ -88,5 +88,3 @@ class Auditor:
     def report(self) -> dict:
         return {"nav_error": self.nav_error, "value_excess": self.value_excess, "budget_excess": self.budget_excess}
 
-
-_ = np
