@@ -277,3 +277,13 @@ def test_nonfinite_in_the_book_stops_the_run_with_path_and_day(monkeypatch):
         run_scenario(det_scenario([0.0] * 5), n_paths=6, seed=1)
     assert err.value.path == 3
     assert "det" in str(err.value)
+
+
+def test_save_paths_agree_with_the_per_path_results():
+    ds = run("gap_1p8", n_paths=6, seed=4, save_paths=True).isel(scenario=0)
+    assert ds["nav_path"].dims == ("strategy", "day", "path")
+    np.testing.assert_allclose(ds["nav_path"].isel(day=-1).values, ds["final_nav"].values, rtol=1e-12)
+    np.testing.assert_allclose(ds["spx_path"].isel(day=0).values, load_scenario("gap_1p8").spot, rtol=1e-12)
+    np.testing.assert_allclose(ds["spx_path"].isel(day=-1).values, ds["spx_final"].values, rtol=1e-12)
+    low = ds["nav_path"].min("day")
+    np.testing.assert_allclose(low.values, ds["min_nav"].values, rtol=1e-12)
