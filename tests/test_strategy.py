@@ -287,3 +287,16 @@ def test_save_paths_agree_with_the_per_path_results():
     np.testing.assert_allclose(ds["spx_path"].isel(day=-1).values, ds["spx_final"].values, rtol=1e-12)
     low = ds["nav_path"].min("day")
     np.testing.assert_allclose(low.values, ds["min_nav"].values, rtol=1e-12)
+
+
+def test_vix_futures_hedge_balances_and_monetises_on_the_spike():
+    strat = {"hedge": {"layers": [{"name": "fut", "instrument": "future", "weight": 0.4, "tenor": "auto"}]}}
+    sc = load_scenario("volmageddon", overrides={"strategy": strat, "horizon": 10})
+    tr = trace(sc, [0, 1, 2], n_paths=3)
+    assert tr["audit"]["nav_error"] < 0.01
+    e = ends(tr)
+    n0, px0 = e[0]["h_n"][0], e[0]["h_entry_px"][0]
+    assert np.all(n0 > 0)
+    # day 1: VIX 17.3 -> 37.3 is above the monetisation level: half of the futures are sold, once
+    assert np.all(e[1]["h_monetized"][0]) and np.all(e[1]["h_n"][0] == n0 - np.floor(0.5 * n0 + 0.5))
+    assert np.all(e[1]["h_unit"][0] > px0 + 5.0)  # the futures price rose with the variance jump
