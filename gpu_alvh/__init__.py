@@ -7,7 +7,8 @@ Public API (see the README):
 * :func:`simulate` - joint SPX / variance / VIX paths as an ``xarray.Dataset``;
 * :func:`run` - the ALVH book and its baselines, metrics and claims (``xarray.Dataset``);
 * :func:`price_options` / :func:`price_vix` - Fourier (COS) SPX option prices, VIX futures and options;
-* :func:`open_results` - open a results store lazily.
+* :func:`sweep` - parameter grids x scenarios into one Zarr store (local, Dask, array-job shards; resumable);
+* :func:`open_results` - open a results store (or a sweep) lazily.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .pricing import price_options, price_vix
 from .results import open_results
 from .run import run
 from .spec import load_scenario
+from .sweep import sweep
 
 __all__ = [
     "__version__",
@@ -34,6 +36,7 @@ __all__ = [
     "load_scenario",
     "simulate",
     "run",
+    "sweep",
     "price_options",
     "price_vix",
     "open_results",

@@ -206,7 +206,10 @@ def _print_run_summary(ds) -> None:
 
 from .pricing.cli import price_command  # noqa: E402 - commands that live in their own modules
 
+from .cli_sweep import sweep_group  # noqa: E402
+
 main.add_command(price_command, "price")
+main.add_command(sweep_group, "sweep")
 
 
 if __name__ == "__main__":  # pragma: no cover

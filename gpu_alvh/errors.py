@@ -29,6 +29,9 @@ class SpecIssue:
 
     __slots__ = ("field", "value", "allowed")
 
+    def __reduce__(self):
+        return (SpecIssue, (self.field, self.value, self.allowed))
+
     def __init__(self, field: str, value: Any, allowed: str):
         self.field = field or "<top level>"
         self.value = value
@@ -77,6 +80,9 @@ class SpecError(AlvhError, ValueError):
         self.issues = list(issues)
         super().__init__(self._format())
 
+    def __reduce__(self):  # picklable (crosses Dask workers)
+        return (type(self), (self.source, self.issues))
+
     @classmethod
     def single(cls, source: str, field: str, value: Any, allowed: str) -> "SpecError":
         """Shortcut for an error with one issue."""
@@ -113,7 +119,11 @@ class NonFiniteError(AlvhError, FloatingPointError):
         self.step = int(step)
         self.when = when
         at = f"step {self.step}" + (f" ({when})" if when is not None else "")
+        self._args = (scenario, variable, path, step, when)
         super().__init__(
             f"non-finite {variable} in scenario {scenario!r}, path {self.path}, {at}; "
             "the parameters drive the model outside its numerically safe range"
         )
+
+    def __reduce__(self):  # picklable (crosses Dask workers)
+        return (type(self), self._args)

@@ -89,8 +89,10 @@ def _d1_d2(xp, log_fk, sd):
 def _price_from_otm(xp, sp, fwd, strike, sd, log_fk, disc, is_call):
     """Price = OTM value (normalised erfcx form, exact for tiny values) + discounted intrinsic."""
     x = -xp.abs(log_fk)
-    s = xp.maximum(sd, 1e-150)  # d1^2 stays finite for |x| < 1e3
-    d1 = x / s + 0.5 * s
+    # floor the standard deviation so that d1^2 stays finite in the array's precision
+    floor, cap = (1e-150, 1e150) if sd.dtype.itemsize >= 8 else (1e-15, 1e15)
+    s = xp.maximum(sd, floor)
+    d1 = xp.clip(x / s, -cap, cap) + 0.5 * s
     d2 = d1 - s
     b = 0.5 * xp.exp(0.5 * x - 0.5 * d1 * d1) * (sp.erfcx(-d1 / SQRT2) - sp.erfcx(-d2 / SQRT2))
     otm = disc * xp.sqrt(fwd * strike) * xp.maximum(b, 0.0)

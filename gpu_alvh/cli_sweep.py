@@ -1,0 +1,106 @@
+"""``alvh sweep plan|run|status`` (registered on ``alvh`` as ``main.add_command(sweep_group, "sweep")``).
+
+Errors follow the ``alvh`` conventions (the ``alvh`` group maps them): a bad
+sweep file, option or a store of another sweep -> exit 2 with one message
+naming the file, the field, the value and what is allowed; failed cells ->
+exit 1 (the other cells are written; rerun to retry them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+__all__ = ["sweep_group"]
+
+_BACKEND = click.Choice(["auto", "numpy", "cupy"], case_sensitive=False)
+_DTYPE = click.Choice(["float64", "float32"], case_sensitive=False)
+
+
+@click.group("sweep")
+def sweep_group() -> None:
+    """Parameter sweeps: plan, run (locally, on a Dask cluster or as array-job shards), status."""
+
+
+@sweep_group.command("plan")
+@click.argument("sweep_file", metavar="SWEEP.yaml")
+@click.option("--backend", type=_BACKEND, default="auto", show_default=True, help="Backend the estimate is for (its newest benchmark record).")
+@click.option("--dtype", type=_DTYPE, default=None, help="Override the sweep file's dtype.")
+@click.option("--max-memory", default=None, metavar="SIZE", help="Bytes of engine state per batch (e.g. 8GiB); caps the batch size.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Workers the wall-time estimate assumes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan_cmd(sweep_file, backend, dtype, max_memory, workers, as_json) -> None:
+    """Cells, passes, paths, memory per cell and estimated device-hours of SWEEP.yaml (runs nothing)."""
+    from .sweep import format_report, parse_size, plan_report, resolve_sweep
+
+    plan = resolve_sweep(sweep_file, dtype=dtype)
+    report = plan_report(plan, backend=backend, max_memory=parse_size(max_memory), workers=workers)
+    if as_json:
+        click.echo(json.dumps(report, indent=1, default=str))
+    else:
+        click.echo(format_report(report))
+
+
+@sweep_group.command("run")
+@click.argument("sweep_file", metavar="SWEEP.yaml")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Zarr store of the sweep (created, or resumed).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="0: run in this process; N: a local Dask cluster of N worker processes (one per GPU with --backend cupy and dask-cuda).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Send the passes to an existing Dask scheduler (tcp://host:8786).")
+@click.option("--shard", default=None, metavar="I/N", help="Run shard I of N of an array job; auto/N reads I from the job's index variable.")
+@click.option("--backend", type=_BACKEND, default="auto", show_default=True)
+@click.option("--dtype", type=_DTYPE, default=None, help="Override the sweep file's dtype (part of the sweep's identity).")
+@click.option("--max-memory", default=None, metavar="SIZE", help="Bytes of engine state per batch (e.g. 8GiB); caps the batch size.")
+@click.option("--cpu-threads", type=click.IntRange(min=1), default=None, help="NumPy threads per worker [all CPUs; CPUs/N for --workers N].")
+@click.option("--progress/--no-progress", default=None, help="Progress bar over cells [on when stderr is a terminal].")
+@click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
+def run_cmd(sweep_file, out, workers, scheduler, shard, backend, dtype, max_memory, cpu_threads, progress, quiet) -> None:
+    """Run SWEEP.yaml into the store OUT; rerunning the same command resumes (done cells are skipped)."""
+    from .sweep import sweep, sweep_status
+
+    progress = sys.stderr.isatty() if progress is None else progress
+    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    path = sweep(sweep_file, out=out, workers=workers, scheduler=scheduler, shard=shard, backend=backend, dtype=dtype, max_memory=max_memory,
+                 progress=progress, cpu_threads=cpu_threads, log=log)
+    st = sweep_status(path)
+    c = st.counts
+    click.echo(f"{path}: {c['done']}/{st.n_cells} cells done, {c['missing']} missing, {c['failed']} failed"
+               + ("" if st.complete else " (other shards or a rerun complete it)") + "; open with gpu_alvh.open_results")
+
+
+@sweep_group.command("status")
+@click.argument("store", metavar="STORE")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Cells listed per state (missing / failed).")
+@click.option("--check", is_flag=True, help="Exit with code 1 unless every cell is done.")
+def status_cmd(store, as_json, limit, check) -> None:
+    """Done / missing / failed cells of a sweep STORE (failed cells with their error)."""
+    from .sweep import sweep_status
+
+    st = sweep_status(store)
+    if as_json:
+        click.echo(json.dumps(st.to_dict(limit=None), indent=1, default=str))
+    else:
+        c = st.counts
+        m = st.meta
+        dims = " x ".join(f"{d['dim']}({len(d['values'])})" for d in st.dims)
+        click.echo(f"store {st.out}: sweep {m.get('name')} (hash {str(m.get('hash'))[:12]}, from {m.get('source')}, created {m.get('created')})")
+        click.echo(f"dims {dims}; {st.n_cells} cells in the sweep" + (f", {c['not_in_sweep']} grid points not part of it" if c["not_in_sweep"] else ""))
+        click.echo(f"done {c['done']}  missing {c['missing']}  failed {c['failed']}" + ("  -- complete" if st.complete else ""))
+        for which in ("failed", "missing"):
+            idx = st.cells(which)
+            if not idx:
+                continue
+            click.echo(f"{which}:")
+            for i in idx[:limit]:
+                line = f"  c{i:06d} {st.describe(i)}"
+                if which == "failed" and i in st.failures:
+                    f = st.failures[i]
+                    line += f"  {f.get('error')}: {f.get('message')}"
+                click.echo(line)
+            if len(idx) > limit:
+                click.echo(f"  ... and {len(idx) - limit} more (--limit, --json)")
+    if check and not st.complete:
+        raise SystemExit(1)
