@@ -41,6 +41,8 @@ __all__ = [
     "Shown",
     "MISSING",
     "parse_date",
+    "check_id",
+    "ID_ALLOWED",
     "raise_issues",
     "value_error",
     "join_path",
@@ -154,6 +156,18 @@ def format_loc(loc: tuple) -> str:
         else:
             out = join_path(out, str(part))
     return out
+
+
+# --------------------------------------------------------------------------- ids
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+ID_ALLOWED = "allowed: an id of lower-case letters, digits, '_', '.', '-' starting with a letter or digit"
+
+
+def check_id(value: str) -> str:
+    """Validate a scenario / sweep id (used in results coordinates and RNG keys)."""
+    if not _ID.match(value):
+        raise value_error(ID_ALLOWED)
+    return value
 
 
 # --------------------------------------------------------------------------- dates

@@ -40,6 +40,7 @@ from .. import calendar as cal
 from ..errors import SpecError, SpecIssue
 from ..models import AffineModel, get_model
 from .base import (
+    check_id,
     MISSING,
     FrozenDict,
     FrozenModel,
@@ -103,7 +104,6 @@ def _freeze_params(value: dict[str, Any]) -> dict[str, Any]:
 
 ParamDict = Annotated[dict[str, Any], AfterValidator(_freeze_params)]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 #: Shock effects applied at one step (take ``day``).
@@ -417,9 +417,7 @@ class ScenarioSpec(FrozenModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise value_error("allowed: an id of lower-case letters, digits, '_', '.', '-' starting with a letter or digit")
-        return v
+        return check_id(v)
 
     @field_validator("historical", mode="before")
     @classmethod

@@ -47,7 +47,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from ..errors import SpecError, SpecIssue
-from .base import FrozenDict, FrozenModel, Shown, parse_key, raise_issues, validate_spec, value_error
+from .base import FrozenDict, FrozenModel, Shown, check_id, parse_key, raise_issues, validate_spec, value_error
 from .loader import load_yaml
 
 __all__ = ["SweepSpec", "load_sweep", "normalize_key", "RESERVED_KEYS", "Scalar"]
@@ -63,7 +63,6 @@ RESERVED_KEYS: dict[str, str] = {
     "strategy.baselines": "the baselines define the strategy coordinate; they cannot vary inside a sweep",
 }
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SCALAR_ALLOWED = "allowed: a scalar value (a number, a string or true/false; YAML dates are turned into ISO strings)"
 
 
@@ -156,9 +155,7 @@ class SweepSpec(FrozenModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise value_error("allowed: an id of lower-case letters, digits, '_', '.', '-' starting with a letter or digit")
-        return v
+        return check_id(v)
 
     @field_validator("scenarios", mode="before")
     @classmethod

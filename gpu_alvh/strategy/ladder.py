@@ -195,62 +195,48 @@ class Ladder:
     def _select_strikes(self, spot, v, tau, delta, is_call):
         return self.e.spx.strike_for_delta(spot, v, tau, delta, is_call, grid=SPX_STRIKE_GRID)
 
-    def _open_sides(self, spot, v, tau, put_mask, call_mask, n_put, n_call, keep_width: bool):
-        """Open verticals where masked with the given contract counts (target-delta shorts)."""
+    def _quote(self, sel, S, V, T, keep_width: bool):
+        """New condors on the selected elements: target-delta shorts, wings, leg marks.
+
+        Wings are ``wing_width`` beyond the shorts (or at ``wing_delta``, at least
+        one strike away); ``keep_width`` reuses the widths of the positions being
+        rolled.  Returns ``(strikes [4, m], greeks [4, m], half_spreads [4, m])``.
+        """
         e, xp = self.e, self.e.xp
-        mask = put_mask | call_mask
-        sel = e.select(mask)
-        if sel.empty:
-            return xp.zeros_like(self.realized)
-        S = sel.take(spot)
-        V = sel.take(v)
-        T = sel.take(tau)
+        grid = SPX_STRIKE_GRID
         short_d = sel.take(e.short_delta_k)
-        width = sel.take(e.wing_width_k)
-        use_wd = sel.take(e.use_wing_delta_k)
-        wing_d = sel.take(e.wing_delta_k)
-        if keep_width:
-            width_p = sel.take(self.kps - self.kpl)
-            width_c = sel.take(self.kcl - self.kcs)
         kps = self._select_strikes(S, V, T, short_d, False)
         kcs = self._select_strikes(S, V, T, short_d, True)
-        grid = SPX_STRIKE_GRID
         if keep_width:
-            kpl = kps - xp.maximum(width_p, grid)
-            kcl = kcs + xp.maximum(width_c, grid)
+            kpl = kps - xp.maximum(sel.take(self.kps - self.kpl), grid)
+            kcl = kcs + xp.maximum(sel.take(self.kcl - self.kcs), grid)
         else:
-            kpl_w, kcl_w = kps - width, kcs + width
+            width = sel.take(e.wing_width_k)
+            kpl, kcl = kps - width, kcs + width
             if e.any_wing_delta:
-                kpl_d = xp.minimum(self._select_strikes(S, V, T, wing_d, False), kps - grid)
-                kcl_d = xp.maximum(self._select_strikes(S, V, T, wing_d, True), kcs + grid)
-                kpl = xp.where(use_wd, kpl_d, kpl_w)
-                kcl = xp.where(use_wd, kcl_d, kcl_w)
-            else:
-                kpl, kcl = kpl_w, kcl_w
-        kpl = xp.maximum(kpl, grid)
-        strikes = xp.stack([kps, kpl, kcs, kcl])
+                use_wd, wing_d = sel.take(e.use_wing_delta_k), sel.take(e.wing_delta_k)
+                kpl = xp.where(use_wd, xp.minimum(self._select_strikes(S, V, T, wing_d, False), kps - grid), kpl)
+                kcl = xp.where(use_wd, xp.maximum(self._select_strikes(S, V, T, wing_d, True), kcs + grid), kcl)
+        strikes = xp.stack([kps, xp.maximum(kpl, grid), kcs, kcl])
         g = e.spx.price_greeks(S, strikes, V, T, e.is_call4.reshape(4, 1) if sel.sparse else e.is_call4)
+        hs = e.half_spread(g.price, sel.take(e.spx_hs_pts_k), sel.take(e.spx_hs_pct_k))
+        return strikes, g, hs
+
+    def _book(self, sel, strikes, g, hs, pm, cm, n_put, n_call):
+        """Record opened sides (``pm``/``cm`` masks over the selection) with their contract
+        counts; returns the cash flow ``[K, P]`` (credits net of half-spreads and commissions)."""
+        e, xp = self.e, self.e.xp
         p = g.price
         cr_p = xp.maximum(p[0] - p[1], 0.0)
         cr_c = xp.maximum(p[2] - p[3], 0.0)
-        hs = e.half_spread(p, sel.take(e.spx_hs_pts_k), sel.take(e.spx_hs_pct_k))
         comm = sel.take(e.spx_comm_k)
-        pm, cm = sel.take(put_mask), sel.take(call_mask)
-        self._store_legs(sel, g, pm, cm)
-        NP, NC = sel.take(n_put), sel.take(n_call)
-        NP = xp.where(pm, NP, 0.0)
-        NC = xp.where(cm, NC, 0.0)
-        flow = M * NP * (cr_p - hs[0] - hs[1]) - 2.0 * comm * NP + M * NC * (cr_c - hs[2] - hs[3]) - 2.0 * comm * NC
+        NP, NC = xp.where(pm, n_put, 0.0), xp.where(cm, n_call, 0.0)
         cost = M * NP * (hs[0] + hs[1]) + 2.0 * comm * NP + M * NC * (hs[2] + hs[3]) + 2.0 * comm * NC
-        # write back
-        sel.put(self.kps, xp.where(pm, kps, sel.take(self.kps)))
-        sel.put(self.kpl, xp.where(pm, kpl, sel.take(self.kpl)))
-        sel.put(self.kcs, xp.where(cm, kcs, sel.take(self.kcs)))
-        sel.put(self.kcl, xp.where(cm, kcl, sel.take(self.kcl)))
-        sel.put(self.cr_put, xp.where(pm, cr_p, sel.take(self.cr_put)))
-        sel.put(self.cr_call, xp.where(cm, cr_c, sel.take(self.cr_call)))
-        sel.put(self.n_put, xp.where(pm, NP, sel.take(self.n_put)))
-        sel.put(self.n_call, xp.where(cm, NC, sel.take(self.n_call)))
+        flow = M * NP * (cr_p - hs[0] - hs[1]) + M * NC * (cr_c - hs[2] - hs[3]) - 2.0 * comm * (NP + NC)
+        self._store_legs(sel, g, pm, cm)
+        for arr, new, m in ((self.kps, strikes[0], pm), (self.kpl, strikes[1], pm), (self.kcs, strikes[2], cm), (self.kcl, strikes[3], cm),
+                            (self.cr_put, cr_p, pm), (self.cr_call, cr_c, cm), (self.n_put, NP, pm), (self.n_call, NC, cm)):
+            sel.put(arr, xp.where(m, new, sel.take(arr)))
         full_flow = xp.zeros_like(self.realized)
         sel.put(full_flow, flow)
         self.realized += full_flow
@@ -259,63 +245,44 @@ class Ladder:
         self.costs += full_cost
         return full_flow
 
+    def _open_sides(self, spot, v, tau, put_mask, call_mask, n_put, n_call, keep_width: bool):
+        """Open verticals where masked with the given contract counts (target-delta shorts)."""
+        e, xp = self.e, self.e.xp
+        sel = e.select(put_mask | call_mask)
+        if sel.empty:
+            return xp.zeros_like(self.realized)
+        strikes, g, hs = self._quote(sel, sel.take(spot), sel.take(v), sel.take(tau), keep_width)
+        return self._book(sel, strikes, g, hs, sel.take(put_mask), sel.take(call_mask), sel.take(n_put), sel.take(n_call))
+
+    def _roll_flags(self):
+        """Slots closed this step become due from the next step."""
+        self.reopen = self.reopen | self.reopen_next
+        self.reopen_next = self.e.xp.zeros_like(self.reopen_next)
+
     def enter(self, spot, v, now_idx: int, nav_slots):
         """Open new condors on slots flagged ``reopen`` (sized on NAV); returns $ flow [K, P]."""
         e, xp = self.e, self.e.xp
         want = self.reopen & e.enabled_nav(nav_slots)
         sel = e.select(want)
         if sel.empty:
-            self.reopen = self.reopen | self.reopen_next
-            self.reopen_next = xp.zeros_like(self.reopen_next)
+            self._roll_flags()
             return xp.zeros_like(self.realized)
         now = float(e.book.now_days[now_idx])
-        expiry = e.spx_expiry_k(now_idx)  # [K, 1]
-        tau_full = xp.broadcast_to((expiry - now) / 365.0, want.shape)
-        # provisional strikes and credit for sizing, on the selected elements
-        S, V, T = sel.take(spot), sel.take(v), sel.take(tau_full)
-        short_d = sel.take(e.short_delta_k)
-        kps = self._select_strikes(S, V, T, short_d, False)
-        kcs = self._select_strikes(S, V, T, short_d, True)
-        width = sel.take(e.wing_width_k)
-        grid = SPX_STRIKE_GRID
-        if e.any_wing_delta:
-            use_wd, wing_d = sel.take(e.use_wing_delta_k), sel.take(e.wing_delta_k)
-            kpl = xp.where(use_wd, xp.minimum(self._select_strikes(S, V, T, wing_d, False), kps - grid), kps - width)
-            kcl = xp.where(use_wd, xp.maximum(self._select_strikes(S, V, T, wing_d, True), kcs + grid), kcs + width)
-        else:
-            kpl, kcl = kps - width, kcs + width
-        kpl = xp.maximum(kpl, grid)
-        strikes = xp.stack([kps, kpl, kcs, kcl])
-        g = e.spx.price_greeks(S, strikes, V, T, e.is_call4.reshape(4, 1) if sel.sparse else e.is_call4)
-        p = g.price
-        cr_p = xp.maximum(p[0] - p[1], 0.0)
-        cr_c = xp.maximum(p[2] - p[3], 0.0)
-        max_loss = M * (xp.maximum(kps - kpl, kcl - kcs) - (cr_p + cr_c))
+        expiry = xp.broadcast_to(e.spx_expiry_k(now_idx), want.shape)  # [K, P]
+        strikes, g, hs = self._quote(sel, sel.take(spot), sel.take(v), sel.take((expiry - now) / 365.0), keep_width=False)
+        kps, kpl, kcs, kcl = strikes
+        credit = xp.maximum(g.price[0] - g.price[1], 0.0) + xp.maximum(g.price[2] - g.price[3], 0.0)
+        max_loss = M * (xp.maximum(kps - kpl, kcl - kcs) - credit)
         budget = sel.take(e.max_loss_pct_k) / 100.0 * sel.take(nav_slots)
         n = xp.floor(xp.maximum(budget, 0.0) / xp.maximum(max_loss, 1.0))
-        hs = e.half_spread(p, sel.take(e.spx_hs_pts_k), sel.take(e.spx_hs_pct_k))
-        comm = sel.take(e.spx_comm_k)
-        flow = n * (M * (cr_p + cr_c - hs.sum(axis=0)) - 4.0 * comm)
-        cost = n * (M * hs.sum(axis=0) + 4.0 * comm)
         opened = n > 0
-        self._store_legs(sel, g, opened, opened)
-        for arr, new in ((self.kps, kps), (self.kpl, kpl), (self.kcs, kcs), (self.kcl, kcl), (self.cr_put, cr_p), (self.cr_call, cr_c)):
-            sel.put(arr, xp.where(opened, new, sel.take(arr)))
-        sel.put(self.n_put, n)
-        sel.put(self.n_call, n)
-        sel.put(self.expiry, xp.where(opened, sel.take(xp.broadcast_to(expiry, want.shape)), sel.take(self.expiry)))
+        flow = self._book(sel, strikes, g, hs, opened, opened, n, n)
+        sel.put(self.expiry, xp.where(opened, sel.take(expiry), sel.take(self.expiry)))
         sel.put(self.entry_time, xp.where(opened, now, sel.take(self.entry_time)))
         sel.put(self.reopen, ~opened)
-        self.reopen = self.reopen | self.reopen_next
-        self.reopen_next = xp.zeros_like(self.reopen_next)
-        full = xp.zeros_like(self.realized)
-        sel.put(full, flow)
-        self.realized += full
-        full_cost = xp.zeros_like(self.realized)
-        sel.put(full_cost, cost)
-        self.costs += full_cost
+        self._roll_flags()
         e.n_entries += e.to_strategy(want & self.is_open)
-        return full
+        return flow
 
     # ------------------------------------------------------------------ margin
     def margin(self):
