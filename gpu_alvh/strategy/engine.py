@@ -133,6 +133,9 @@ class BatchEngine:
         agg[ks, np.arange(self.K)] = 1.0
         self._agg = xp.asarray(agg, dtype=dt)
         self.slot_strategy_dev = xp.asarray(ks)
+        hagg = np.zeros((self.S, max(self.J, 1)))
+        hagg[book.hedge_strategy, np.arange(self.J)] = 1.0
+        self._hagg = xp.asarray(hagg[:, : self.J], dtype=dt)
         self.spx_expiry_dev = xp.asarray(book.spx_expiry[:, book.dte_index], dtype=dt)  # [T+1, K]
         self.slot_dte_col = col(book.slot_dte)
         # strategy columns [S, 1]
@@ -258,11 +261,11 @@ class BatchEngine:
         acc["peak_gamma_layer"] = xp.zeros((S * len(book.layer_dtes), P), dtype=dt)
         bad_day = xp.full((S, P), -1, dtype=xp.int64)
         # daily bands and mean greeks
-        nav_hist = xp.zeros((S, n_days + 1, NAV_BINS[2]), dtype=xp.int64)
-        spx_hist = xp.zeros((n_days + 1, SPX_BINS[2]), dtype=xp.int64)
-        vix_hist = xp.zeros((n_days + 1, VIX_BINS[2]), dtype=xp.int64)
-        greek_sums = xp.zeros((len(GREEKS), S * len(book.layer_dtes), n_days + 1), dtype=xp.float64)
-        saved = {"nav": [], "spx": [], "vix": []} if self.save_paths else None
+        self.hists = (xp.zeros((S, n_days + 1, NAV_BINS[2]), dtype=xp.int64), xp.zeros((n_days + 1, SPX_BINS[2]), dtype=xp.int64),
+                      xp.zeros((n_days + 1, VIX_BINS[2]), dtype=xp.int64))
+        self.greek_sums = xp.zeros((len(GREEKS), S * len(book.layer_dtes), n_days + 1), dtype=xp.float64)
+        self.saved = {"nav": [], "spx": [], "vix": []} if self.save_paths else None
+        self.acc, self.bad_day = acc, bad_day
         # ---- day 0: open the ladder, mark, first hedge decision
         spot, v, vix = st.spot, st.variance, st.vix
         self._signals_init(spot, vix, v)
@@ -273,10 +276,10 @@ class BatchEngine:
         if self.J:
             ov.mark(v, 0.0)
         nav = self._nav()
-        prev = {"nav": nav, "layer_pnl": lad.realized - lad.value(), "hedge_pnl": self._hedge_pnl(), "spot": spot}
-        c2 = {"cum7": zs(), "cum45": zs(), "entry": lad.entry_time[self.c2_slot7]}
-        hot_left = xp.zeros(P, dtype=dt)
-        nav = self._day_close(0, spot, v, vix, nav, acc, prev, c2, hot_left, nav_hist, spx_hist, vix_hist, greek_sums, saved, bad_day)
+        self.prev = {"nav": nav, "layer_pnl": lad.realized - lad.value(), "hedge_pnl": self._hedge_pnl(), "spot": spot}
+        self.c2 = {"cum7": zs(), "cum45": zs(), "entry": lad.entry_time[self.c2_slot7]}
+        self.hot_left = xp.zeros(P, dtype=dt)
+        nav = self._day_close(0, spot, v, vix, nav)
         self._observe(0, nav)
         # ---- time loop
         for t in range(1, c.n_steps + 1):
@@ -309,15 +312,11 @@ class BatchEngine:
             acc["peak_gamma0"] = xp.where(near0, xp.maximum(acc["peak_gamma0"], xp.abs(gam)), acc["peak_gamma0"])
             acc["margin_peak"] = xp.maximum(acc["margin_peak"], self.to_strategy(lad.margin()))
             if book.end_of_day[t]:
-                nav = self._day_close(t, spot, v, vix, nav, acc, prev, c2, hot_left, nav_hist, spx_hist, vix_hist, greek_sums, saved, bad_day)
+                nav = self._day_close(t, spot, v, vix, nav)
             self._day_info["stopped"] = stopped
             self._observe(t, nav, spot=spot, vix=vix)
-        self._finalize_c2(c2, acc, final=True)
-        self.acc, self.nav = acc, nav
-        self.hists = (nav_hist, spx_hist, vix_hist)
-        self.greek_sums = greek_sums
-        self.saved = saved
-        self.bad_day = bad_day
+        self._finalize_c2(final=True)
+        self.nav = nav
         self.final_spot, self.final_vix = spot, vix
         return self
 
@@ -338,23 +337,18 @@ class BatchEngine:
     # ------------------------------------------------------------------ NAV
     def _hedge_pnl(self):
         ov = self.overlay
-        return self._hedge_to_strategy(ov.realized + ov.position_value()) if self.J else self.xp.zeros((self.S, self.P), dtype=self.dtype)
+        return self._hedge_to_strategy(ov.realized + ov.position_value())
 
-    def _hedge_to_strategy(self, x):
-        out = self.xp.zeros((self.S, self.P), dtype=self.dtype)
-        if self.J:
-            # hedge slots of one layer belong to distinct strategies: sum layer by layer
-            for _, rows, _ in self.overlay.layers:
-                out[self.h_strategy_dev[rows]] += x[rows]
-        return out
-
+    def _hedge_to_strategy(self, x, rows=slice(None)):
+        """Sum hedge-slot values ``[J_rows, P]`` per strategy -> ``[S, P]``."""
+        if not self.J:
+            return self.xp.zeros((self.S, self.P), dtype=self.dtype)
+        return self._hagg[:, rows] @ x
     def _nav(self, cash=None):
         """NAV = cash - ladder liability (mid) + hedge value (mid, the step's marks), ``[S, P]``."""
         cash = self.cash if cash is None else cash
         lad = self.ladder.value()
-        if self.J:
-            return cash - self.to_strategy(lad) + self._hedge_to_strategy(self.overlay.position_value())
-        return cash - self.to_strategy(lad)
+        return cash - self.to_strategy(lad) + self._hedge_to_strategy(self.overlay.position_value())
 
     # ------------------------------------------------------------------ signals
     def _signals_init(self, spot, vix, v):
@@ -410,8 +404,12 @@ class BatchEngine:
         return value[None, :]
 
     # ------------------------------------------------------------------ end of day
-    def _day_close(self, t, spot, v, vix, nav, acc, prev, c2, hot_left, nav_hist, spx_hist, vix_hist, greek_sums, saved, bad_day):
+    def _day_close(self, t, spot, v, vix, nav):
+        """Signals, hedge overlay, metrics, claims and bands at the close of a trading day."""
         xp, book, lad, ov, dt = self.xp, self.book, self.ladder, self.overlay, self.dtype
+        acc, prev, c2, hot_left, bad_day = self.acc, self.prev, self.c2, self.hot_left, self.bad_day
+        nav_hist, spx_hist, vix_hist = self.hists
+        greek_sums, saved = self.greek_sums, self.saved
         d = int(self.c.day[t])
         now = float(book.now_days[t])
         if t > 0:
@@ -464,7 +462,7 @@ class BatchEngine:
             if ov.layers:
                 _, rows0, _ = ov.layers[0]
                 cov = ov.probe_coverage(rows0)
-                hedge_delta = self._hedge_to_strategy_rows(cov, rows0) / (spot * xp.abs(self.s_probe_spx))
+                hedge_delta = self._hedge_to_strategy(cov, rows0) / (spot * xp.abs(self.s_probe_spx))
                 ld = self.to_strategy(lad.greeks["delta"])
                 neg = ld < 0
                 acc["c6_num"] += xp.where(neg, xp.minimum(hedge_delta, -ld), 0.0)
@@ -504,7 +502,7 @@ class BatchEngine:
             hot_left[...] = xp.maximum(hot_left - 1.0, 0.0)
             # C2: 45-DTE gain per $ of 7-DTE loss in the first 9 days of each 7-DTE position
             entry7 = lad.entry_time[self.c2_slot7]
-            self._finalize_c2(c2, acc, new_position=entry7 != c2["entry"])
+            self._finalize_c2(new_position=entry7 != c2["entry"])
             c2["entry"] = entry7
             young = (now - entry7) <= C2_WINDOW_DAYS + 1e-9
             c2["cum7"] += xp.where(young & self.c2_ok_dev, dl[self.c2_slot7], 0.0)
@@ -528,13 +526,9 @@ class BatchEngine:
             saved["vix"].append(vix.copy())
         return nav
 
-    def _hedge_to_strategy_rows(self, x, rows):
-        out = self.xp.zeros((self.S, self.P), dtype=self.dtype)
-        out[self.h_strategy_dev[rows]] += x
-        return out
-
-    def _finalize_c2(self, c2, acc, new_position=None, final: bool = False):
-        xp = self.xp
+    def _finalize_c2(self, new_position=None, final: bool = False):
+        """Close the C2 accumulators of 7-DTE positions that ended (or all, at the end)."""
+        xp, c2, acc = self.xp, self.c2, self.acc
         done = xp.ones_like(c2["cum7"], dtype=bool) if final else new_position
         lost = done & (c2["cum7"] < 0)
         acc["c2_num"] += xp.where(lost, c2["cum45"], 0.0)
