@@ -177,10 +177,6 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths,
         click.echo(f"wrote {out}  (open with gpu_alvh.open_results)")
 
 
-def _fmt_money(x: float) -> str:
-    return f"{x:,.0f}" if np.isfinite(x) else "n/a"
-
-
 def _print_run_summary(ds) -> None:
     click.echo(f"\nscenario {str(ds['scenario'].values)}  (NAV_0 ${float(ds['final_nav'].isel(strategy=0, path=0) - ds['final_pnl'].isel(strategy=0, path=0)):,.0f})")
     cols = [("pnl_mean", "mean P&L $"), ("pnl_std", "stdev $"), ("cvar95", "CVaR95 $"), ("cvar99", "CVaR99 $"),

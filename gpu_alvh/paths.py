@@ -207,11 +207,6 @@ class PathStepper:
             v = self._variance_for_vix(vix_now + float(chg)).astype(dtype, copy=False)
         self.x, self.v, self.t = x, v, t
 
-    def finite(self) -> bool:
-        """True when the whole state is finite (one device->host read)."""
-        xp = self.xp
-        return bool(xp.isfinite(self.x).all() & xp.isfinite(self.v).all())
-
 
 def _first_nonfinite(arrays: dict[str, np.ndarray]):
     """(variable, path row, step) of the first non-finite value in step order, or None."""

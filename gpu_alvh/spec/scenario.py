@@ -224,10 +224,6 @@ class ShockSpec(FrozenModel):
         """The effect's value."""
         return float(getattr(self, self.kind))
 
-    @property
-    def is_point(self) -> bool:
-        return self.kind in POINT_EFFECTS
-
 
 def _show_day(d: Any) -> Any:
     return show_date(d) if isinstance(d, _dt.date) else d

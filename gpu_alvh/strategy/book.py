@@ -84,7 +84,6 @@ class Book:
     slot_strategy: np.ndarray  # [K] int
     slot_layer: np.ndarray  # [K] index into layer_dtes
     slot_dte: np.ndarray  # [K] float
-    slot_next: np.ndarray  # [K] next slot of the same strategy or -1
     slot_front: np.ndarray  # [K] bool: lowest-DTE layer of its strategy
     slot_params: dict[str, np.ndarray]  # name -> [K]
     strat_params: dict[str, np.ndarray]  # name -> [S]
@@ -166,18 +165,16 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
         raise ValueError(f"strategy labels must be unique: {labels}")
     layer_dtes = sorted({int(d) for r in rows for d in r.spec.layers})
     # ------------------------------------------------------------------ ladder slots
-    s_of, l_of, dte_of, nxt, front = [], [], [], [], []
+    s_of, l_of, dte_of, front = [], [], [], []
     sp: dict[str, list] = {k: [] for k in ("short_delta", "wing_width", "wing_delta", "use_wing_delta", "max_loss_pct", "profit_target", "stop_multiple", "exit_dte", "cascade_fraction", "cascade_depth", "cascade_on")}
     for s, r in enumerate(rows):
         spec = r.spec
         exits = spec.exit_dtes()
-        first = len(s_of)
         for j, dte in enumerate(spec.layers):
             s_of.append(s)
             l_of.append(layer_dtes.index(int(dte)))
             dte_of.append(float(dte))
             front.append(j == 0)
-            nxt.append(-1)
             sp["short_delta"].append(spec.short_delta)
             width = spec.wing_width if spec.wing_width is not None else SPX_STRIKE_GRID
             sp["wing_width"].append(max(SPX_STRIKE_GRID, round(width / SPX_STRIKE_GRID) * SPX_STRIKE_GRID))
@@ -190,8 +187,6 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
             sp["cascade_fraction"].append(spec.cascade.fraction)
             sp["cascade_depth"].append(spec.cascade.depth)
             sp["cascade_on"].append(spec.cascade.enabled)
-        for k in range(first, len(s_of) - 1):
-            nxt[k] = k + 1
     slot_params = {k: np.asarray(v, dtype=bool if k in ("use_wing_delta", "cascade_on") else float) for k, v in sp.items()}
     stp: dict[str, list] = {k: [] for k in ("nav", "hedge_on", "budget_rate", "budget_lead", "target_fraction", "probe_spx", "probe_vix",
                                              "ramp_sd", "ramp_dist_gain", "ramp_dte_gain", "ramp_max", "band", "time_shift_dte",
@@ -290,7 +285,6 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
         slot_strategy=np.asarray(s_of, dtype=np.int64),
         slot_layer=np.asarray(l_of, dtype=np.int64),
         slot_dte=np.asarray(dte_of, dtype=float),
-        slot_next=np.asarray(nxt, dtype=np.int64),
         slot_front=np.asarray(front, dtype=bool),
         slot_params=slot_params,
         strat_params=strat_params,

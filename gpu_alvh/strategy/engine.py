@@ -171,7 +171,6 @@ class BatchEngine:
         self.h_exp_b = xp.asarray(exp_b, dtype=dt)
         # conditions: thresholds to the device
         self.conditions = [_to_device(cond, xp, dt) for cond in book.hedge_conditions]
-        self.crossing = set().union(*(c.crossing_signals() for c in book.hedge_conditions)) if book.hedge_conditions else set()
         # front / 45-DTE / 7-DTE slots per strategy (C2)
         self.front_slot = np.array([int(np.flatnonzero((ks == s) & book.slot_front)[0]) for s in range(self.S)])
         self.front_slot_dev = xp.asarray(self.front_slot)

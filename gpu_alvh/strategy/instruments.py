@@ -37,10 +37,6 @@ class VixInstrument:
     multiplier: float
     is_future: bool = False
 
-    @property
-    def n_legs(self) -> int:
-        return len(self.legs)
-
     def leg_prices(self, table, v, tau, k1, width):
         """Per-leg prices (index points): VIX calls at ``k1 + step * width``, or the future."""
         if self.is_future:

@@ -121,7 +121,6 @@ OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
 }
-CROSS_OPS = ("crosses_above", "crosses_below")
 
 
 @dataclass(frozen=True)
@@ -144,15 +143,6 @@ class Condition:
         out: set[str] = set()
         for it in self.items:
             out |= it.signals() if isinstance(it, Condition) else {it.signal}
-        return out
-
-    def crossing_signals(self) -> set[str]:
-        out: set[str] = set()
-        for it in self.items:
-            if isinstance(it, Condition):
-                out |= it.crossing_signals()
-            elif it.op in CROSS_OPS:
-                out.add(it.signal)
         return out
 
     def evaluate(self, values: dict[str, Any], previous: dict[str, Any], xp):
