@@ -27,7 +27,8 @@ from .errors import BackendUnavailableError
 
 __all__ = ["Backend", "get_backend", "BACKENDS", "available_backends", "cupy_status"]
 
-CUPY_INSTALL_HINT = "pip install 'gpu-alvh[cuda12]'  (installs cupy-cuda12x; needs an NVIDIA driver for CUDA 12)"
+CUPY_INSTALL_HINT = ("pip install 'gpu-alvh[cuda12]' or 'gpu-alvh[cuda13]'  (installs cupy-cuda12x / cupy-cuda13x; "
+                     "needs an NVIDIA driver for that CUDA version)")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Backend:
     Attributes
     ----------
     name : str
-        ``"numpy"`` or ``"cupy"``.
+        ``"numpy"``, ``"cupy"`` or ``"cudasim"``.
     xp : module
         Array namespace.
     special : object
@@ -52,6 +53,9 @@ class Backend:
         Raised by the library when a batch does not fit in memory.
     versions : dict
         Library versions recorded in result provenance.
+    kernel_target : str
+        Where the fused per-path kernels run: ``"cpu"`` (Numba, ``prange``), ``"cuda"`` (numba-cuda
+        on CuPy arrays) or ``"cudasim"`` (the CUDA kernels in Numba's simulator, on NumPy arrays).
     """
 
     name: str
@@ -62,6 +66,7 @@ class Backend:
     workers: int = 1
     oom_errors: tuple = (MemoryError,)
     versions: dict = field(default_factory=dict)
+    kernel_target: str = "cpu"
     _to_host: Callable[[Any], Any] | None = field(default=None, repr=False, compare=False)
     _synchronize: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     _free_memory: Callable[[], int] | None = field(default=None, repr=False, compare=False)
@@ -164,6 +169,7 @@ def _make_cupy_backend() -> Backend:
         workers=1,
         oom_errors=(cupy.cuda.memory.OutOfMemoryError, MemoryError),
         versions=versions,
+        kernel_target="cuda",
         _to_host=cupy.asnumpy,
         _synchronize=cupy.cuda.get_current_stream().synchronize,
         _free_memory=free_memory,
@@ -176,10 +182,25 @@ def _make_numpy_backend() -> Backend:
     return make_backend()
 
 
+def _make_cudasim_backend() -> Backend:
+    """NumPy arrays, with the fused kernels compiled for CUDA and run in Numba's CUDA simulator.
+
+    A slow check (Python threads execute the GPU kernels' logic): for tests and for users without a GPU
+    who want to see the CUDA code path run.  Use a few dozen paths."""
+    from dataclasses import replace
+
+    import numba
+
+    base = _make_numpy_backend()
+    return replace(base, name="cudasim", device="Numba CUDA simulator (on the CPU)", workers=1, kernel_target="cudasim",
+                   versions={**base.versions, "numba": numba.__version__})
+
+
 #: Registry of backend factories by name.  Adding a backend is one entry here.
 BACKENDS: dict[str, Callable[[], Backend]] = {
     "numpy": _make_numpy_backend,
     "cupy": _make_cupy_backend,
+    "cudasim": _make_cudasim_backend,
 }
 
 _CACHE: dict[str, Backend] = {}
@@ -187,7 +208,7 @@ _CACHE: dict[str, Backend] = {}
 
 def available_backends() -> list[str]:
     """Names of the backends that work on this machine."""
-    names = ["numpy"]
+    names = ["numpy", "cudasim"]
     if cupy_status()[0]:
         names.append("cupy")
     return names
