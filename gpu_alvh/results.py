@@ -237,7 +237,7 @@ def cell_dataset(out: dict, rows: list[int], strategy=None) -> xr.Dataset:
 def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) -> xr.Dataset:
     """Dataset of one scenario's run (no ``scenario`` dim yet); ``rows`` selects strategy rows."""
     from .metrics import CLAIMS, QUANTILES, claims_table, hist_quantiles, per_path_metrics, summary_statistics
-    from .strategy.engine import GREEKS, NAV_BINS, SPX_BINS, VIX_BINS
+    from .strategy.vectorised.engine import GREEKS, NAV_BINS, SPX_BINS, VIX_BINS
 
     book, compiled = out["book"], out["compiled"]
     pp, sums, paths = _combine(out["parts"])

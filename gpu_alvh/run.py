@@ -2,7 +2,7 @@
 
 Pipeline per scenario: spec -> compiled scenario -> strategy rows (ALVH +
 baselines on the same paths) -> compiled book -> pricing tables (built once) ->
-batches of paths through :class:`~gpu_alvh.strategy.engine.BatchEngine` ->
+batches of paths through :class:`~gpu_alvh.strategy.vectorised.engine.BatchEngine` ->
 per-path metrics, daily bands, summaries and claims -> one ``xarray.Dataset``
 (SPEC section 8).  Several scenarios are stacked along ``scenario``.
 """
@@ -20,7 +20,7 @@ from .batching import run_batches
 from .compile import compile_scenario
 from .spec import load_scenario, load_strategy
 from .strategy.book import baseline_rows, compile_book
-from .strategy.engine import BatchEngine
+from .strategy.vectorised.engine import BatchEngine
 
 __all__ = ["run", "run_scenario", "run_cells", "build_tables", "trace", "DEFAULT_SCENARIO"]
 
@@ -158,7 +158,7 @@ def trace(scenario, paths, *, n_paths: int | None = None, seed: int | None = Non
     Returns ``{"labels", "layers", "slot_strategy", "slot_dte", "hedge_names", "records", "audit"}``
     where ``records`` is a list (per step and stage) of host arrays over
     ``[slot, traced path]`` / ``[strategy, traced path]`` (see
-    :class:`gpu_alvh.strategy.trace.Tracer`).  ``n_paths`` defaults to
+    :class:`gpu_alvh.strategy.vectorised.trace.Tracer`).  ``n_paths`` defaults to
     ``max(paths) + 1`` so the traced paths are the same paths a full run has.
     """
     paths = sorted(int(p) for p in paths)

@@ -259,7 +259,7 @@ def test_gpu_code_path_matches_cpu_on_numpy():
 
 def test_nonfinite_in_the_book_stops_the_run_with_path_and_day(monkeypatch):
     from gpu_alvh.errors import NonFiniteError
-    from gpu_alvh.strategy.ladder import Ladder
+    from gpu_alvh.strategy.vectorised.ladder import Ladder
 
     orig = Ladder.derive
 

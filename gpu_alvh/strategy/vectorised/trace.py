@@ -36,7 +36,7 @@ class Tracer:
         self.records: list[dict] = []
 
     def _h(self, a):
-        from ..results import to_host
+        from ...results import to_host
 
         return to_host(self.e.b, a[..., self.idx]).copy()
 

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compile import CompiledScenario
-from ..errors import NonFiniteError
-from ..paths import PathStepper
-from .book import Book
+from ...compile import CompiledScenario
+from ...errors import NonFiniteError
+from ...paths import PathStepper
+from ..book import Book
 from .hedge import Overlay
-from .instruments import half_spread
+from ..instruments import half_spread
 from .ladder import Ladder
-from .signals import Macd, WilderRsi, neutral_seed_move
+from ..signals import Macd, WilderRsi, neutral_seed_move
 
 __all__ = ["BatchEngine", "NAV_BINS", "SPX_BINS", "VIX_BINS", "GREEKS", "FRONT_MAX_DTE"]
 
@@ -538,7 +538,7 @@ class BatchEngine:
     # ------------------------------------------------------------------ result
     def result(self):
         """Host copies of everything the run reports for this batch (the device->host boundary)."""
-        from ..results import to_host
+        from ...results import to_host
 
         xp, b, c, book, lad = self.xp, self.b, self.c, self.book, self.ladder
         S, P = self.S, self.P
@@ -628,7 +628,7 @@ def _to_device(cond, xp, dt):
     """Move a compiled condition's threshold arrays to the device."""
     from dataclasses import replace
 
-    from .signals import Condition
+    from ..signals import Condition
 
     items = []
     for it in cond.items:

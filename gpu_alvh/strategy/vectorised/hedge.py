@@ -33,7 +33,7 @@ list order against the shared allowance.
 
 from __future__ import annotations
 
-from .instruments import INSTRUMENTS, VIX_STRIKE_GRID
+from ..instruments import INSTRUMENTS, VIX_STRIKE_GRID
 
 __all__ = ["Overlay"]
 

@@ -29,7 +29,7 @@ P&L = realized - 100 n value_mid, and NAV bookkeeping balances exactly.
 
 from __future__ import annotations
 
-from .instruments import SPX_MULTIPLIER, SPX_STRIKE_GRID
+from ..instruments import SPX_MULTIPLIER, SPX_STRIKE_GRID
 
 __all__ = ["Ladder"]
 
