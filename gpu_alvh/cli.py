@@ -166,8 +166,12 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths,
     ds = run(list(scenarios) or None, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, strategy=strategy,
              save_paths=save_paths, batch_size=batch_size, progress=progress)
     elapsed = time.perf_counter() - t0
+    from .historical import central_path_lines
+
     for name in ds["scenario"].values:
         _print_run_summary(ds.sel(scenario=name))
+        for line in central_path_lines(ds, str(name), backend=backend):  # historical episodes: the worst real day
+            click.echo(line)
     n = int(ds.attrs["n_paths"])
     steps = int(ds.sizes["day"]) - 1
     click.echo(f"{n} paths x {steps} days x {ds.sizes['strategy']} strategies per scenario on {ds.attrs['backend']} ({ds.attrs['device']}): "
