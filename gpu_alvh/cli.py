@@ -90,6 +90,8 @@ def scenarios_show(scenario: str) -> None:
     mq = spec.model_q()
     a, b = mq.vix2_coefficients()
     click.echo(f"# derived: v0={spec.v0():.6g}  VIX^2 = {a:.7f} v + {b:.7f}  VIX floor={mq.vix_floor():.2f}")
+    if spec.historical is not None:  # the clock and start of a replay come from the data
+        click.echo(f"# historical: start {spec.start}  horizon {spec.horizon}  spot {spec.spot:g}  {spec.historical.window().vol_series} {spec.vix:g}")
 
 
 @scenarios_group.command("validate")

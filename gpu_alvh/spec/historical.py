@@ -23,8 +23,8 @@ spliced.  Every session of the range must have a close in both series: a gap
 is an error, not a fill.  Rows of user files on days the NYSE did not trade
 (Cboe publishes some holidays) are ignored.
 
-Everything here is validation: :func:`episode_window` gives the closes of a
-validated section (cached), the replay maths live in :mod:`gpu_alvh.historical`.
+Everything here is validation: ``spec.historical.window()`` gives the closes of
+a validated section (cached); the replay maths live in :mod:`gpu_alvh.historical`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from pydantic import Field, create_model, model_validator
 from .. import calendar as cal
 from .base import MISSING, FrozenModel, Shown, SpecDate, raise_issues, show_date
 
-__all__ = ["Episode", "EPISODES", "IMPLIED_VOL", "HistoricalSpec", "HistoricalFiles", "EpisodeWindow", "episode_window", "MAX_FILE_BYTES"]
+__all__ = ["Episode", "EPISODES", "IMPLIED_VOL", "HistoricalSpec", "HistoricalFiles", "EpisodeWindow", "MAX_FILE_BYTES"]
 
 #: Largest user CSV file read (bounded work on hostile input).
 MAX_FILE_BYTES = 64 * 2**20
@@ -160,7 +160,7 @@ def _make_spec():
         "from": (Optional[SpecDate], Field(None, description="first date: day 0 is the first NYSE session on or after it")),
         "to": (Optional[SpecDate], Field(None, description="last date: the last day is the last NYSE session on or before it")),
         "dispersion": (float, Field(0.0, ge=0.0, le=10.0, strict=True, description="Monte Carlo dispersion around the real path (0 = the real path)")),
-        "implied_vol": (Literal["auto", "vix", "vxo"], Field("auto", description="implied-vol series: auto, vix or vxo")),
+        "implied_vol": (Literal[tuple(IMPLIED_VOL)], Field("auto", description=f"implied-vol series: {', '.join(IMPLIED_VOL)}")),
         "file": (Optional[HistoricalFiles], Field(None, description="user CSV files {spx, vix} with date,close columns")),
     }
     return create_model("HistoricalSpec", __base__=_HistoricalBase, __module__=__name__, **fields)
@@ -183,11 +183,6 @@ def _stat_key(path: str) -> tuple:
 def _window(h) -> tuple[Optional[EpisodeWindow], list]:
     files = None if h.file is None else ((h.file.spx, _stat_key(h.file.spx)), (h.file.vix, _stat_key(h.file.vix)))
     return _window_cached(h.first_date, h.last_date, h.implied_vol, files)
-
-
-def episode_window(h) -> EpisodeWindow:
-    """The real closes of a validated ``historical`` section (see :class:`EpisodeWindow`)."""
-    return h.window()
 
 
 @lru_cache(maxsize=128)
