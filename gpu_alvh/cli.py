@@ -90,6 +90,8 @@ def scenarios_show(scenario: str) -> None:
     mq = spec.model_q()
     a, b = mq.vix2_coefficients()
     click.echo(f"# derived: v0={spec.v0():.6g}  VIX^2 = {a:.7f} v + {b:.7f}  VIX floor={mq.vix_floor():.2f}")
+    if spec.historical is not None:  # the clock and start of a replay come from the data
+        click.echo(f"# historical: start {spec.start}  horizon {spec.horizon}  spot {spec.spot:g}  {spec.historical.window().vol_series} {spec.vix:g}")
 
 
 @scenarios_group.command("validate")
@@ -166,8 +168,12 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths,
     ds = run(list(scenarios) or None, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, strategy=strategy,
              save_paths=save_paths, batch_size=batch_size, progress=progress)
     elapsed = time.perf_counter() - t0
+    from .historical import central_path_lines
+
     for name in ds["scenario"].values:
         _print_run_summary(ds.sel(scenario=name))
+        for line in central_path_lines(ds, str(name), backend=backend):  # historical episodes: the worst real day
+            click.echo(line)
     n = int(ds.attrs["n_paths"])
     steps = int(ds.sizes["day"]) - 1
     click.echo(f"{n} paths x {steps} days x {ds.sizes['strategy']} strategies per scenario on {ds.attrs['backend']} ({ds.attrs['device']}): "

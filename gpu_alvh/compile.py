@@ -13,7 +13,11 @@ NumPy arrays indexed by step (``t = 1..n_steps``; index ``t-1``):
   the shock on every path; with intraday steps it is the opening gap),
   ``vix_level`` and ``vix_change`` (VIX points, applied at the end of the step);
 * event schedules [n_steps]: ``event_mean`` / ``event_std`` of the log jump
-  (NaN = no event), ``var_mult`` (multiplicative variance bump / crush, 1 = none).
+  (NaN = no event), ``var_mult`` (multiplicative variance bump / crush, 1 = none);
+* ``historical``: for a replay of a real episode, its compiled
+  :class:`~gpu_alvh.historical.ReplayPath` (per-step real closes and anchors;
+  the simulator then runs :func:`~gpu_alvh.historical.replay_step` instead of
+  the model), else None.
 
 The dtype of the simulation is fixed here.  Per-step scalars stay on the host:
 the time loop reads them as Python floats, which needs no device round-trip.
@@ -73,6 +77,7 @@ class CompiledScenario:
     event_std: np.ndarray
     var_mult: np.ndarray
     dtype: np.dtype = field(default=np.dtype(np.float64))
+    historical: Any = None
 
     @property
     def n_steps(self) -> int:
@@ -168,4 +173,14 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
         event_std=ev_std,
         var_mult=var_mult,
         dtype=dt_np,
+        historical=_compile_historical(spec, model_p, model_q),
     )
+
+
+def _compile_historical(spec, model_p, model_q):
+    """Historical replay branch (gpu_alvh.historical); None for model scenarios."""
+    if spec.historical is None:
+        return None
+    from .historical import compile_replay
+
+    return compile_replay(spec, model_p, model_q)

@@ -13,6 +13,11 @@ store whole paths.  One step ``t`` (``1..n_steps``) does, in order:
 4. shocks: ``spx_return`` replaces the step's price move; ``vix_level`` /
    ``vix_change`` set the variance through the pricing model's VIX formula.
 
+A historical scenario (``compiled.historical`` set) runs
+:func:`gpu_alvh.historical.replay_step_xp` instead (real closes plus
+dispersion, see :mod:`gpu_alvh.historical`), with two more state arrays
+``e, w`` (deviations from the real path).
+
 State: ``x = ln(S / S_0)`` and the variance ``v`` [paths], in the compiled
 dtype.  Random numbers come from :mod:`gpu_alvh.rng`, keyed by global path
 index, so results do not depend on the batching.  Per-step parameters are host
@@ -97,6 +102,9 @@ class PathStepper:
         self.x = self.xp.zeros(self.count, dtype=self.dtype)
         self.v = self.xp.full(self.count, compiled.v0, dtype=self.dtype)
         self.t = 0
+        if compiled.historical is not None:  # replay: deviations from the real path
+            self.e = self.xp.zeros(self.count, dtype=self.dtype)
+            self.w = self.xp.zeros(self.count, dtype=self.dtype)
         self.scheme = get_scheme(compiled.scheme)
         m = compiled.model_q
         self._vix_a, self._vix_b = m.vix2_coefficients()
@@ -165,6 +173,8 @@ class PathStepper:
         t = self.t + 1
         if t > c.n_steps:
             raise IndexError(f"scenario {c.name!r} has only {c.n_steps} steps")
+        if c.historical is not None:
+            return self._replay_step(t)
         i = t - 1
         dt = c.dt
         model = c.model_p
@@ -206,6 +216,24 @@ class PathStepper:
             vix_now = 100.0 * xp.sqrt(self._vix_a * xp.maximum(v, 0.0) + self._vix_b)
             v = self._variance_for_vix(vix_now + float(chg)).astype(dtype, copy=False)
         self.x, self.v, self.t = x, v, t
+
+    # ------------------------------------------------------------------ historical replay branch
+    def _replay_normals(self, t: int, block: int):
+        z1, z2 = rng.normals(self.ids, t, block, self.seed, self.c.key, xp=self.xp)
+        return (z1, z2) if self.dtype == np.float64 else (z1.astype(self.dtype), z2.astype(self.dtype))
+
+    def _replay_step(self, t: int) -> None:
+        """Step ``t`` of a replay: :func:`gpu_alvh.historical.replay_step_xp` with the step's real values;
+        ``z_b`` from ``Block.DIFFUSION`` (before a day's close only), ``(z_v, z_s)`` from ``Block.BRIDGE`` (``d > 0`` only)."""
+        from .historical import replay_step_xp
+
+        h, i = self.c.historical, t - 1
+        n_left = int(h.n_left[i])
+        z_b = self._replay_normals(t, Block.DIFFUSION)[0] if n_left > 1 else 0.0
+        z_v, z_s = self._replay_normals(t, Block.BRIDGE) if h.dispersion > 0.0 else (0.0, 0.0)
+        self.x, self.v, self.e, self.w = replay_step_xp(self.x, self.e, self.w, float(h.x_close[i]), float(h.v_anchor[i]), float(h.v_day[i]),
+                                                        n_left, h.dispersion, h.kappa, h.sigma, h.rho, self.c.dt, z_b, z_v, z_s, self.xp)
+        self.t = t
 
 
 def _first_nonfinite(arrays: dict[str, np.ndarray]):

@@ -105,8 +105,16 @@ def paths_dataset(compiled, host: dict[str, np.ndarray], *, backend: Backend, se
     extra = {"scenario": compiled.name, "model": compiled.model_p.name, "scheme": compiled.scheme, "steps_per_day": int(compiled.steps_per_day)}
     if elapsed is not None:
         extra["elapsed_seconds"] = float(elapsed)
+    if compiled.spec.historical is not None:
+        extra["historical"] = json.dumps(_historical_attr(compiled.spec), sort_keys=True)
     attrs = provenance(backend=backend, seed=seed, n_paths=n_paths, specs={compiled.name: compiled.spec}, dtype=compiled.dtype, extra=extra)
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _historical_attr(spec) -> dict:
+    from .historical import provenance as episode_provenance
+
+    return episode_provenance(spec)
 
 
 #: Zarr format of the stores: version 2 specifies the fixed-length strings our labels use
@@ -195,6 +203,8 @@ RUN_META: dict[str, tuple[str, str]] = {
     "nav_path": ("USD", "daily NAV of every path (--save-paths)"),
     "spx_path": ("index points", "daily SPX close of every path (--save-paths)"),
     "vix_path": ("index points", "daily model VIX of every path (--save-paths)"),
+    "real_spx": ("index points", "real S&P 500 close of the replayed episode (NaN when the scenario is not historical)"),
+    "real_vix": ("index points", "real implied-vol close of the episode: VIX, or VXO before 1990 (see attrs historical; NaN when not historical)"),
 }
 
 PER_PATH = ("final_pnl", "final_nav", "min_nav", "max_drawdown", "worst_day", "n_stops", "n_rolls", "n_entries", "hedge_premium", "hedge_pnl",
@@ -291,6 +301,9 @@ def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) ->
     dv["verdict"] = V(("claim",), claims["verdict"].astype(str), "verdict")
     dv["claim_text"] = V(("claim",), np.asarray([c.text for c in CLAIMS]), "claim_text")
     dv["claim_units"] = V(("claim",), np.asarray([c.units for c in CLAIMS]), "claim_units")
+    from .historical import real_series
+
+    dv["real_spx"], dv["real_vix"] = (V(("day",), a, k) for k, a in zip(("real_spx", "real_vix"), real_series(compiled, n_days)))
     if paths is not None:
         dv["nav_path"] = V(("strategy", "day", "path"), paths["nav"], "nav_path")
         dv["spx_path"] = V(("day", "path"), paths["spx"], "spx_path")
@@ -326,5 +339,8 @@ def run_dataset(outs: list[dict]) -> xr.Dataset:
         "elapsed_seconds": float(sum(o["elapsed"] for o in outs)),
         "table_build_seconds": float(sum(o["table_seconds"] for o in outs)),
     }
+    episodes = {o["spec"].name: _historical_attr(o["spec"]) for o in outs if o["spec"].historical is not None}
+    if episodes:
+        extra["historical"] = json.dumps(episodes, sort_keys=True)
     ds.attrs.update(provenance(backend=o0["backend"], seed=o0["seed"], n_paths=o0["n_paths"], specs=specs, dtype=o0["compiled"].dtype, extra=extra))
     return ds

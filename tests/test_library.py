@@ -12,6 +12,7 @@ import pytest
 
 from gpu_alvh import calendar as cal
 from gpu_alvh.spec import library_path, list_library, load_scenario
+from gpu_alvh.spec.historical import EPISODES
 from gpu_alvh.spec.loader import load_yaml
 
 REQUIRED = {"base", "gap_1p8", "volmageddon", "vol_expansion", "melt_up", "expiry_pin", "fomc_cpi_month"}
@@ -55,7 +56,7 @@ def test_library_file_loads_and_is_documented(name):
     assert spec.description.strip()
     assert cal.is_session(spec.start)
     raw = load_yaml(library_path(name))
-    assert "historical" not in raw
+    assert ("historical" in raw) == (name in EPISODES)  # the replays of real episodes (tests/test_historical*.py)
     # the model VIX at t = 0 is the file's vix
     q = {**spec.params, **(spec.pricing or {})}
     assert spec.vix is not None
@@ -67,7 +68,7 @@ def test_library_file_loads_and_is_documented(name):
 @functools.lru_cache(maxsize=2)
 def _read_closes(folder: str) -> dict[str, dict[str, float]]:
     out = {}
-    for series in ("spx", "vix"):
+    for series in ("spx", "vix", "vxo"):
         with open(f"{folder}/data/{series}_daily.csv", newline="") as fh:
             out[series] = {row["date"]: float(row["close"]) for row in csv.DictReader(fh)}
     return out
@@ -85,8 +86,9 @@ def closes(shared_dir):
 def test_spot_and_vix_are_the_real_closes_of_the_start_date(name, closes):
     spec = load_scenario(name)
     day = spec.start.isoformat()
+    vol = "vxo" if spec.historical is not None and spec.historical.window().vol_series == "VXO" else "vix"
     assert closes["spx"][day] == pytest.approx(spec.spot, abs=0.005)
-    assert closes["vix"][day] == pytest.approx(spec.vix, abs=0.005)
+    assert closes[vol][day] == pytest.approx(spec.vix, abs=0.005)
 
 
 def test_base_is_calm_and_one_year():

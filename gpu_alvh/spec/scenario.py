@@ -53,6 +53,7 @@ from .base import (
     validate_spec,
     value_error,
 )
+from .historical import HistoricalSpec
 from .loader import library_path, list_library, load_yaml
 from .strategy import StrategySpec, default_strategy
 
@@ -390,24 +391,25 @@ class ScenarioSpec(FrozenModel):
     scheme: Literal["qe", "euler"] = Field("qe", description="simulation scheme")
     params: ParamDict = Field(description="physical (P) model parameters, e.g. {kappa, theta, sigma, rho}")
     pricing: Optional[ParamDict] = Field(None, description="pricing (Q) parameter overrides")
-    spot: float = Field(gt=0.0, strict=True, description="initial SPX level, index points")
+    spot: Optional[float] = Field(None, gt=0.0, strict=True, description="initial SPX level, index points")
     vix: Optional[float] = Field(None, gt=0.0, le=300.0, strict=True, description="initial VIX, points")
     rate: float = Field(0.0, ge=-0.05, le=0.25, strict=True, description="risk-free rate, continuous, per year")
     dividend_yield: float = Field(0.0, ge=0.0, le=0.2, strict=True, description="dividend yield, continuous, per year")
     drift: Optional[float] = Field(None, ge=-2.0, le=2.0, strict=True, description="P equity drift per year (default rate - dividend_yield)")
-    start: SpecDate = Field(description="start date, an NYSE session (day 0)")
-    horizon: int = Field(ge=1, le=2520, strict=True, description="number of trading days simulated")
+    start: Optional[SpecDate] = Field(None, description="start date, an NYSE session (day 0)")
+    horizon: Optional[int] = Field(None, ge=1, le=2520, strict=True, description="number of trading days simulated")
     steps_per_day: int = Field(1, ge=1, le=390, strict=True, description="simulation steps per trading day")
     shocks: tuple[ShockSpec, ...] = Field((), description="deterministic overlays")
     events: tuple[EventSpec, ...] = Field((), description="scheduled macro events")
     paths: int = Field(10000, ge=1, le=10**9, strict=True, description="number of Monte Carlo paths")
     seed: int = Field(0, ge=0, le=2**32 - 1, strict=True, description="random seed")
-    historical: Optional[Any] = Field(None, description="historical replay (planned, not implemented yet)")
+    historical: Optional[HistoricalSpec] = Field(None, description="replay of a real episode {episode | from, to; dispersion, implied_vol, file}")
     strategy: Optional[StrategySpec] = Field(None, description="strategy section (inline mapping or a YAML file path); default: SPEC section 6 defaults")
 
     _sessions: tuple = PrivateAttr(default=())
     _shocks: tuple = PrivateAttr(default=())
     _events: tuple = PrivateAttr(default=())
+    _derived: tuple = PrivateAttr(default=())  # fields set from the historical data (left out of dumps)
 
     # ----------------------------------------------------------------- field checks
     @field_validator("name")
@@ -415,17 +417,16 @@ class ScenarioSpec(FrozenModel):
     def _check_name(cls, v: str) -> str:
         return check_id(v)
 
-    @field_validator("historical", mode="before")
-    @classmethod
-    def _no_historical(cls, v: Any) -> Any:
-        if v is not None:
-            raise value_error("historical replay is not implemented yet (planned); remove the historical section")
-        return v
-
     # ----------------------------------------------------------------- cross-field checks
     @model_validator(mode="after")
     def _check_scenario(self) -> "ScenarioSpec":
         issues: list[tuple[str, Any, str]] = []
+        if self.historical is not None:
+            issues += self._derive_from_history()
+        else:
+            for key in ("spot", "start", "horizon"):
+                if getattr(self, key) is None:
+                    issues.append((key, MISSING, f"required ({type(self).model_fields[key].description})"))
         mcls = get_model(self.model)
         p_issues = mcls.check_params(dict(self.params), allow_state=True, required=True)
         issues += [(_prefix("params", i.field), i.value, i.allowed) for i in p_issues]
@@ -471,7 +472,7 @@ class ScenarioSpec(FrozenModel):
                     f"give exactly one of vix and params.v0, not both (params.v0 = {self.params['v0']!r} is also given)",
                 )
             )
-        elif self.vix is not None and floor is not None and not self.vix > floor:
+        elif self.vix is not None and floor is not None and not self.vix > floor and self.historical is None:
             issues.append(
                 (
                     "vix",
@@ -481,7 +482,9 @@ class ScenarioSpec(FrozenModel):
             )
 
         sessions: Optional[list[_dt.date]] = None
-        if not cal.is_session(self.start):
+        if self.start is None or self.horizon is None:
+            pass  # reported above
+        elif not cal.is_session(self.start):
             issues.append(
                 (
                     "start",
@@ -492,7 +495,7 @@ class ScenarioSpec(FrozenModel):
         else:
             sessions = [ts.date() for ts in cal.sessions(self.start, self.horizon)]
 
-        shocks, shock_issues = _resolve_shocks(self.shocks, sessions, self.start, self.horizon)
+        shocks, shock_issues = _resolve_shocks(self.shocks, sessions, self.start, self.horizon or 0)
         issues += shock_issues
         if floor is not None:
             for i, sh in enumerate(self.shocks):
@@ -511,6 +514,52 @@ class ScenarioSpec(FrozenModel):
         self._shocks = tuple(shocks)
         self._events = _resolve_events(self.events, self._sessions)
         return self
+
+    # ----------------------------------------------------------------- historical replay
+    def _derive_from_history(self) -> list[tuple[str, Any, str]]:
+        """Set ``start``, ``horizon``, ``spot`` and ``vix`` from the episode's closes (given ones must agree).
+
+        Shocks are refused (the real moves are the shocks; ``dispersion`` gives variations); events may
+        only mark the calendar (``days_to_event`` for the strategy), without market effects.
+        """
+        w = self.historical.window()
+        issues: list[tuple[str, Any, str]] = []
+        rng = f"historical {w.dates[0].isoformat()} .. {w.dates[-1].isoformat()}"
+        derived = {"start": w.dates[0], "horizon": w.horizon, "spot": float(w.spx[0])}
+        if "v0" in self.params:
+            issues.append(("params.v0", self.params["v0"], f"not allowed with historical: v0 comes from the {w.vol_series} close of day 0 ({w.vol[0]:g}); remove params.v0"))
+        else:
+            derived["vix"] = float(w.vol[0])
+        why = {"start": f"the first session of the {rng}", "horizon": f"the number of sessions after start in the {rng}",
+               "spot": f"the SPX close of {w.dates[0].isoformat()}", "vix": f"the {w.vol_series} close of {w.dates[0].isoformat()}"}
+        for key, value in derived.items():
+            given = getattr(self, key)
+            if given is None:
+                continue
+            ok = abs(given - value) <= 0.005 + 1e-9 * abs(value) if key in ("spot", "vix") else given == value
+            if not ok:
+                shown = show_date(given) if key == "start" else given
+                real = value.isoformat() if key == "start" else f"{value:g}"
+                issues.append((key, shown, f"allowed: {real} ({why[key]}) or leave {key} out: a historical scenario takes it from the data"))
+        if self.shocks:
+            issues.append(("shocks", Shown(f"{len(self.shocks)} shock(s)"), "allowed: none with historical (the real moves are the episode's; vary them with historical.dispersion)"))
+        for i, ev in enumerate(self.events):
+            for key, val in (("spx_jump", ev.spx_jump.mean != 0.0 or ev.spx_jump.std != 0.0), ("variance_bump", ev.variance_bump), ("variance_crush", ev.variance_crush)):
+                if val:
+                    issues.append((f"events[{i}].{key}", getattr(ev, key).to_dict() if key == "spx_jump" else getattr(ev, key),
+                                   "allowed: 0 with historical (events only mark the calendar for the strategy; the market moves are the real ones)"))
+        missing = tuple(k for k in derived if getattr(self, k) is None)
+        for key in missing:
+            object.__setattr__(self, key, derived[key])  # frozen model: set once, during validation
+        self._derived = missing
+        return issues
+
+    def model_dump(self, **kwargs):  # type: ignore[override]
+        """Pydantic's dump without the fields derived from the historical data (they follow from ``historical``)."""
+        data = super().model_dump(**kwargs)
+        for key in self._derived:
+            data.pop(key, None)
+        return data
 
     # ----------------------------------------------------------------- models and state
     def model_p(self) -> AffineModel:
@@ -738,6 +787,16 @@ def _inline_strategy_file(data: Any, folder: Path, source: str) -> Any:
     return {**data, "strategy": sub}
 
 
+def _absolute_data_files(data: Any, folder: Path) -> Any:
+    """``historical.file`` paths relative to the scenario file become absolute (they are read from there)."""
+    hist = data.get("historical") if isinstance(data, Mapping) else None
+    files = hist.get("file") if isinstance(hist, Mapping) else None
+    if not isinstance(files, Mapping):
+        return data
+    fixed = {k: (str(folder / v) if isinstance(v, str) and v and not Path(v).is_absolute() else v) for k, v in files.items()}
+    return {**data, "historical": {**hist, "file": fixed}}
+
+
 def load_scenario(obj: Any, *, overrides: Optional[Mapping[str, Any]] = None) -> ScenarioSpec:
     """Load and validate a scenario.
 
@@ -767,7 +826,7 @@ def load_scenario(obj: Any, *, overrides: Optional[Mapping[str, Any]] = None) ->
         path = Path(text)
         if path.is_file():
             source = text
-            data = _inline_strategy_file(load_yaml(path, source=source), path.parent, source)
+            data = _absolute_data_files(_inline_strategy_file(load_yaml(path, source=source), path.parent, source), path.parent)
             spec = scenario_from_dict(data, source=source, default_name=path.stem)
         elif isinstance(obj, str) and "/" not in text and os.sep not in text and text.removesuffix(".yaml") in list_library():
             stem = text.removesuffix(".yaml")
