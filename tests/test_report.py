@@ -17,6 +17,7 @@ import subprocess
 from html import escape
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 import xarray as xr
@@ -27,8 +28,10 @@ import gpu_alvh
 from gpu_alvh.cli import main
 from gpu_alvh.data import load_history
 from gpu_alvh.errors import SpecError
+from gpu_alvh.report import common, dist
+from gpu_alvh.report import sweep as sweep_figs
 from gpu_alvh.report.claims import fmt_claim
-from gpu_alvh.report.common import num, usd
+from gpu_alvh.report.common import RC, Sink, num, usd
 from gpu_alvh.report.output import MARKER, check_out, publish, staging_dir
 from gpu_alvh.report.sweep import marginal_means, pair_grid
 from gpu_alvh.spec import load_scenario
@@ -219,10 +222,10 @@ def test_several_scenarios_history_and_schema_growth(hist_report):
     # a claim the report never heard of, with no data, is a row like the others
     assert "<td>C9_new</td>" in html and "C9_new n/a vs claimed" in caption(html, "s1_volmageddon_2018_claims")
     # missing optional variables skip their figures with a note, never an error
-    for stem, var in (("attribution", "final_pnl"), ("final_pnl", "final_pnl"), ("drawdown", "max_drawdown"), ("greeks", "mean greeks"),
-                      ("hedge_scatter", "hedge_premium")):
-        assert f".{stem} skipped: the store has no {var}" in html
-        assert f"note: Scenario volmageddon: {'layers' if stem in ('attribution', 'greeks', 'hedge_scatter') else 'dist'}.{stem} skipped" in output
+    for label, var in (("P&L attribution", "final_pnl"), ("final P&L distribution", "final_pnl"), ("drawdown distribution", "max_drawdown"),
+                       ("mean greeks per layer", "mean greeks"), ("hedge cost vs payoff", "hedge_premium")):
+        assert f"{escape(label)} not drawn: the store has no {var}" in html
+        assert f"note: Scenario volmageddon: {label} not drawn" in output
     assert not list(out.glob("*attribution*")) and not list(out.glob("*greeks*"))
 
 
@@ -263,6 +266,28 @@ def test_sweep_reports_show_heatmaps_tornado_status_and_missing_cells(sweeps, sw
     tor = caption(html_of(out_full), "sweep_tornado_0")
     m = cv.mean(["short_delta", "profit_target"]).values
     assert f"cvar95: strategy.hedge.budget_pct moves it from {usd(m.min())}" in tor
+
+
+def test_single_parameter_sweep_and_sampled_distributions(sweeps, run_report, tmp_path, monkeypatch):
+    """A sweep over one parameter gets a scenario x parameter heatmap; a store with more paths than MAX_PATHS
+    draws its distributions from the first MAX_PATHS paths and says so."""
+    full, _ = sweeps
+    ds = gpu_alvh.open_results(full).isel(short_delta=0, profit_target=0, drop=True).load()
+    sink = Sink(tmp_path)
+    with matplotlib.rc_context(RC):
+        sweep_figs.heatmaps(sink, ds, None, 0, "hm")
+        sweep_figs.tornado(sink, ds, "vm10", 0, "tor")
+        monkeypatch.setattr(common, "MAX_PATHS", 10)
+        d = gpu_alvh.open_results(run_report[0]).isel(scenario=0)
+        dist.worst_day(sink, d, "volmageddon", "wd")
+    hm, tor, wd = sink.figures
+    v = ds["pnl_mean"].sel(strategy="alvh").values
+    assert hm.key == "hm_budget_pct" and f"pnl_mean from {usd(v.min())} to {usd(v.max())}" in hm.caption
+    lo, hi = np.argmin(v[0]), np.argmax(v[0])
+    assert f"strategy.hedge.budget_pct moves it from {usd(v[0, lo])}" in tor.caption and f"to {usd(v[0, hi])}" in tor.caption
+    first = d["worst_day"].sel(strategy="alvh").values[:10]
+    assert "first 10 of 32 paths" in wd.caption and f"alvh: median {usd(float(np.median(first)))}" in wd.caption
+    assert all(f.png.stat().st_size > 2000 and f.svg.stat().st_size > 2000 for f in sink.figures)
 
 
 # ------------------------------------------------------------------------------------ the output directory

@@ -76,6 +76,13 @@ def open_store(ds_or_path) -> tuple[xr.Dataset, str, Path | None]:
                            "`alvh run --out` (with final_pnl / nav_band over scenario) or `alvh sweep run` (with cell_status)")
 
 
+#: figure function -> what its note calls it
+_LABELS = {"nav_fan": "NAV fan chart", "history_paths": "historical episode", "final_pnl": "final P&L distribution",
+           "drawdown": "drawdown distribution", "worst_day": "worst-day distribution", "attribution": "P&L attribution",
+           "greeks": "mean greeks per layer", "hedge_scatter": "hedge cost vs payoff", "hedge_overview": "hedge cost vs payoff per scenario",
+           "forest": "claims forest plot", "status_figure": "sweep status", "heatmaps": "heatmaps", "tornado": "tornado chart"}
+
+
 class _Builder:
     """Runs figure functions into sections, turning :class:`Skip` into notes."""
 
@@ -88,7 +95,7 @@ class _Builder:
         try:
             out = fn(self.sink, *args)
         except Skip as why:
-            note = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__} skipped: {why}"
+            note = f"{_LABELS.get(fn.__name__, fn.__name__)} not drawn: {why}"
             self.notes.append(f"{sec.title}: {note}")
             sec.note(note)
             return None
