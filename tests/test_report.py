@@ -218,7 +218,7 @@ def test_several_scenarios_history_and_schema_growth(hist_report):
     lo, hi = band.sel(quantile=0.05).values[1:], band.sel(quantile=0.95).values[1:]
     outside = int(((real[1:] < lo) | (real[1:] > hi)).sum())
     assert f"outside the simulated 5-95% band on {outside} of {real.size - 1} days after the start" in cap
-    assert "dispersion" in cap
+    assert "historical_json: from=2018-02-02, to=2018-04-04, dispersion=1.0" in cap
     # a claim the report never heard of, with no data, is a row like the others
     assert "<td>C9_new</td>" in html and "C9_new n/a vs claimed" in caption(html, "s1_volmageddon_2018_claims")
     # missing optional variables skip their figures with a note, never an error

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 
 __all__ = ["Figure", "Sink", "Skip", "need", "strategy_colors", "VERDICT_COLORS", "usd", "usd_axis", "pct", "num",
-           "sample_paths", "MAX_PATHS", "x_dates", "date_axis", "compact_axis", "slug", "values", "RC"]
+           "sample_paths", "sample_note", "MAX_PATHS", "x_dates", "date_axis", "compact_axis", "slug", "values", "RC"]
 
 #: at most this many paths per strategy enter a distribution figure (first paths of the store)
 MAX_PATHS = 200_000

@@ -133,6 +133,8 @@ def _rank(real: float, band_row: np.ndarray, qs: np.ndarray) -> str:
 
 
 def _episode(d: xr.Dataset, attrs: dict) -> str:
+    """What the store says about the episode: attrs of ``real_spx`` / ``real_vix`` and global attrs naming
+    ``historical`` / ``episode`` (a JSON mapping keyed by scenario is narrowed to this scenario)."""
     parts = []
     for n in ("real_spx", "real_vix"):
         if n in d.variables:
@@ -144,7 +146,7 @@ def _episode(d: xr.Dataset, attrs: dict) -> str:
                 v = v.get(str(d["scenario"].values), v) if isinstance(v, dict) and "scenario" in d.coords else v
             except (ValueError, TypeError):
                 pass
-            parts.append(f"{k}: {v}")
+            parts.append(f"{k}: " + (", ".join(f"{a}={b}" for a, b in v.items()) if isinstance(v, dict) else str(v)))
     return ("Episode: " + "; ".join(str(p) for p in parts) + ".") if parts else ""
 
 

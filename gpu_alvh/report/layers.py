@@ -23,10 +23,9 @@ _GREEK_ORDER = ("mean_delta", "mean_gamma", "mean_vega", "mean_theta")
 
 def _mean_ci(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
     """Mean over ``path`` and the 95% half-width (NaN paths ignored)."""
-    n = da.count("path")
-    m, sd = values(da.mean("path")), values(da.std("path", ddof=1))
+    st = xr.Dataset({"m": da.mean("path"), "sd": da.std("path", ddof=1), "n": da.count("path")}).compute()  # one pass over the chunks
     with np.errstate(invalid="ignore", divide="ignore"):
-        return m, Z95 * sd / np.sqrt(values(n))
+        return values(st["m"]), Z95 * values(st["sd"]) / np.sqrt(values(st["n"]))
 
 
 def attribution(sink: Sink, d: xr.Dataset, scen: str, stem: str) -> None:
@@ -109,7 +108,7 @@ def greeks(sink: Sink, d: xr.Dataset, scen: str, stem: str) -> None:
         for j, L in enumerate(layers):
             if np.isfinite(arr[0, :, j]).any():
                 i = int(np.nanargmax(np.abs(arr[0, :, j])))
-                parts.append(f"{names[0]} {L}-DTE {g[5:]} peaks at {num(arr[0, i, j], 3)} {units} on {x[i]}")
+                parts.append(f"{names[0]} {L}-DTE {g[5:]} largest in magnitude {num(arr[0, i, j], 3)} {units} on {x[i]}")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(layers), title="ladder layer (DTE at entry)")
     caption = ("Mean over paths of each ladder layer's greeks by day (delta in shares of SPX, gamma in shares per point, vega per "

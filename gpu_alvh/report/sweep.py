@@ -179,7 +179,7 @@ def heatmaps(sink: Sink, ds: xr.Dataset, scen, si: int, stem: str) -> None:
     for a in range(len(dims)):
         for b in range(a + 1, len(dims)):
             fig = sink.new(14, 5.4, layout=None)  # fixed layout: constrained layout with colorbars is slow
-            fig.subplots_adjust(left=0.09, right=0.97, top=0.87, bottom=0.19, wspace=0.3)
+            fig.subplots_adjust(left=0.09, right=0.97, top=0.87, bottom=0.2, wspace=0.3)
             axes = fig.subplots(1, 2)
             notes, others, hatched = [], [d for k, d in enumerate(dims) if k not in (a, b)], False
             for ax, (var, label, cmap) in zip(axes, METRICS):
@@ -203,7 +203,9 @@ def heatmaps(sink: Sink, ds: xr.Dataset, scen, si: int, stem: str) -> None:
                 if missing and var == "pnl_mean":
                     notes.append(f"{missing} of {grid.size} squares have no done cell (hatched)")
             if hatched:
-                fig.legend(handles=_MISSING_PATCHES, loc="outside lower center", ncol=2)
+                fig.legend(handles=_MISSING_PATCHES, loc="lower center", ncol=2)
+            else:
+                fig.subplots_adjust(bottom=0.12)
             avg = (f" Other swept parameters ({', '.join(others)}) averaged over their done cells; * marks squares averaging "
                    "only some of them.") if others else ""
             caption = (f"Scenario {scen}, strategy {strat}: mean final P&L and CVaR95 (loss) over the grid of "
