@@ -8,7 +8,8 @@ Public API (see the README):
 * :func:`run` - the ALVH book and its baselines, metrics and claims (``xarray.Dataset``);
 * :func:`price_options` / :func:`price_vix` - Fourier (COS) SPX option prices, VIX futures and options;
 * :func:`sweep` - parameter grids x scenarios into one Zarr store (local, Dask, array-job shards; resumable);
-* :func:`open_results` - open a results store (or a sweep) lazily.
+* :func:`open_results` - open a results store (or a sweep) lazily;
+* :func:`report` - the HTML report (figures as PNG and SVG) of a run or sweep store.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .backend import Backend, get_backend
 from .errors import AlvhError, BackendUnavailableError, NonFiniteError, SpecError
 from .paths import simulate
 from .pricing import price_options, price_vix
+from .report import report
 from .results import open_results
 from .run import run
 from .spec import load_scenario
@@ -40,6 +42,7 @@ __all__ = [
     "price_options",
     "price_vix",
     "open_results",
+    "report",
     "AlvhError",
     "SpecError",
     "NonFiniteError",

@@ -158,11 +158,14 @@ def _print_paths_summary(ds, elapsed: float) -> None:
 @click.option("--save-paths", is_flag=True, help="Also keep daily NAV/SPX/VIX of every path (small runs).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Paths per batch [sized to the device].")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [on when stderr is a terminal].")
-def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths, batch_size, progress) -> None:
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None, help="Also write the HTML report into this directory.")
+def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths, batch_size, progress, report_dir) -> None:
     """Run the ALVH book and its baselines on SCENARIO(s) [default: the built-in base scenario]."""
+    from .report.cli import check_report_dir, write_report
     from .results import write_zarr
     from .run import run
 
+    check_report_dir(report_dir)
     progress = _progress_default() if progress is None else progress
     t0 = time.perf_counter()
     ds = run(list(scenarios) or None, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, strategy=strategy,
@@ -181,6 +184,8 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths,
     if out:
         write_zarr(ds, out)
         click.echo(f"wrote {out}  (open with gpu_alvh.open_results)")
+    if report_dir:
+        write_report(out or ds, report_dir)
 
 
 def _print_run_summary(ds) -> None:
@@ -209,9 +214,11 @@ def _print_run_summary(ds) -> None:
 from .pricing.cli import price_command  # noqa: E402 - commands that live in their own modules
 
 from .cli_sweep import sweep_group  # noqa: E402
+from .report.cli import report_command  # noqa: E402
 
 main.add_command(price_command, "price")
 main.add_command(sweep_group, "sweep")
+main.add_command(report_command, "report")
 
 
 if __name__ == "__main__":  # pragma: no cover
