@@ -27,8 +27,16 @@ __all__ = ["calibrate_command", "check_command", "Z_FLAG"]
 Z_FLAG = 2.0
 
 
-def _command_line() -> str:
-    return "alvh " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "alvh calibrate"
+def _command_line(ctx: click.Context) -> str:
+    """The command as given (options in declaration order, defaults left out)."""
+    words = ["alvh", ctx.info_name or "calibrate"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value is False or value == param.default:
+            continue
+        flag = param.opts[0]
+        words += [flag] if value is True else [flag, shlex.quote(str(value))]
+    return " ".join(words)
 
 
 def _write_atomic(path: str, text: str, overwrite: bool) -> None:
@@ -81,7 +89,7 @@ def calibrate_command(spx, vix, vix3m, vix9d, vvix, start, end, out, overwrite, 
     click.echo(result.table())
     for note in result.notes:
         click.echo(f"note: {note}")
-    block = result.yaml_block(_command_line())
+    block = result.yaml_block(_command_line(click.get_current_context()))
     if out:
         _write_atomic(out, block, overwrite)
         click.echo(f"wrote {out}")

@@ -3,8 +3,8 @@
 Method (a minimum-distance fit on semi-closed-form moments; no simulation inside the objective):
 
 1. ``targets``: the history's statistics and standard errors (:func:`~gpu_alvh.calibration.stats.history_statistics`).
-2. Stage 1 - :func:`scipy.optimize.least_squares` (trust-region reflective, bounds :data:`BOUNDS`)
-   over the nine P parameters and the Q overrides ``kappa, theta, jump_intensity, jump_mean,
+2. Stage 1 - :func:`scipy.optimize.least_squares` (trust-region reflective, bounds :data:`BOUNDS`,
+   one run from each of :data:`STARTS`, the lowest cost kept) over the nine P parameters and the Q overrides ``kappa, theta, jump_intensity, jump_mean,
    var_jump_mean`` (``sigma, rho, jump_std, jump_corr`` shared by both measures) of the residuals
 
    .. code-block:: text
@@ -34,23 +34,34 @@ from ..models import SVCJ
 from .moments import model_statistics, stationary_law, vvix_curve
 from .stats import STATISTICS, MarketStats
 
-__all__ = ["FIT_TARGETS", "START", "BOUNDS", "P_FREE", "Q_FREE", "FitResult", "calibrate", "model_vvix_median"]
+__all__ = ["FIT_TARGETS", "START", "STARTS", "BOUNDS", "P_FREE", "Q_FREE", "FitResult", "calibrate", "model_vvix_median"]
 
 #: Statistics the fit matches (all have semi-closed forms).
 FIT_TARGETS = (
-    "vrp_var_9", "vrp_var_30", "vrp_var_93", "vix_dlog_sd", "vix_move10", "vix_move20", "vix_beta",
+    "vrp_var_9", "vrp_var_30", "vrp_var_93", "vix_dlog_sd", "vix_move10", "vix_move20", "vix_beta", "vix_spx_corr",
     "vix_p5", "vix_p50", "vix_p95", "spx_vol", "spx_down4", "spx_down8", "spx_up4",
     "ts_ratio_p50", "ts_contango", "ts_inversion", "ts9_ratio_p50", "vix_half_life",
 )
 P_FREE = ("kappa", "theta", "sigma", "rho", "jump_intensity", "jump_mean", "jump_std", "var_jump_mean", "jump_corr")
 Q_FREE = ("kappa", "theta", "jump_intensity", "jump_mean", "var_jump_mean")
-#: Starting point and prior centre: P then Q overrides (a calm-market SVCJ with a jump and
+#: Prior centre and first starting point: P then Q overrides (a calm-market SVCJ with a jump and
 #: variance risk premium; the prior is weak, see the module docstring).
 START = {
     "p": {"kappa": 5.0, "theta": 0.025, "sigma": 0.6, "rho": -0.7, "jump_intensity": 3.0, "jump_mean": -0.02,
           "jump_std": 0.02, "var_jump_mean": 0.02, "jump_corr": -1.0},
     "q": {"kappa": 2.5, "theta": 0.05, "jump_intensity": 5.0, "jump_mean": -0.05, "var_jump_mean": 0.04},
 }
+#: Starting points of the least-squares runs (the best fit wins): START, frequent small co-jumps,
+#: rare large ones - the fit has local minima along the jump frequency / size trade-off.
+STARTS = (
+    START,
+    {"p": {"kappa": 4.0, "theta": 0.01, "sigma": 0.6, "rho": -0.9, "jump_intensity": 8.0, "jump_mean": -0.002,
+           "jump_std": 0.01, "var_jump_mean": 0.01, "jump_corr": -1.0},
+     "q": {"kappa": 1.2, "theta": 0.03, "jump_intensity": 2.5, "jump_mean": -0.03, "var_jump_mean": 0.03}},
+    {"p": {"kappa": 5.0, "theta": 0.02, "sigma": 0.55, "rho": -0.85, "jump_intensity": 1.5, "jump_mean": -0.03,
+           "jump_std": 0.03, "var_jump_mean": 0.04, "jump_corr": -0.5},
+     "q": {"kappa": 1.5, "theta": 0.04, "jump_intensity": 2.0, "jump_mean": -0.05, "var_jump_mean": 0.05}},
+)
 #: (low, high) per free parameter (P, then Q).
 BOUNDS = {
     "p": {"kappa": (0.2, 60.0), "theta": (1e-4, 0.5), "sigma": (0.05, 5.0), "rho": (-0.99, 0.5), "jump_intensity": (0.0, 100.0),
@@ -171,14 +182,15 @@ def model_vvix_median(q_model, p_model, n_nodes: int = 15) -> float:
     return float(np.interp(0.5, c - 0.5 * st.weights[order], values[order]))
 
 
-def calibrate(targets: MarketStats, *, fit: tuple[str, ...] = FIT_TARGETS, start: dict | None = None, max_nfev: int = 60,
+def calibrate(targets: MarketStats, *, fit: tuple[str, ...] = FIT_TARGETS, starts: tuple = STARTS, max_nfev: int = 60,
               n_cells: int = 200, nodes: int = 16, progress=None) -> FitResult:
     """Fit SVCJ P and Q parameters to the statistics ``targets`` (see module docstring).
 
     ``fit`` lists the statistics to match (those missing from ``targets`` are skipped);
-    ``max_nfev`` bounds the least-squares iterations; ``n_cells`` / ``nodes`` set the accuracy of
-    the moments inside the objective (the reported fitted values use finer settings).
-    ``progress(n_evaluations, cost)`` is called now and then.
+    ``starts`` are the starting points (one least-squares run each, the lowest cost wins; the
+    prior is centred on :data:`START` in every run); ``max_nfev`` bounds each run's iterations;
+    ``n_cells`` / ``nodes`` set the accuracy of the moments inside the objective (the reported
+    fitted values use finer settings).  ``progress(n_evaluations, cost)`` is called now and then.
     """
     t0 = time.perf_counter()
     used = tuple(k for k in fit if k in targets)
@@ -186,11 +198,10 @@ def calibrate(targets: MarketStats, *, fit: tuple[str, ...] = FIT_TARGETS, start
         raise ValueError("no fit statistic is available in the targets")
     tv = np.array([targets.value(k) for k in used])
     ts = np.array([_scale(targets[k]) for k in used])
-    start = start or START
-    x0 = _vector(start)
+    prior = _vector(START)
     lo = _vector({"p": {k: BOUNDS["p"][k][0] for k in P_FREE}, "q": {k: BOUNDS["q"][k][0] for k in Q_FREE}})
     hi = _vector({"p": {k: BOUNDS["p"][k][1] for k in P_FREE}, "q": {k: BOUNDS["q"][k][1] for k in Q_FREE}})
-    bad = np.full(len(used) + x0.size, 1e3)
+    bad = np.full(len(used) + prior.size, 1e3)
     count = [0]
     # drift inside the objective: growth + half the variance (the solved drift differs by ~1e-3/yr,
     # which moves the daily return tails by far less than their errors)
@@ -207,19 +218,23 @@ def calibrate(targets: MarketStats, *, fit: tuple[str, ...] = FIT_TARGETS, start
             m = model_statistics(*pair, drift0, n_cells=n_cells, nodes=nodes)
         except (FloatingPointError, ValueError, np.linalg.LinAlgError):
             return bad
-        r = np.concatenate([(np.array([m[k] for k in used]) - tv) / ts, _priors(x, x0)])
+        r = np.concatenate([(np.array([m[k] for k in used]) - tv) / ts, _priors(x, prior)])
         r = np.where(np.isfinite(r), r, 1e3)
         if progress is not None and count[0] % 25 == 0:
             progress(count[0], 0.5 * float(r @ r))
         return r
 
+    runs = []
     with np.errstate(all="ignore"):
-        res = optimize.least_squares(residuals, x0, bounds=(lo, hi), x_scale=np.abs(x0) + 0.01, diff_step=1e-3,
-                                     max_nfev=max_nfev, method="trf")
+        for start in starts:
+            x0 = np.clip(_vector(start), lo, hi)
+            runs.append(optimize.least_squares(residuals, x0, bounds=(lo, hi), x_scale=np.abs(x0) + 0.01, diff_step=1e-3,
+                                               max_nfev=max_nfev, method="trf"))
+    res = min(runs, key=lambda r: r.cost)
     p, q = _unpack(res.x)
     mp, mq = _models(p, q)
     drift = _drift_for(mp, mq, growth)
-    notes = [f"least squares: {res.message}"]
+    notes = [f"least squares from {len(runs)} starts, costs {', '.join(f'{r.cost:.2f}' for r in runs)}: {res.message}"]
     pricing = dict(q)
     if "vvix_p50" in targets:
         goal = targets.value("vvix_p50")

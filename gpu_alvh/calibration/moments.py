@@ -13,7 +13,7 @@ long-run values of the statistics of :mod:`gpu_alvh.calibration.stats` without s
    ``Z_v ~ Gamma(N, mu_v)``, log jump ``N mu_J + rho_J Z_v + sqrt(N) delta eps``.
 2. **Stationary law** of ``v``: a Markov chain on ``n_cells`` cells uniform in ``sqrt(v)``, whose
    transition matrix is the step law integrated over each cell (closed-form CDFs), jumps applied
-   after the diffusion as in the simulator; ``pi`` solves ``pi P = pi``.
+   after the diffusion as in the simulator; ``pi P = pi`` is solved by GTH state reduction.
 3. **Statistics**: level statistics (VIX quantiles, VIX3M/VIX, VIX9D/VIX, the inversion line,
    ``E[VIX_tau^2]``) are integrals over ``pi``; one-day statistics (VIX log-change moments,
    tail shares, the VIX/SPX beta, SPX return moments and tails, the lag-one autocovariance of
@@ -49,7 +49,7 @@ DT = 1.0 / 252.0
 TENORS = {"9": 9.0 / 365.0, "30": 30.0 / 365.0, "93": 93.0 / 365.0}
 #: Statistics :func:`model_statistics` returns.
 CLOSED_FORM = (
-    "vrp_var_9", "vrp_var_30", "vrp_var_93", "vix_dlog_sd", "vix_move10", "vix_move20", "vix_beta",
+    "vrp_var_9", "vrp_var_30", "vrp_var_93", "vix_dlog_sd", "vix_move10", "vix_move20", "vix_beta", "vix_spx_corr",
     "vix_p5", "vix_p50", "vix_p95", "spx_vol", "spx_log_growth", "spx_down4", "spx_down8", "spx_up4",
     "ts_ratio_p50", "ts_contango", "ts_inversion", "ts9_ratio_p50", "vix_half_life",
 )
@@ -179,6 +179,26 @@ def _v_max(model: AffineModel) -> float:
     return float(min(max(th + 30.0 * math.sqrt(var), 6.0 * th, 0.25), 9.0))
 
 
+def _gth(P: np.ndarray) -> np.ndarray:
+    """Stationary distribution of a stochastic matrix by Grassmann-Taksar-Heyman state reduction.
+
+    Subtraction-free (accurate for nearly decomposable chains) and made of elementwise updates
+    only, so it does not depend on a multithreaded LAPACK (which stalls on busy machines).
+    """
+    A = np.array(P, dtype=float)
+    n = A.shape[0]
+    for k in range(n - 1, 0, -1):
+        s = A[k, :k].sum()
+        if s > 0.0:
+            A[:k, k] /= s
+        A[:k, :k] += A[:k, k, None] * A[None, k, :k]
+    pi = np.zeros(n)
+    pi[0] = 1.0
+    for k in range(1, n):
+        pi[k] = float(np.sum(pi[:k] * A[:k, k]))
+    return pi / pi.sum()
+
+
 def stationary_law(model: AffineModel, mu_dt: float = 0.0, *, n_cells: int = 400, dt: float = DT) -> Stationary:
     """Stationary distribution of the simulated daily variance chain of ``model`` (see module doc)."""
     s_edges = np.linspace(0.0, math.sqrt(_v_max(model)), n_cells + 1)
@@ -196,13 +216,8 @@ def stationary_law(model: AffineModel, mu_dt: float = 0.0, *, n_cells: int = 400
             G = _jump_gamma_cdf(edges[None, :] - centres[:, None], n, mu)
             G[:, -1] = 1.0
             K += pr[n] * np.diff(G, axis=1)
-        P = P @ K
-    A = P.T - np.eye(n_cells)
-    A[-1, :] = 1.0
-    rhs = np.zeros(n_cells)
-    rhs[-1] = 1.0
-    pi = np.clip(np.linalg.solve(A, rhs), 0.0, None)
-    pi /= pi.sum()
+        P = np.einsum("ij,jk->ik", P, K, optimize=False)
+    pi = _gth(P)
     sub = (np.arange(8) + 0.5) / 8.0
     s_part = s_edges[:-1, None] + (s_edges[1:] - s_edges[:-1])[:, None] * sub[None, :]
     return Stationary(edges, centres, pi, (s_part**2).ravel(), np.repeat(pi / 8.0, 8))
@@ -272,8 +287,9 @@ def model_statistics(p: AffineModel, q: AffineModel, drift: float, *, n_cells: i
     jc, jz, jw = _jump_nodes(p, DT, nodes)  # [J]
     v1 = vq[:, :, None] + jz[None, None, :]  # [n, K, J]
     w1 = wq[:, :, None] * jw[None, None, :]
-    mean_r = law.shift[:, None, None] + law.k2 * vq[:, :, None] + jc * p.jump_mean + p.jump_corr * jz
-    var_r = law.k3 * (v0[:, None, None] + vq[:, :, None]) + jc * p.jump_std**2
+    mu_j, sd_j, rho_j = (getattr(p, k, 0.0) for k in ("jump_mean", "jump_std", "jump_corr"))  # 0 without jumps
+    mean_r = law.shift[:, None, None] + law.k2 * vq[:, :, None] + jc * mu_j + rho_j * jz
+    var_r = law.k3 * (v0[:, None, None] + vq[:, :, None]) + jc * sd_j**2
     vix0 = _vix(q, v0, TENORS["30"])
     vix1 = _vix(q, v1, TENORS["30"])
     lv0 = np.log(vix0)
@@ -305,7 +321,10 @@ def model_statistics(p: AffineModel, q: AffineModel, drift: float, *, n_cells: i
     dv = vix1 - vix0[:, None, None]
     e_R, e_R2 = 100.0 * (pi @ (w1 * g1).sum((1, 2))), 1e4 * (pi @ (w1 * g2).sum((1, 2)))
     e_dv, e_dvR = pi @ (w1 * dv).sum((1, 2)), 100.0 * (pi @ (w1 * dv * g1).sum((1, 2)))
-    out["vix_beta"] = float((e_dvR - e_dv * e_R) / (e_R2 - e_R**2))
+    e_dv2 = pi @ (w1 * dv * dv).sum((1, 2))
+    cov = e_dvR - e_dv * e_R
+    out["vix_beta"] = float(cov / (e_R2 - e_R**2))
+    out["vix_spx_corr"] = float(cov / math.sqrt((e_R2 - e_R**2) * (e_dv2 - e_dv**2)))
     # ---- variance risk premia: E[VIX_tau^2] - E[RV] with E[RV] = 252 E[r^2]
     for key, tau in TENORS.items():
         out[f"vrp_var_{key}"] = 1e4 * (float(w @ (vix[key] / 100.0) ** 2) - 252.0 * m_r2)

@@ -24,6 +24,7 @@ input is defined):
 * ``vix_dlog_sd`` - stdev of ``ln(V_t / V_{t-1})``, percent;
 * ``vix_move10`` / ``vix_move20`` - share of days with ``|V_t / V_{t-1} - 1| > 10%`` / ``> 20%``, percent;
 * ``vix_beta`` - OLS slope of ``V_t - V_{t-1}`` on ``R_t`` (VIX points per 1% SPX move);
+  ``vix_spx_corr`` - their correlation;
 * ``vix_p5`` / ``vix_p50`` / ``vix_p95`` - quantiles of ``V_t``;
 * ``spx_vol`` - ``100 sqrt(252) stdev(r_t)``; ``spx_log_growth`` - ``100 * 252 mean(r_t)``, %/yr;
 * ``spx_down4`` / ``spx_down8`` / ``spx_up4`` - days per 252 sessions with ``R_t < -4``, ``< -8``, ``> +4``;
@@ -38,8 +39,9 @@ input is defined):
 * ``vvix_p5`` / ``vvix_p50`` / ``vvix_p95`` - quantiles of VVIX (for a model: its 30-day
   model-free VVIX, see :mod:`gpu_alvh.calibration.moments`).
 
-Sampling errors: every statistic is a smooth function of per-unit sums (quantiles through
-their Bahadur linearisation ``q + (p - F(q)) / f(q)`` with a kernel density ``f``), so the
+Sampling errors: every statistic is a smooth function of per-unit sums (a quantile ``q`` of
+the pooled sample through its Bahadur linearisation ``q + (F(q) - F_b(q)) / f(q)``, ``F`` and
+``F_b`` the pooled and resampled CDFs, ``f`` a kernel density), so the
 units are resampled with replacement (``n_boot`` replicates; for history a non-overlapping
 block bootstrap with one-year blocks) and the standard deviation of the replicates is the
 standard error.
@@ -81,6 +83,7 @@ STATISTICS: dict[str, Statistic] = {
     "vix_move10": Statistic("days with |dVIX/VIX| > 10%", "%", ".2f"),
     "vix_move20": Statistic("days with |dVIX/VIX| > 20%", "%", ".2f"),
     "vix_beta": Statistic("VIX points per 1% SPX move (OLS)", "pts/%", ".3f"),
+    "vix_spx_corr": Statistic("correlation of daily VIX and SPX moves", "", ".3f"),
     "vix_p5": Statistic("VIX 5th percentile", "pts", ".2f"),
     "vix_p50": Statistic("VIX median", "pts", ".2f"),
     "vix_p95": Statistic("VIX 95th percentile", "pts", ".2f"),
@@ -244,7 +247,7 @@ class _Sums:
 
     def ols(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
         m = _both(x, y)
-        for name, v in (("n", np.ones_like(x)), ("x", x), ("y", y), ("xy", x * y), ("xx", x * x)):
+        for name, v in (("n", np.ones_like(x)), ("x", x), ("y", y), ("xy", x * y), ("xx", x * x), ("yy", y * y)):
             self.add(f"{key}.{name}", v, m)
         self.counts[key] = f"{key}.n"
 
@@ -255,11 +258,15 @@ class _Sums:
             return
         q = float(np.quantile(pooled, p))
         h = _bandwidth(pooled)
-        dens = (np.count_nonzero(pooled <= q + h) - np.count_nonzero(pooled <= q - h)) / (2.0 * h * pooled.size)
         self.add(f"{key}.n", np.ones_like(x), m)
-        self.add(f"{key}.c", (x <= q).astype(float), m)
-        self.formulas[key] = lambda S, k=key, q=q, d=dens, p=p: q + (p - S[f"{k}.c"] / S[f"{k}.n"]) / d
         self.counts[key] = f"{key}.n"
+        dens = (np.count_nonzero(pooled <= q + h) - np.count_nonzero(pooled <= q - h)) / (2.0 * h * pooled.size) if h > 0 else 0.0
+        if not (math.isfinite(dens) and dens > 0.0):  # a (numerically) constant series: the quantile is exact
+            self.formulas[key] = lambda S, k=key, q=q: q + 0.0 * S[f"{k}.n"]
+            return
+        F = np.count_nonzero(pooled <= q) / pooled.size  # = p unless q sits on an atom (e.g. the VIX floor)
+        self.add(f"{key}.c", (x <= q).astype(float), m)
+        self.formulas[key] = lambda S, k=key, q=q, d=dens, F=F: q + (F - S[f"{k}.c"] / S[f"{k}.n"]) / d
 
     def evaluate(self, S: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -269,6 +276,12 @@ class _Sums:
 def _slope(S, k):
     n = S[f"{k}.n"]
     return (S[f"{k}.xy"] - S[f"{k}.x"] * S[f"{k}.y"] / n) / (S[f"{k}.xx"] - S[f"{k}.x"] ** 2 / n)
+
+
+def _corr(S, k):
+    n = S[f"{k}.n"]
+    sxy = S[f"{k}.xy"] - S[f"{k}.x"] * S[f"{k}.y"] / n
+    return sxy / np.sqrt((S[f"{k}.xx"] - S[f"{k}.x"] ** 2 / n) * (S[f"{k}.yy"] - S[f"{k}.y"] ** 2 / n))
 
 
 def _half_life(phi):
@@ -298,7 +311,8 @@ def _build_sums(t: dict[str, np.ndarray]) -> _Sums:
         s.share_stat("vix_move20", np.abs(t["rel"]) > 0.20, mr, 100.0)
     s.ols("beta", t["R"], t["dvix"])
     s.formulas["vix_beta"] = lambda S: _slope(S, "beta")
-    s.counts["vix_beta"] = "beta.n"
+    s.formulas["vix_spx_corr"] = lambda S: _corr(S, "beta")
+    s.counts["vix_beta"] = s.counts["vix_spx_corr"] = "beta.n"
     for name, p in QUANTILES.items():
         s.quantile_stat(f"vix_{name}", t["vix"], p)
     r = t["r"]
