@@ -63,7 +63,7 @@ def _progress_default() -> bool:
 # ---------------------------------------------------------------------------- scenarios
 @main.group("scenarios")
 def scenarios_group() -> None:
-    """List, show and validate scenario files."""
+    """List, show, validate and check scenario files."""
 
 
 @scenarios_group.command("list")
@@ -216,9 +216,13 @@ from .pricing.cli import price_command  # noqa: E402 - commands that live in the
 from .cli_sweep import sweep_group  # noqa: E402
 from .report.cli import report_command  # noqa: E402
 
+from .calibration.cli import calibrate_command, check_command  # noqa: E402
+
 main.add_command(price_command, "price")
 main.add_command(sweep_group, "sweep")
 main.add_command(report_command, "report")
+main.add_command(calibrate_command, "calibrate")
+scenarios_group.add_command(check_command, "check")
 
 
 if __name__ == "__main__":  # pragma: no cover

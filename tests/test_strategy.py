@@ -206,7 +206,13 @@ def test_worked_example_gap_moves_the_7dte_short_put_delta():
     print(f"7-DTE short put delta {before:.3f} -> {after:.3f}; 7-DTE condor MTM loss {loss7:.2f} pts on {credit7:.2f} credit; 45-DTE condor {loss45:+.2f} pts")
     assert before == pytest.approx(0.16, abs=0.02)
     assert 0.3 < after < 0.6
-    assert loss7 > 0 and loss45 > 0  # both short-vol layers lose on a down gap with a VIX rise
+    assert loss7 > 0  # the front condor loses on a down gap with a VIX rise
+    # The 45-DTE condor's sign is the market's, not a rule: with the calibrated skew (45-day 16-delta put
+    # IV ~20%, call ~11% at VIX 16) the fixed 50-point call spread carries more delta than the put spread,
+    # so a -1.8% gap can be a gain there (COS repricing of the same condor: +0.8 pts). What holds in any
+    # model: the longer expiry's short put delta moves less than the 7-DTE one.
+    before45, after45 = -e[0]["short_put_delta"][k45, 0], -m[1]["short_put_delta"][k45, 0]
+    assert 0 < after45 - before45 < after - before
 
 
 def test_volmageddon_hedge_cuts_the_worst_day():

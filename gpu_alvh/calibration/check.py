@@ -1,0 +1,86 @@
+"""Simulated market statistics of a scenario, side by side with the history.
+
+:func:`simulate_market` runs :func:`gpu_alvh.simulate` on the scenario with its horizon set
+to ``BURN_IN + 252 * years`` sessions, drops the first :data:`BURN_IN` sessions (the start from
+the scenario's VIX is forgotten after a few half-lives), takes the daily closes and computes
+:func:`~gpu_alvh.calibration.stats.path_statistics` with every path an independent unit.
+VIX9D and VIX3M are the pricing model's ``100 sqrt(a(tau) v + b(tau))`` at ``tau = 9/365`` and
+``93/365``; VVIX and the ATM 30-day VIX-option implied vol come from the pricing layer
+(:func:`~gpu_alvh.calibration.moments.vvix_curve`) on 24 variance nodes, interpolated linearly
+in ``v`` for every day.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ..compile import TRADING_DAYS_PER_YEAR
+from ..errors import SpecError, SpecIssue
+from ..paths import simulate
+from ..spec import apply_overrides, load_scenario
+from .moments import TENORS, vvix_curve
+from .stats import STATISTICS, MarketStats, path_statistics
+
+__all__ = ["BURN_IN", "MAX_HORIZON", "simulate_market", "Comparison", "compare"]
+
+#: Sessions simulated and discarded before the statistics start.
+BURN_IN = 126
+#: Longest scenario horizon (sessions), from the scenario schema.
+MAX_HORIZON = 2520
+
+
+def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend="auto", progress: bool = False) -> MarketStats:
+    """Statistics of ``n_paths`` simulated paths of ``years`` x 252 sessions (after the burn-in).
+
+    ``extra`` of the result holds ``atm_iv_p50`` (median model ATM 30-day VIX-option vol, points).
+    """
+    spec = load_scenario(scenario)
+    sessions = int(round(TRADING_DAYS_PER_YEAR * years))
+    longest = (MAX_HORIZON - BURN_IN) / TRADING_DAYS_PER_YEAR
+    if sessions < 2 * 252 or BURN_IN + sessions > MAX_HORIZON:
+        raise SpecError("--years", SpecIssue("--years", years, f"allowed: 2 to {longest:.2f} years ({BURN_IN} burn-in sessions + the years must fit a {MAX_HORIZON}-session horizon)"))
+    spec = apply_overrides(spec, {"horizon": BURN_IN + sessions}, source=f"{spec.name} (check)")
+    ds = simulate(spec, n_paths=n_paths, seed=seed, backend=backend, progress=progress)
+    spd = int(spec.steps_per_day)
+    closes = slice(BURN_IN * spd, None, spd)  # last step of each day after the burn-in
+    spx = np.asarray(ds["spx"])[:, closes]
+    v = np.asarray(ds["variance"])[:, closes]
+    q = spec.model_q()
+    vix = np.asarray(ds["vix"])[:, closes]
+    vix9d = q.vix_from_variance(v, tau=TENORS["9"])
+    vix3m = q.vix_from_variance(v, tau=TENORS["93"])
+    nodes = np.unique(np.quantile(v, np.linspace(0.0, 1.0, 24)))
+    vv, atm = vvix_curve(q, nodes, rate=spec.rate)
+    vvix = np.interp(v, nodes, vv)
+    label = f"{spec.name}: {n_paths} paths x {sessions} sessions after {BURN_IN} burn-in, seed {ds.attrs['seed']}"
+    out = path_statistics(spx, vix, vix9d, vix3m, vvix, window=label)
+    out.extra["atm_iv_p50"] = float(np.median(np.interp(v, nodes, atm)))
+    return out
+
+
+class Comparison(NamedTuple):
+    """One statistic of a model next to the history: ``z = (model - history) / sqrt(se_m^2 + se_h^2)``."""
+
+    key: str
+    label: str
+    unit: str
+    history: float
+    history_se: float
+    model: float
+    model_se: float
+    z: float
+
+
+def compare(model: MarketStats, history: MarketStats) -> list[Comparison]:
+    """Rows for the statistics both sides have, in :data:`STATISTICS` order."""
+    rows = []
+    for key, st in STATISTICS.items():
+        if key in model and key in history:
+            m, h = model[key], history[key]
+            se = math.hypot(m.se if math.isfinite(m.se) else 0.0, h.se if math.isfinite(h.se) else 0.0)
+            z = (m.value - h.value) / se if se > 0 else math.nan
+            rows.append(Comparison(key, st.label, st.unit, h.value, h.se, m.value, m.se, z))
+    return rows
