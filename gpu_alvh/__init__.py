@@ -27,7 +27,7 @@ from .pricing import price_options, price_vix
 from .results import open_results
 from .run import run
 from .spec import load_scenario
-from .sweep import sweep
+from .sweeps import sweep
 
 __all__ = [
     "__version__",

@@ -33,7 +33,7 @@ def sweep_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan_cmd(sweep_file, backend, dtype, max_memory, workers, as_json) -> None:
     """Cells, passes, paths, memory per cell and estimated device-hours of SWEEP.yaml (runs nothing)."""
-    from .sweep import format_report, parse_size, plan_report, resolve_sweep
+    from .sweeps import format_report, parse_size, plan_report, resolve_sweep
 
     plan = resolve_sweep(sweep_file, dtype=dtype)
     report = plan_report(plan, backend=backend, max_memory=parse_size(max_memory), workers=workers)
@@ -58,7 +58,7 @@ def plan_cmd(sweep_file, backend, dtype, max_memory, workers, as_json) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
 def run_cmd(sweep_file, out, workers, scheduler, shard, backend, dtype, max_memory, cpu_threads, progress, quiet) -> None:
     """Run SWEEP.yaml into the store OUT; rerunning the same command resumes (done cells are skipped)."""
-    from .sweep import sweep, sweep_status
+    from .sweeps import sweep, sweep_status
 
     progress = sys.stderr.isatty() if progress is None else progress
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
@@ -77,7 +77,7 @@ def run_cmd(sweep_file, out, workers, scheduler, shard, backend, dtype, max_memo
 @click.option("--check", is_flag=True, help="Exit with code 1 unless every cell is done.")
 def status_cmd(store, as_json, limit, check) -> None:
     """Done / missing / failed cells of a sweep STORE (failed cells with their error)."""
-    from .sweep import sweep_status
+    from .sweeps import sweep_status
 
     st = sweep_status(store)
     if as_json:

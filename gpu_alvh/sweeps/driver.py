@@ -2,8 +2,8 @@
 
 All drivers do the same three things: resolve the sweep (validating every
 cell), make sure the store holds this sweep's template
-(:func:`~gpu_alvh.sweep.store.ensure_template`), and run the passes that
-still have cells to do with :func:`~gpu_alvh.sweep.worker.run_pass`, where
+(:func:`~gpu_alvh.sweeps.store.ensure_template`), and run the passes that
+still have cells to do with :func:`~gpu_alvh.sweeps.worker.run_pass`, where
 they are scheduled.  There is no scheduler of our own:
 
 * ``workers=0``: passes run one after another in this process;
@@ -207,7 +207,7 @@ def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: st
     ----------
     sweep
         A sweep YAML path, a mapping, a :class:`~gpu_alvh.spec.sweep.SweepSpec`
-        or a resolved :class:`~gpu_alvh.sweep.plan.SweepPlan`.
+        or a resolved :class:`~gpu_alvh.sweeps.plan.SweepPlan`.
     out
         Store path (created; an existing store of the same sweep is resumed).
     workers

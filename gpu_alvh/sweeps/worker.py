@@ -5,7 +5,7 @@ a (CUDA) worker, or inside an array-job shard.  It takes a plain-JSON task
 (scenario and strategy specs as dicts: nothing pickled but builtins), runs the
 variants of the pass together with :func:`gpu_alvh.run.run_cells` (one engine
 run on shared paths), and for each cell that is not done yet writes its region
-and then its status (see :mod:`gpu_alvh.sweep.store`).  It returns a small
+and then its status (see :mod:`gpu_alvh.sweeps.store`).  It returns a small
 summary dict.
 
 Batch size is a deterministic function of the sweep file, the backend and
@@ -90,7 +90,7 @@ def _backend(name: str, cpu_threads: int | None):
 def probe_schema(scenario: dict, strategy: dict, *, seed: int, dtype: str, backend: str = "auto", cpu_threads: int | None = None) -> dict:
     """Schema of a cell's results from a 2-path run of ``scenario`` (same process: its pricing tables stay cached).
 
-    Returns :func:`~gpu_alvh.sweep.store.schema_from_dataset` plus the backend
+    Returns :func:`~gpu_alvh.sweeps.store.schema_from_dataset` plus the backend
     that ran it (``{"backend": {name, device, versions}}``).  Falls back to a
     small built-in Heston scenario if the probe fails (e.g. a non-finite value).
     """

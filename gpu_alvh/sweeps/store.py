@@ -2,7 +2,7 @@
 
 Layout
 ------
-* dims: ``scenario``, one per swept key (see :func:`~gpu_alvh.sweep.plan.dim_names`),
+* dims: ``scenario``, one per swept key (see :func:`~gpu_alvh.sweeps.plan.dim_names`),
   then the per-cell dims of a run (``strategy, path, day, layer, quantile, claim``);
 * every results variable of :func:`gpu_alvh.run.run_cells` with the cell dims
   in front: ``final_pnl (scenario, short_delta, ..., strategy, path)``; chunks
@@ -156,7 +156,7 @@ def check_store_hash(out: str | os.PathLike, sweep_hash: str) -> None:
 def schema_from_dataset(ds: xr.Dataset) -> dict:
     """JSON-able description of a cell dataset (variables, dims, dtypes, attrs; claim/quantile coords).
 
-    Taken from a tiny probe run (:func:`gpu_alvh.sweep.worker.probe_schema`),
+    Taken from a tiny probe run (:func:`gpu_alvh.sweeps.worker.probe_schema`),
     so the template follows whatever :func:`gpu_alvh.run.run_cells` returns.
     Strings get at least 32 characters of width.
     """
