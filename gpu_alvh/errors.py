@@ -60,6 +60,10 @@ def _short_repr(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: issues listed in the message of one SpecError (all of them stay in ``SpecError.issues``)
+MAX_LISTED = 8
+
+
 class SpecError(AlvhError, ValueError):
     """Invalid user input (scenario, strategy or sweep file, or API argument).
 
@@ -96,8 +100,10 @@ class SpecError(AlvhError, ValueError):
     def _format(self) -> str:
         if len(self.issues) == 1:
             return f"{self.source}: {self.issues[0]}"
-        lines = [f"{self.source}: {len(self.issues)} problems"]
-        lines += [f"  - {issue}" for issue in self.issues]
+        lines = [f"{self.source}: {len(self.issues):,} problems"]
+        lines += [f"  - {issue}" for issue in self.issues[:MAX_LISTED]]
+        if len(self.issues) > MAX_LISTED:
+            lines.append(f"  ... and {len(self.issues) - MAX_LISTED:,} more")
         return "\n".join(lines)
 
 

@@ -129,11 +129,13 @@ def _probe_args(plan: SweepPlan, passes: list[SweepPass]) -> tuple[dict, dict]:
 
 def _attrs(plan: SweepPlan, schema: dict, mode: str) -> dict:
     from ..results import provenance
+    from ..stores import KIND_ATTR
 
     be = schema.get("backend", {})
     fake = SimpleNamespace(name=be.get("name", "unknown"), device=be.get("device", "unknown"), versions=be.get("versions", {}))
     extra = {
         "title": "gpu_alvh sweep results",
+        KIND_ATTR: "sweep",
         "sweep_name": plan.name,
         "sweep_hash": plan.hash,
         "sweep_json": plan.canonical_json(),

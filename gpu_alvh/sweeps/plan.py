@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import SpecError, SpecIssue
 from ..spec import ScenarioSpec, apply_overrides, load_scenario
 from ..spec.base import Shown, parse_key
-from ..spec.loader import list_library
+from ..spec.loader import describe_non_file, list_library
 from ..spec.sweep import SweepSpec, load_sweep, normalize_key
 
 __all__ = ["SweepPlan", "SweepParam", "SweepCell", "SweepPass", "resolve_sweep", "RESERVED_DIMS", "STATUS"]
@@ -199,8 +199,10 @@ def _load_scenarios(spec: SweepSpec, source: str, folder: Path | None) -> tuple[
             elif "/" not in ref and ref.removesuffix(".yaml") in list_library():
                 sc = load_scenario(ref.removesuffix(".yaml"))
             else:
+                odd = next(((c, w) for c in candidates if (w := describe_non_file(c))), None)
                 looked = ", ".join(str(c) for c in candidates)
-                raise SpecError.single(source, field_, ref, f"no such scenario file (looked at {looked}) and no library scenario by that name; "
+                problem = f"{odd[0]} is {odd[1]}, not a scenario file" if odd else f"no such scenario file (looked at {looked})"
+                raise SpecError.single(source, field_, ref, f"{problem} and no library scenario by that name; "
                                        f"library scenarios: {', '.join(list_library())}")
         else:
             try:
