@@ -47,7 +47,7 @@ from .errors import SpecError
 from .spec.base import Shown
 
 __all__ = ["KIND_ATTR", "COMPLETE_ATTR", "KINDS", "OutTarget", "store_kind", "root_attrs", "inspect_out", "check_out",
-           "check_readable", "write_store", "pid_alive"]
+           "check_readable", "write_store", "move_into_place", "pid_alive"]
 
 KIND_ATTR = "gpu_alvh_store"
 COMPLETE_ATTR = "gpu_alvh_complete"
@@ -242,7 +242,7 @@ def _mark_complete(tmp: Path) -> None:
     os.replace(part, tmp / ".zattrs")
 
 
-def _move_into_place(tmp: Path, target: Path, kind: str) -> None:
+def move_into_place(tmp: Path, target: Path, kind: str) -> None:
     """Move the complete store ``tmp`` to ``target``, replacing what :func:`inspect_out` allowed there."""
     if not os.path.lexists(target):
         os.rename(tmp, target)  # fails (nothing lost) if someone created target meanwhile
@@ -281,7 +281,7 @@ def write_store(write: Callable[[Path], None], path: str | os.PathLike, kind: st
         if (root_attrs(tmp) or {}).get(KIND_ATTR) != kind:
             raise RuntimeError(f"the writer did not mark {tmp} as a {kind} store")
         _mark_complete(tmp)
-        _move_into_place(tmp, target, kind)
+        move_into_place(tmp, target, kind)
     finally:
         if os.path.lexists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

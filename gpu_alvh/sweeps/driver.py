@@ -29,6 +29,9 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -36,9 +39,10 @@ from typing import Any, Callable
 from ..errors import AlvhError, SpecError
 from ..spec.base import Shown
 from .plan import STATUS, SweepPass, SweepPlan, resolve_sweep
+from .lease import WriterLease, lock_stale_after
 from .store import STALE_AFTER, build_template, ensure_template, read_status
 
-__all__ = ["sweep", "parse_shard", "parse_size", "SweepFailedError", "SHARD_ENV", "pass_task"]
+__all__ = ["sweep", "parse_shard", "parse_size", "check_sweep_out", "SweepFailedError", "SHARD_ENV", "pass_task"]
 
 #: environment variables holding an array job's index, in the order they are tried by ``--shard auto/N``
 SHARD_ENV = ("JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "BATCH_TASK_INDEX")
@@ -202,7 +206,8 @@ def _local_cluster(n: int, backend: str, log: Callable[[str], None]):
 
 def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: str | None = None, shard: Any = None,
           backend: str = "auto", dtype: str | None = None, max_memory: Any = None, progress: bool = False,
-          cpu_threads: int | None = None, stale_after: float = STALE_AFTER, log: Callable[[str], None] | None = None) -> Path:
+          cpu_threads: int | None = None, stale_after: float = STALE_AFTER, overwrite: bool = False, lock_timeout: float | None = None,
+          scheduler_timeout: float | None = None, log: Callable[[str], None] | None = None) -> Path:
     """Run a sweep into one Zarr store; resumable; returns the store path.
 
     Parameters
@@ -227,13 +232,27 @@ def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: st
     cpu_threads
         NumPy threads per worker (default: all CPUs in-process and for shards,
         CPUs / N for a local cluster, the worker's default on a remote cluster).
+    overwrite
+        Replace a store of *another* sweep at ``out`` (the same sweep is always
+        resumed; anything that is not a sweep store is never replaced).
+    lock_timeout
+        Seconds without a heartbeat after which another writer's lease no longer
+        counts (default ``$ALVH_SWEEP_LOCK_STALE`` or 60; see :mod:`.lease`).
+    scheduler_timeout
+        Seconds to wait for ``scheduler`` to answer (default
+        ``$ALVH_SCHEDULER_TIMEOUT`` or 5).
 
     Raises
     ------
     SpecError
-        Bad sweep file or options, or ``out`` holds another sweep.
+        Bad sweep file or options; ``out`` is not a place for this sweep (a
+        file, a folder that is not a sweep store, a store of another sweep
+        without ``overwrite``); another live run is writing ``out``; the
+        scheduler does not answer.
     SweepFailedError
         Some cells failed; the rest are written (rerun to retry).
+    KeyboardInterrupt
+        Interrupted: the cluster is shut down; rerunning resumes.
     """
     log = log or (lambda msg: None)
     if workers is None or not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
@@ -243,19 +262,87 @@ def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: st
         raise SpecError.single("argument", "--workers/--scheduler/--shard", Shown(f"--workers {workers} --scheduler {scheduler} --shard {shard}"),
                                "allowed: at most one of --workers N (N > 0), --scheduler ADDRESS and --shard I/N")
     mem = parse_size(max_memory)
+    lease = {"stale_after": lock_stale_after(lock_timeout)}
+    if scheduler is not None:
+        scheduler_timeout = _check_scheduler(scheduler, scheduler_timeout)
+    shard_in = parse_shard(shard) if shard is not None else None
     plan = resolve_sweep(sweep, dtype=dtype)
-    out = Path(out).expanduser().absolute()
-    if shard is not None:
-        i, n = parse_shard(shard)
+    out, replace = check_sweep_out(plan, out, overwrite=bool(overwrite), stale_after=lease["stale_after"])
+    if shard_in is not None:
+        i, n = shard_in
         passes = [sp for sp in plan.passes if sp.index % n == i]
-        mode = f"shard {i}/{n}"
         return _run_local(plan, out, passes, backend=backend, mem=mem, progress=progress, cpu_threads=cpu_threads, stale_after=stale_after,
-                          log=log, mode=mode)
+                          log=log, mode=f"shard {i}/{n}", replace=replace, lease=dict(lease, shard=(i, n)))
     if scheduler is None and not workers:
         return _run_local(plan, out, list(plan.passes), backend=backend, mem=mem, progress=progress, cpu_threads=cpu_threads,
-                          stale_after=stale_after, log=log, mode="in-process")
+                          stale_after=stale_after, log=log, mode="in-process", replace=replace, lease=lease)
     return _run_dask(plan, out, workers=int(workers or 0), scheduler=scheduler, backend=backend, mem=mem, progress=progress,
-                     cpu_threads=cpu_threads, stale_after=stale_after, log=log)
+                     cpu_threads=cpu_threads, stale_after=stale_after, log=log, replace=replace, lease=lease,
+                     scheduler_timeout=scheduler_timeout)
+
+
+#: the forms of a Dask scheduler address we accept
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}|inproc://\S+")
+
+
+def _check_scheduler(address: str, timeout: float | None) -> float:
+    """Validate ``--scheduler`` and return the connect timeout in seconds (``$ALVH_SCHEDULER_TIMEOUT``, default 5)."""
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address.strip()):
+        raise SpecError.single("command line", "--scheduler", address, "allowed: the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    if timeout is None:
+        text = os.environ.get("ALVH_SCHEDULER_TIMEOUT", "").strip()
+        try:
+            timeout = float(text) if text else 5.0
+        except ValueError:
+            raise SpecError.single("environment", "$ALVH_SCHEDULER_TIMEOUT", text, "allowed: a number of seconds > 0") from None
+    if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise SpecError.single("command line", "--scheduler-timeout", timeout, "allowed: a number of seconds > 0")
+    return float(timeout)
+
+
+def check_sweep_out(plan: SweepPlan, out: Any, *, overwrite: bool, stale_after: float) -> tuple[Path, bool]:
+    """Check ``out`` before any work: ``(absolute path, whether a store of another sweep is to be replaced)``.
+
+    A new path, an empty folder or a store of this sweep (resumed) are fine; a store of
+    another sweep needs ``overwrite`` and no live writer; anything else is refused
+    (:func:`gpu_alvh.stores.inspect_out`).
+    """
+    from ..stores import inspect_out
+    from .lease import describe_lease, live_leases
+    from .store import check_store, read_meta
+
+    target = inspect_out(out, "sweep")
+    if not target.exists:
+        return target.path, False
+    meta = read_meta(target.path)
+    if meta is not None and meta.get("hash") == plan.hash:
+        return target.path, False
+    if not overwrite:
+        try:
+            check_store(target.path, plan)
+        except SpecError as exc:
+            issue = exc.issues[0]
+            raise SpecError.single(exc.source, issue.field, issue.value, issue.allowed + "; or pass --overwrite to replace it") from None
+    live = live_leases(target.path, stale_after)
+    if live:
+        raise SpecError.single(str(target.path), "--out", Shown(str(target.path)),
+                               f"is being written by another `alvh sweep run`: {describe_lease(live[0])}; --overwrite does not replace a store "
+                               "while it is written")
+    return target.path, True
+
+
+@contextmanager
+def _sigint_ignored():
+    """Ignore Ctrl-C for a moment (main thread only): processes started meanwhile inherit it and
+    leave the interrupt to this one, and a second Ctrl-C cannot cut a shutdown short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _checked(summary: dict, out: Path) -> dict:
@@ -272,7 +359,7 @@ def _finish(plan: SweepPlan, out: Path, failed: dict[int, str], n_total: int) ->
 
 
 def _run_local(plan: SweepPlan, out: Path, passes: list[SweepPass], *, backend: str, mem, progress: bool, cpu_threads, stale_after,
-               log, mode: str) -> Path:
+               log, mode: str, replace: bool = False, lease: dict | None = None) -> Path:
     from ..backend import get_backend
     from .worker import probe_schema, run_pass
 
@@ -283,24 +370,26 @@ def _run_local(plan: SweepPlan, out: Path, passes: list[SweepPass], *, backend: 
         schema = probe_schema(scen, strat, seed=plan.seed, dtype=plan.dtype, backend=b.name, cpu_threads=cpu_threads)
         return build_template(plan, schema, _attrs(plan, schema, mode))
 
-    made = ensure_template(plan, out, make, stale_after=stale_after, on_wait=lambda o: log(f"waiting for the template (lock held by {o})"))
+    made = ensure_template(plan, out, make, stale_after=stale_after, on_wait=lambda o: log(f"waiting for the template (lock held by {o})"),
+                           replace=replace)
     log(f"{'wrote' if made == 'created' else 'found'} the template of sweep {plan.name} ({plan.hash[:12]}) at {out}")
-    todo, n_cells = _pending(plan, out, passes)
-    log(f"{mode}: {len(todo)} of {len(passes)} passes to run ({n_cells} cells) on {b.name}")
     failed: dict[int, str] = {}
-    bar = _Bar(n_cells, f"sweep {plan.name}", progress)
-    try:
-        for sp in todo:
-            summary = _checked(run_pass(pass_task(plan, sp, out, backend=b.name, max_memory=mem, cpu_threads=cpu_threads)), out)
-            failed.update({int(k): v for k, v in summary["failed"].items()})
-            bar.update(summary)
-    finally:
-        bar.close()
+    with WriterLease(out, mode=mode, **(lease or {})):
+        todo, n_cells = _pending(plan, out, passes)
+        log(f"{mode}: {len(todo)} of {len(passes)} passes to run ({n_cells} cells) on {b.name}")
+        bar = _Bar(n_cells, f"sweep {plan.name}", progress)
+        try:
+            for sp in todo:
+                summary = _checked(run_pass(pass_task(plan, sp, out, backend=b.name, max_memory=mem, cpu_threads=cpu_threads)), out)
+                failed.update({int(k): v for k, v in summary["failed"].items()})
+                bar.update(summary)
+        finally:
+            bar.close()
     return _finish(plan, out, failed, len(plan.cells))
 
 
 def _run_dask(plan: SweepPlan, out: Path, *, workers: int, scheduler: str | None, backend: str, mem, progress: bool, cpu_threads,
-              stale_after, log) -> Path:
+              stale_after, log, replace: bool = False, lease: dict | None = None, scheduler_timeout: float = 5.0) -> Path:
     from distributed import Client, as_completed
 
     from .worker import probe_task, run_pass
@@ -314,12 +403,22 @@ def _run_dask(plan: SweepPlan, out: Path, *, workers: int, scheduler: str | None
             from cpu_fallback.numpy_backend import cpu_count
 
             cpu_threads = max(1, cpu_count() // workers)
-        cluster = _local_cluster(workers, bname, log)
+        # the worker processes inherit "ignore Ctrl-C" (the interrupt is this process's to handle) and the filter that
+        # silences multiprocessing's note about the semaphores of workers stopped mid-task (its tracker removes them)
+        os.environ["PYTHONWARNINGS"] = ",".join(x for x in (os.environ.get("PYTHONWARNINGS"), _TRACKER_NOTE) if x)
+        with _sigint_ignored():
+            cluster = _local_cluster(workers, bname, log)
         client = Client(cluster)
         mode = f"LocalCluster({workers})"
     else:
         bname = backend
-        client = Client(scheduler, timeout="60s")
+        try:
+            client = Client(scheduler, timeout=f"{scheduler_timeout}s")
+        except (OSError, TimeoutError) as exc:
+            raise SpecError.single("command line", "--scheduler", scheduler,
+                                   f"no Dask scheduler answered within {scheduler_timeout:g} s ({type(exc).__name__}: {exc}); allowed: the address of "
+                                   "a running scheduler (check host, port and firewall; wait longer with --scheduler-timeout SECONDS or "
+                                   "$ALVH_SCHEDULER_TIMEOUT)") from None
         mode = f"scheduler {scheduler}"
     try:
         log(f"{mode}: scheduler {client.scheduler.address}, {len(client.scheduler_info().get('workers', {}))} workers")
@@ -333,31 +432,55 @@ def _run_dask(plan: SweepPlan, out: Path, *, workers: int, scheduler: str | None
                 raise AlvhError(f"the probe run on the cluster failed: {schema['error']}")
             return build_template(plan, schema, _attrs(plan, schema, mode))
 
-        made = ensure_template(plan, out, make, stale_after=stale_after, on_wait=lambda o: log(f"waiting for the template (lock held by {o})"))
+        made = ensure_template(plan, out, make, stale_after=stale_after, on_wait=lambda o: log(f"waiting for the template (lock held by {o})"),
+                               replace=replace)
         log(f"{'wrote' if made == 'created' else 'found'} the template of sweep {plan.name} ({plan.hash[:12]}) at {out}")
-        todo, n_cells = _pending(plan, out, list(plan.passes))
-        log(f"{mode}: {len(todo)} of {len(plan.passes)} passes to run ({n_cells} cells)")
-        futures = [client.submit(run_pass, pass_task(plan, sp, out, backend=bname, max_memory=mem, cpu_threads=cpu_threads), pure=False,
-                                 key=f"alvh-pass-{plan.hash[:12]}-{sp.index}-{os.getpid()}") for sp in todo]
         failed: dict[int, str] = {}
         errors: list[str] = []
-        bar = _Bar(n_cells, f"sweep {plan.name}", progress)
-        try:
-            for fut in as_completed(futures):
-                try:
-                    summary = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a task that raised (I/O error, lost worker): report, keep going
-                    errors.append(f"{fut.key}: {type(exc).__name__}: {exc}")
-                    continue
-                _checked(summary, out)
-                failed.update({int(k): v for k, v in summary["failed"].items()})
-                bar.update(summary)
-        finally:
-            bar.close()
+        with WriterLease(out, mode=mode, **(lease or {})):
+            todo, n_cells = _pending(plan, out, list(plan.passes))
+            log(f"{mode}: {len(todo)} of {len(plan.passes)} passes to run ({n_cells} cells)")
+            futures = [client.submit(run_pass, pass_task(plan, sp, out, backend=bname, max_memory=mem, cpu_threads=cpu_threads), pure=False,
+                                     key=f"alvh-pass-{plan.hash[:12]}-{sp.index}-{os.getpid()}") for sp in todo]
+            bar = _Bar(n_cells, f"sweep {plan.name}", progress)
+            try:
+                for fut in as_completed(futures):
+                    try:
+                        summary = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a task that raised (I/O error, lost worker): report, keep going
+                        errors.append(f"{fut.key}: {type(exc).__name__}: {exc}")
+                        continue
+                    _checked(summary, out)
+                    failed.update({int(k): v for k, v in summary["failed"].items()})
+                    bar.update(summary)
+            except BaseException:  # interrupted (or refused): no more tasks for the cluster
+                with _sigint_ignored():
+                    client.cancel(futures)
+                raise
+            finally:
+                bar.close()
         if errors:
             raise AlvhError(f"{len(errors)} of {len(futures)} passes raised (their cells stay missing; rerun to retry): " + "; ".join(errors[:3]))
         return _finish(plan, out, failed, len(plan.cells))
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with _sigint_ignored(), _quiet_dask():
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+_TRACKER_NOTE = "ignore:resource_tracker:UserWarning"
+
+
+@contextmanager
+def _quiet_dask():
+    """No log lines from distributed while a (possibly interrupted) cluster shuts down."""
+    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)

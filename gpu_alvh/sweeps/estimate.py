@@ -15,14 +15,18 @@ Device time: the newest ``run_alvh-<backend>-*.json`` record (``bench/bench_run.
 ``throughput`` in path-days/s for ``sizes.strategies`` rows) gives
 ``seconds(pass) = P x D x R / (strategies x throughput)``, plus one pricing-table
 build per distinct pricing model per worker (``extra.table_build_seconds``).
-Records are searched in ``$ALVH_BENCH_RESULTS`` if set, else in
-``bench/results/`` next to the package source.
+Records are searched in ``$ALVH_BENCH_RESULTS`` if set (point it at the
+``bench/results`` folder of your own benchmark runs), else in ``bench/results/``
+of a source checkout and in the records shipped with the package
+(``gpu_alvh.bench_records``: the ``run_alvh`` records of the repository, made on
+the machine named in each record); the newest record of the backend wins.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,35 +35,43 @@ import numpy as np
 from .plan import SweepPlan
 from .worker import pass_batch_size, pass_bytes_per_path
 
-__all__ = ["plan_report", "bench_results_dir", "newest_run_record", "format_report"]
+__all__ = ["plan_report", "bench_record_dirs", "newest_run_record", "format_report"]
 
 HIST_BINS = 2000
 
 
-def bench_results_dir() -> Path:
-    """Where benchmark records are read from (``$ALVH_BENCH_RESULTS`` or ``<source>/bench/results``)."""
+def bench_record_dirs() -> list[Path]:
+    """Folders searched for benchmark records: ``[$ALVH_BENCH_RESULTS]`` if set, else the source
+    checkout's ``bench/results`` (when there is one) and the records shipped with the package."""
     env = os.environ.get("ALVH_BENCH_RESULTS")
     if env:
-        return Path(env).expanduser()
+        return [Path(env).expanduser()]
     import gpu_alvh
 
-    return Path(gpu_alvh.__file__).resolve().parents[1] / "bench" / "results"
+    dirs = [Path(gpu_alvh.__file__).resolve().parents[1] / "bench" / "results"]
+    try:
+        shipped = Path(str(resources.files("gpu_alvh.bench_records")))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - a build without the records
+        shipped = None
+    if shipped is not None and shipped.resolve() not in [d.resolve() for d in dirs]:
+        dirs.append(shipped)
+    return [d for d in dirs if d.is_dir()] or dirs[:1]
 
 
 def newest_run_record(backend: str, dtype: str | None = None, folder: Path | None = None) -> tuple[dict | None, Path | None]:
-    """Newest ``run_alvh`` record of ``backend`` (same dtype preferred) and its file."""
-    folder = bench_results_dir() if folder is None else folder
+    """Newest ``run_alvh`` record of ``backend`` (same dtype preferred) and its file, from :func:`bench_record_dirs`."""
     best: tuple[tuple, dict, Path] | None = None
-    for p in folder.glob(f"run_alvh-{backend}-*.json") if folder.is_dir() else []:
-        try:
-            rec = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if rec.get("backend") != backend or not rec.get("throughput"):
-            continue
-        rank = (rec.get("dtype") == dtype, str(rec.get("timestamp", "")))
-        if best is None or rank > best[0]:
-            best = (rank, rec, p)
+    for d in ([folder] if folder is not None else bench_record_dirs()):
+        for p in d.glob(f"run_alvh-{backend}-*.json") if d.is_dir() else []:
+            try:
+                rec = json.loads(p.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if rec.get("backend") != backend or not rec.get("throughput"):
+                continue
+            rank = (rec.get("dtype") == dtype, str(rec.get("timestamp", "")))
+            if best is None or rank > best[0]:
+                best = (rank, rec, p)
     return (best[1], best[2]) if best else (None, None)
 
 
@@ -147,7 +159,9 @@ def plan_report(plan: SweepPlan, *, backend: str = "auto", max_memory: int | Non
         report["device_hours"] = (total + tables * n_models * max(workers, 1)) / 3600.0
         report["wall_seconds_estimate"] = total / max(workers, 1) + tables * n_models
     else:
-        report["benchmark_missing"] = f"no run_alvh-{kind}-*.json record with a throughput in {bench_results_dir()}"
+        report["benchmark_missing"] = (f"no run_alvh-{kind}-*.json record with a throughput in {', '.join(str(d) for d in bench_record_dirs())}"
+                                       "; measure one with `python bench/bench_run.py --backend " + kind + "` in a source checkout and set "
+                                       "ALVH_BENCH_RESULTS to its bench/results folder")
     return report
 
 
@@ -188,5 +202,5 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  from {Path(b['file']).name}: {b['throughput']:.3g} {b['throughput_unit']} for {b['strategies']} strategies "
                      f"on {b['device']} ({b['dtype']}, {b['timestamp']})")
     else:
-        lines.append(f"estimate: none - {r['benchmark_missing']}; run `python bench/bench_run.py --backend {r['backend']}` first")
+        lines.append(f"estimate: none - {r['benchmark_missing']}")
     return "\n".join(lines)

@@ -30,12 +30,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..errors import SpecError, SpecIssue
 from ..spec import ScenarioSpec, apply_overrides, load_scenario
 from ..spec.base import Shown, parse_key
@@ -299,6 +301,20 @@ def _remap(exc: SpecError, source: str, scenario: str, n_scenarios: int, *, whol
     return SpecError(source, issues)
 
 
+def _check_cell_count(spec: SweepSpec, source: str) -> None:
+    """Refuse a sweep with more cells than ``$ALVH_MAX_CELLS`` - counted, never enumerated."""
+    n_scen = len(spec.scenarios)
+    if spec.grid is not None:
+        sizes = [len(v) for v in spec.grid.values()]
+        n, field_ = n_scen * math.prod(sizes), "grid"
+        found = f"{n:,} cells ({n_scen} scenario{'s' if n_scen > 1 else ''} x {len(sizes)} swept keys)"
+    else:
+        n, field_ = n_scen * len(spec.cells or ()), "cells"
+        found = f"up to {n:,} cells ({n_scen} scenarios x {len(spec.cells or ())} cells)"
+    if n > limits.limit("cells"):
+        raise limits.exceeded(source, field_, "cells", found)
+
+
 # ------------------------------------------------------------------------------------ resolve
 def resolve_sweep(obj: Any, *, dtype: str | None = None) -> SweepPlan:
     """Load a sweep (file, mapping, :class:`SweepSpec` or :class:`SweepPlan`) and resolve it.
@@ -318,6 +334,7 @@ def resolve_sweep(obj: Any, *, dtype: str | None = None) -> SweepPlan:
     spec, source, folder = load_sweep(obj)
     if dtype is not None and dtype != spec.dtype:
         spec = apply_overrides(spec, {"dtype": dtype}, source=f"{source} (--dtype)")
+    _check_cell_count(spec, source)
     scenarios = _load_scenarios(spec, source, folder)
     names = [s.name for s in scenarios]
     keys = list(spec.keys)
@@ -399,6 +416,7 @@ def resolve_sweep(obj: Any, *, dtype: str | None = None) -> SweepPlan:
         layers.update(int(d) for r in rows for d in r.spec.layers)
         n_days = max(n_days, int(cell_spec.horizon))
         cells[index] = SweepCell(index, (si, *combo), sc.name, vals, cell_spec)
+        limits.WORK["sweep_cells"] += 1
 
     # ---- passes: same scenario + same scenario-level values -> same paths
     groups: dict[tuple, list[int]] = {}

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..spec.base import Shown
+from .lease import live_leases
 from .plan import STATUS
 from .store import read_events, read_failures, read_meta, read_status
 
@@ -32,6 +33,7 @@ class SweepStatus:
     meta: dict
     status: np.ndarray
     failures: dict[int, dict] = field(default_factory=dict)
+    writers: list[dict] = field(default_factory=list)  # live writer leases (see .lease)
 
     @property
     def dims(self) -> list[dict]:
@@ -88,6 +90,7 @@ class SweepStatus:
             "cells": self.n_cells,
             **self.counts,
             "complete": self.complete,
+            "writers": [dict(w) for w in self.writers],
             "failed_cells": listing("failed"),
             "missing_cells": listing("missing"),
         }
@@ -99,4 +102,4 @@ def sweep_status(out: str | os.PathLike) -> SweepStatus:
     meta = read_meta(out) if out.exists() else None
     if meta is None:
         raise SpecError.single(str(out), "STORE", Shown(str(out)), "allowed: a sweep store written by `alvh sweep run` (with a .sweep/sweep.json)")
-    return SweepStatus(out=out, meta=meta, status=read_status(out), failures=read_failures(out))
+    return SweepStatus(out=out, meta=meta, status=read_status(out), failures=read_failures(out), writers=live_leases(out))

@@ -59,6 +59,7 @@ import xarray as xr
 
 from ..errors import SpecError
 from ..results import ZARR_FORMAT
+from ..stores import pid_alive
 from ..spec.base import Shown
 from .plan import STATUS, SweepPlan
 
@@ -247,16 +248,6 @@ def _lock_owner(lock: Path) -> dict | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _lock_is_stale(lock: Path, stale_after: float) -> bool:
     owner = _lock_owner(lock)
     try:
@@ -265,7 +256,7 @@ def _lock_is_stale(lock: Path, stale_after: float) -> bool:
         return False
     if owner is None:
         return age > 30.0  # owner file not written: the creator died right after mkdir
-    if owner.get("host") == socket.gethostname() and not _pid_alive(int(owner.get("pid", -1))):
+    if owner.get("host") == socket.gethostname() and not pid_alive(int(owner.get("pid", -1))):
         return True
     return age > stale_after
 
@@ -280,18 +271,28 @@ def _break_lock(lock: Path) -> None:
 
 
 def ensure_template(plan: SweepPlan, out: str | os.PathLike, make: Callable[[], tuple[xr.Dataset, dict]], *,
-                    stale_after: float = STALE_AFTER, poll: float = 0.2, on_wait: Callable[[dict | None], None] | None = None) -> str:
+                    stale_after: float = STALE_AFTER, poll: float = 0.2, on_wait: Callable[[dict | None], None] | None = None,
+                    replace: bool = False) -> str:
     """Make sure the store at ``out`` holds this sweep's template; write it if nobody has.
 
     ``make()`` returns ``(template dataset, encoding)``; it is only called by
     the process that writes the template.  Returns ``"created"`` or ``"found"``.
-    Raises :class:`SpecError` when ``out`` holds something else.
+    Raises :class:`SpecError` when ``out`` holds something else - unless
+    ``replace`` is true and it holds a store of another sweep: the new template
+    then takes its place once complete (:func:`gpu_alvh.stores` exchange).
     """
+    from ..stores import move_into_place, store_kind
+
     out = Path(out)
     lock = out.with_name(out.name + LOCK_SUFFIX)
     waited = False
+
+    def other_sweep() -> bool:
+        meta = read_meta(out)
+        return replace and store_kind(out) == "sweep" and (meta is None or meta.get("hash") != plan.hash)
+
     while True:
-        if not _absent(out):
+        if not _absent(out) and not other_sweep():
             check_store(out, plan)
             return "found"
         try:
@@ -307,13 +308,16 @@ def ensure_template(plan: SweepPlan, out: str | os.PathLike, make: Callable[[], 
             continue
         try:
             _write_json_atomic(lock / "owner.json", {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()})
-            if not _absent(out):  # finished by another process between our check and the mkdir
+            if not _absent(out) and not other_sweep():  # finished by another process between our check and the mkdir
                 continue
             for old in out.parent.glob(out.name + TMP_INFIX + "*"):  # left by a writer that died
                 shutil.rmtree(old, ignore_errors=True)
             tmp = out.with_name(f"{out.name}{TMP_INFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
             try:
                 _write_template(plan, tmp, make)
+                if not _absent(out) and other_sweep():
+                    move_into_place(tmp, out, "sweep")
+                    return "created"
                 if out.exists() and out.is_dir() and not any(out.iterdir()):
                     os.rmdir(out)
                 try:
