@@ -170,7 +170,7 @@ def simulate_cmd(scenario, n_paths, seed, backend, dtype, batch_size, out, overw
     from .stores import check_out
 
     spec = _load_specs([scenario])[0]
-    if out:
+    if out is not None:
         check_out(out, "paths", overwrite=overwrite)
     n = int(spec.paths if n_paths is None else n_paths)
     steps = int(spec.horizon) * int(spec.steps_per_day)
@@ -182,7 +182,7 @@ def simulate_cmd(scenario, n_paths, seed, backend, dtype, batch_size, out, overw
     n_p, n1 = ds.sizes["path"], ds.sizes["step"]
     _print_paths_summary(ds, elapsed)
     click.echo(f"throughput: {n_p * (n1 - 1) / ds.attrs['elapsed_seconds']:.3g} path-steps/s on {ds.attrs['backend']} ({ds.attrs['device']}); total {elapsed:.2f} s")
-    if out:
+    if out is not None:
         write_zarr(ds, out, kind="paths", overwrite=overwrite, chunks={"path": min(n_p, 20000)})
         click.echo(f"wrote {out}")
 
@@ -223,7 +223,7 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, overwrite, 
 
     specs = _load_specs(list(scenarios) or [DEFAULT_SCENARIO])
     strat = load_strategy(strategy) if strategy is not None else None
-    if out:
+    if out is not None:
         check_out(out, "run", overwrite=overwrite)
     _check_run_memory(specs, strat, n_paths, save_paths)
     progress = _progress_default() if progress is None else progress
@@ -237,7 +237,7 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, overwrite, 
     steps = int(ds.sizes["day"]) - 1
     click.echo(f"{n} paths x {steps} days x {ds.sizes['strategy']} strategies per scenario on {ds.attrs['backend']} ({ds.attrs['device']}): "
                f"{elapsed:.1f} s total, pricing tables {ds.attrs['table_build_seconds']:.1f} s")
-    if out:
+    if out is not None:
         write_zarr(ds, out, kind="run", overwrite=overwrite)
         click.echo(f"wrote {out}  (open with gpu_alvh.open_results)")
 
