@@ -43,10 +43,18 @@ def to_host(backend: Backend, a) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """Git revision of the source tree the package runs from, if any (``-dirty`` when modified)."""
+    """Git revision the package comes from (``-dirty`` when modified), if known.
+
+    A source tree (an editable install) asks git; an installed build reads the
+    revision ``setup.py`` recorded when it was built (``gpu_alvh/_build_info.py``).
+    """
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
-        return None
+        try:
+            from ._build_info import GIT_REVISION
+        except ImportError:
+            return None
+        return GIT_REVISION or None
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
