@@ -9,6 +9,7 @@ traceback.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
@@ -55,8 +56,14 @@ _MISSING: Any = _Missing()
 SpecIssue.MISSING = _MISSING  # type: ignore[attr-defined]
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 8, 8, 6, 6
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
+
+
 def _short_repr(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """``repr`` cut to ``limit`` characters, with bounded work for huge values (``reprlib``)."""
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -121,6 +121,6 @@ def check_memory(nbytes: int, request: str, *, option: str = "--paths", source: 
     cap, origin = memory_limit()
     if cap is None or nbytes <= cap:
         return
-    raise SpecError(source, SpecIssue(option, _Text(f"{request} (~{format_bytes(nbytes)} of results in memory)"),
-                                      f"limit: {format_bytes(cap)} of host memory ({origin}); use fewer paths or days, "
-                                      "or set ALVH_MAX_MEMORY (e.g. ALVH_MAX_MEMORY=64GiB) to raise the limit"))
+    raise SpecError(source, SpecIssue(option, _Text(request),
+                                      f"its results need ~{format_bytes(nbytes)} of memory; limit: {format_bytes(cap)} of host memory "
+                                      f"({origin}); use fewer paths or days, or set ALVH_MAX_MEMORY (e.g. ALVH_MAX_MEMORY=64GiB) to raise the limit"))

@@ -102,8 +102,8 @@ def _store_dirs(t: Path) -> None:
     (t / "scen").mkdir()
 
 
-def _shard_env_cleared(t: Path) -> None:
-    pass
+def _billion_paths(t: Path) -> None:
+    (t / "big.yaml").write_text(f"scenarios: [{CALM}]\ngrid:\n  strategy.short_delta: [0.1, 0.16]\npaths: 1000000000\n")
 
 
 S = str(CALM)
@@ -213,6 +213,8 @@ OPTION_CASES = [
     Case("sweep_run/out_parent_missing", ["sweep", "run", str(SMALL), "--out", "{tmp}/x/y.zarr"], ["--out", "does not exist"]),
     Case("sweep_run/bad_sweep_file", ["sweep", "run", str(BAD / "sweeps" / "grid_64m_cells.yaml"), "--out", "{tmp}/s.zarr"],
          ["grid_64m_cells.yaml", "ALVH_MAX_CELLS"]),
+    Case("sweep_run/paths_memory", ["sweep", "run", "{tmp}/big.yaml", "--out", "{tmp}/s.zarr"], ["big.yaml", "paths", "ALVH_MAX_MEMORY"],
+         setup=_billion_paths),
     Case("sweep_run/interrupted", ["sweep", "run", str(SMALL), "--out", "{tmp}/s.zarr", "--no-progress"],
          ["interrupted; rerun the same command to resume"], code=130, interrupt="sweep"),
     # ---- alvh sweep status

@@ -123,6 +123,15 @@ def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
     return yaml.SafeLoader.construct_yaml_float(loader, node)
 
 
+def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """A YAML date; an impossible one (``2026-02-30``) stays a string for the field's own check to name."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return str(loader.construct_scalar(node))
+
+
+SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 SpecLoader.add_constructor(_TAG_INT, _construct_int)
 SpecLoader.add_constructor(_TAG_FLOAT, _construct_float)
 SpecLoader.add_constructor(_TAG_BOOL, _construct_bool)

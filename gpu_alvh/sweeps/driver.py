@@ -267,6 +267,8 @@ def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: st
         scheduler_timeout = _check_scheduler(scheduler, scheduler_timeout)
     shard_in = parse_shard(shard) if shard is not None else None
     plan = resolve_sweep(sweep, dtype=dtype)
+    if scheduler is None:  # passes run on this machine: their results must fit in its memory
+        _check_memory(plan, backend, mem, max(int(workers or 0), 1))
     out, replace = check_sweep_out(plan, out, overwrite=bool(overwrite), stale_after=lease["stale_after"])
     if shard_in is not None:
         i, n = shard_in
@@ -279,6 +281,18 @@ def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: st
     return _run_dask(plan, out, workers=int(workers or 0), scheduler=scheduler, backend=backend, mem=mem, progress=progress,
                      cpu_threads=cpu_threads, stale_after=stale_after, log=log, replace=replace, lease=lease,
                      scheduler_timeout=scheduler_timeout)
+
+
+def _check_memory(plan: SweepPlan, backend: str, mem: int | None, workers: int) -> None:
+    """Refuse a sweep whose largest pass cannot fit in this machine's memory (``alvh sweep plan``'s estimate)."""
+    from ..limits import check_memory
+    from .estimate import plan_report
+
+    r = plan_report(plan, backend=backend, max_memory=mem, workers=workers)
+    worst = max(r["pass_detail"], key=lambda d: d["peak_bytes"])
+    host = worst["peak_bytes"] if r["backend"] != "cupy" else worst["result_bytes"] + worst["hist_bytes"]
+    check_memory(host * min(workers, len(plan.passes)), f"{plan.n_paths:,} paths x {worst['days']:,} days x {worst['rows']} strategy rows per pass"
+                 + (f" on {workers} workers" if workers > 1 else ""), option="paths", source=plan.source)
 
 
 #: the forms of a Dask scheduler address we accept
