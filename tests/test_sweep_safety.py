@@ -176,27 +176,42 @@ def test_heartbeat_advances(tmp_path):
         assert json.loads(lease.path.read_text())["heartbeat"] > first
 
 
+SLOW_WRITER = r"""
+import sys, time
+import gpu_alvh.sweeps.worker as W
+orig = W.run_pass
+def run_pass(task):  # a writer that takes its time: it holds its lease all along
+    time.sleep(600)
+    return orig(task)
+W.run_pass = run_pass
+from gpu_alvh.cli import main
+main(["sweep", "run", sys.argv[1], "--out", sys.argv[2], "--no-progress"])
+"""
+
+
 def test_sweep_run_refuses_a_store_a_live_run_is_writing(tmp_path):
-    """The reported case: a second `sweep run` into a store another run is writing; here the first
-    is a real `alvh sweep run` process, killed with -9 afterwards, which then blocks nobody."""
+    """The reported case: a second `sweep run` into a store another run is writing.  The first is a real
+    `alvh sweep run` process (slowed down inside its first pass), killed with -9 afterwards - after
+    which it blocks nobody."""
+    f = tiny(tmp_path)
     out = tmp_path / "s.zarr"
-    first = subprocess.Popen([sys.executable, "-m", "gpu_alvh.cli", "sweep", "run", str(SMALL), "--out", str(out), "--no-progress"],
-                             env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(f), str(out)], env=CHILD_ENV, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 240
         while not live_leases(out) and time.time() < deadline:
             assert first.poll() is None, first.communicate()
             time.sleep(0.05)
-        done_before = n_done_events(out)
-        r = invoke("sweep", "run", SMALL, "--out", out, "--no-progress")
+        r = invoke("sweep", "run", f, "--out", out, "--no-progress")
         refused(r, "being written by another `alvh sweep run`", f"pid {first.pid}", "heartbeat")
+        assert n_done_events(out) == 0  # and it computed nothing
         st = CliRunner().invoke(main, ["sweep", "status", str(out)])
         assert f"being written now by in-process (pid {first.pid}" in st.output
+        refused(invoke("sweep", "run", f, "--out", out, "--shard", "0/2"), "being written")  # a shard beside a whole run
     finally:
         first.kill()
         first.communicate()
-    assert n_done_events(out) >= done_before
-    r = invoke("sweep", "run", SMALL, "--out", out, "--no-progress")  # the killed writer does not block the resume
+    r = invoke("sweep", "run", f, "--out", out, "--no-progress")  # the killed writer does not block the resume
     assert r.exit_code == 0, r.output
     assert sweep_status(out).complete and live_leases(out) == []
 
