@@ -25,7 +25,6 @@ import os
 import re
 import stat
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import yaml

@@ -11,7 +11,8 @@ Public API:
 
 Modules: :mod:`.plan` (grid expansion, passes, identity), :mod:`.store`
 (template, lock, regions, sidecars), :mod:`.worker` (one pass),
-:mod:`.driver` (drivers), :mod:`.status`, :mod:`.estimate`.
+:mod:`.driver` (drivers), :mod:`.checks` (``--out``, scheduler and memory,
+before any work), :mod:`.lease` (live writers), :mod:`.status`, :mod:`.estimate`.
 See ``docs/sweeps.md``.
 """
 

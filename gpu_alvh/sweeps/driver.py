@@ -39,10 +39,11 @@ from typing import Any, Callable
 from ..errors import AlvhError, SpecError
 from ..spec.base import Shown
 from .plan import STATUS, SweepPass, SweepPlan, resolve_sweep
+from .checks import check_memory, check_scheduler, check_sweep_out
 from .lease import WriterLease, lock_stale_after
 from .store import STALE_AFTER, build_template, ensure_template, read_status
 
-__all__ = ["sweep", "parse_shard", "parse_size", "check_sweep_out", "SweepFailedError", "SHARD_ENV", "pass_task"]
+__all__ = ["sweep", "parse_shard", "parse_size", "SweepFailedError", "SHARD_ENV", "pass_task"]
 
 #: environment variables holding an array job's index, in the order they are tried by ``--shard auto/N``
 SHARD_ENV = ("JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "BATCH_TASK_INDEX")
@@ -264,11 +265,11 @@ def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: st
     mem = parse_size(max_memory)
     lease = {"stale_after": lock_stale_after(lock_timeout)}
     if scheduler is not None:
-        scheduler_timeout = _check_scheduler(scheduler, scheduler_timeout)
+        scheduler_timeout = check_scheduler(scheduler, scheduler_timeout)
     shard_in = parse_shard(shard) if shard is not None else None
     plan = resolve_sweep(sweep, dtype=dtype)
     if scheduler is None:  # passes run on this machine: their results must fit in its memory
-        _check_memory(plan, backend, mem, max(int(workers or 0), 1))
+        check_memory(plan, backend, mem, max(int(workers or 0), 1))
     out, replace = check_sweep_out(plan, out, overwrite=bool(overwrite), stale_after=lease["stale_after"])
     if shard_in is not None:
         i, n = shard_in
@@ -281,68 +282,6 @@ def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: st
     return _run_dask(plan, out, workers=int(workers or 0), scheduler=scheduler, backend=backend, mem=mem, progress=progress,
                      cpu_threads=cpu_threads, stale_after=stale_after, log=log, replace=replace, lease=lease,
                      scheduler_timeout=scheduler_timeout)
-
-
-def _check_memory(plan: SweepPlan, backend: str, mem: int | None, workers: int) -> None:
-    """Refuse a sweep whose largest pass cannot fit in this machine's memory (``alvh sweep plan``'s estimate)."""
-    from ..limits import check_memory
-    from .estimate import plan_report
-
-    r = plan_report(plan, backend=backend, max_memory=mem, workers=workers)
-    worst = max(r["pass_detail"], key=lambda d: d["peak_bytes"])
-    host = worst["peak_bytes"] if r["backend"] != "cupy" else worst["result_bytes"] + worst["hist_bytes"]
-    check_memory(host * min(workers, len(plan.passes)), f"{plan.n_paths:,} paths x {worst['days']:,} days x {worst['rows']} strategy rows per pass"
-                 + (f" on {workers} workers" if workers > 1 else ""), option="paths", source=plan.source)
-
-
-#: the forms of a Dask scheduler address we accept
-_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}|inproc://\S+")
-
-
-def _check_scheduler(address: str, timeout: float | None) -> float:
-    """Validate ``--scheduler`` and return the connect timeout in seconds (``$ALVH_SCHEDULER_TIMEOUT``, default 5)."""
-    if not isinstance(address, str) or not _ADDRESS.fullmatch(address.strip()):
-        raise SpecError.single("command line", "--scheduler", address, "allowed: the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
-    if timeout is None:
-        text = os.environ.get("ALVH_SCHEDULER_TIMEOUT", "").strip()
-        try:
-            timeout = float(text) if text else 5.0
-        except ValueError:
-            raise SpecError.single("environment", "$ALVH_SCHEDULER_TIMEOUT", text, "allowed: a number of seconds > 0") from None
-    if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
-        raise SpecError.single("command line", "--scheduler-timeout", timeout, "allowed: a number of seconds > 0")
-    return float(timeout)
-
-
-def check_sweep_out(plan: SweepPlan, out: Any, *, overwrite: bool, stale_after: float) -> tuple[Path, bool]:
-    """Check ``out`` before any work: ``(absolute path, whether a store of another sweep is to be replaced)``.
-
-    A new path, an empty folder or a store of this sweep (resumed) are fine; a store of
-    another sweep needs ``overwrite`` and no live writer; anything else is refused
-    (:func:`gpu_alvh.stores.inspect_out`).
-    """
-    from ..stores import inspect_out
-    from .lease import describe_lease, live_leases
-    from .store import check_store, read_meta
-
-    target = inspect_out(out, "sweep")
-    if not target.exists:
-        return target.path, False
-    meta = read_meta(target.path)
-    if meta is not None and meta.get("hash") == plan.hash:
-        return target.path, False
-    if not overwrite:
-        try:
-            check_store(target.path, plan)
-        except SpecError as exc:
-            issue = exc.issues[0]
-            raise SpecError.single(exc.source, issue.field, issue.value, issue.allowed + "; or pass --overwrite to replace it") from None
-    live = live_leases(target.path, stale_after)
-    if live:
-        raise SpecError.single(str(target.path), "--out", Shown(str(target.path)),
-                               f"is being written by another `alvh sweep run`: {describe_lease(live[0])}; --overwrite does not replace a store "
-                               "while it is written")
-    return target.path, True
 
 
 @contextmanager
@@ -419,7 +358,8 @@ def _run_dask(plan: SweepPlan, out: Path, *, workers: int, scheduler: str | None
             cpu_threads = max(1, cpu_count() // workers)
         # the worker processes inherit "ignore Ctrl-C" (the interrupt is this process's to handle) and the filter that
         # silences multiprocessing's note about the semaphores of workers stopped mid-task (its tracker removes them)
-        os.environ["PYTHONWARNINGS"] = ",".join(x for x in (os.environ.get("PYTHONWARNINGS"), _TRACKER_NOTE) if x)
+        if _TRACKER_NOTE not in os.environ.get("PYTHONWARNINGS", ""):
+            os.environ["PYTHONWARNINGS"] = ",".join(x for x in (os.environ.get("PYTHONWARNINGS"), _TRACKER_NOTE) if x)
         with _sigint_ignored():
             cluster = _local_cluster(workers, bname, log)
         client = Client(cluster)
