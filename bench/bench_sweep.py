@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import print_table, record  # noqa: E402
 from gpu_alvh.backend import get_backend  # noqa: E402
-from gpu_alvh.sweep import sweep  # noqa: E402
-from gpu_alvh.sweep.store import read_events  # noqa: E402
+from gpu_alvh.sweeps import sweep  # noqa: E402
+from gpu_alvh.sweeps.store import read_events  # noqa: E402
 
 SCENARIO = {
     "name": "bench_sweep",
@@ -78,8 +78,8 @@ def warm_cluster_run(spec: dict, workers: int) -> dict:
 
     from distributed import Client, LocalCluster
 
-    from gpu_alvh.sweep import resolve_sweep
-    from gpu_alvh.sweep.worker import probe_schema
+    from gpu_alvh.sweeps import resolve_sweep
+    from gpu_alvh.sweeps.worker import probe_schema
 
     plan = resolve_sweep(spec)
     sp = plan.passes[0]

@@ -29,7 +29,7 @@ from .report import report
 from .results import open_results
 from .run import run
 from .spec import load_scenario
-from .sweep import sweep
+from .sweeps import sweep
 
 __all__ = [
     "__version__",

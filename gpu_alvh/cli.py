@@ -3,7 +3,12 @@
 Exit codes: 0 ok; 2 bad input (a scenario/strategy/sweep file or an option:
 one message naming the file, the field, the value and what is allowed); 1 an
 internal error (message only; ``ALVH_DEBUG=1`` shows the traceback); 130 when
-interrupted.
+interrupted; 141 (quietly) when the reader of the output went away, as in
+``alvh price base | head``.
+
+``--out`` is checked before any computation (:func:`gpu_alvh.stores.check_out`)
+and written atomically; it only ever replaces a store of the command's own kind,
+and only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ class AlvhGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `alvh ... | head`: the reader is gone; say nothing more
+            _quiet_stdout()
+            ctx.exit(141)
         except AlvhError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
@@ -48,6 +56,46 @@ class AlvhGroup(click.Group):
                 traceback.print_exc()
             click.echo(f"internal error: {type(exc).__name__}: {exc} (set ALVH_DEBUG=1 for the traceback)", err=True)
             ctx.exit(1)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. captured output)
+        pass
+
+
+def _load_specs(scenarios) -> list:
+    """Scenario specs of the command line, loaded (and checked for distinct names) before any work."""
+    from .errors import SpecIssue
+    from .spec import load_scenario
+    from .spec.base import Shown
+
+    specs = [load_scenario(s) for s in scenarios]
+    first: dict[str, str] = {}
+    for arg, spec in zip(scenarios, specs):
+        if spec.name in first:
+            raise SpecError("command line", SpecIssue("SCENARIO", Shown(repr(arg)), f"has the same name {spec.name!r} as {first[spec.name]!r}; "
+                                                      "allowed: scenarios with distinct names in one run (the `name:` key, else the file name)"))
+        first[spec.name] = arg
+    return specs
+
+
+def _check_run_memory(specs, strategy, n_paths, save_paths: bool) -> None:
+    """Refuse a run whose per-path results cannot fit in memory (estimate: twice the stored arrays)."""
+    from .limits import check_memory
+
+    total, largest = 0, (0, "")
+    for spec in specs:
+        strat = strategy if strategy is not None else spec.strategy_spec()
+        n = int(spec.paths if n_paths is None else n_paths)
+        rows, layers, days = 1 + len(strat.baselines), len(strat.layers), int(spec.horizon) + 1
+        per_path = rows * 8 * (21 + 3 * layers) + 16 + (8 * days * (rows + 2) if save_paths else 0)
+        total += 2 * n * per_path
+        largest = max(largest, (n * per_path, f"{n:,} paths x {days - 1:,} days of {spec.name}"))
+    check_memory(total, largest[1] + (" with --save-paths" if save_paths else ""), option="--paths")
 
 
 @click.group(cls=AlvhGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,21 +162,30 @@ def scenarios_validate(files: tuple[str, ...]) -> None:
 @click.option("--dtype", type=DTYPE_CHOICE, default="float64", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Paths per batch [sized to the device].")
 @click.option("--out", type=click.Path(dir_okay=True, writable=True), default=None, help="Write the paths to this Zarr store.")
+@click.option("--overwrite", is_flag=True, help="Replace the paths store already at --out (never anything else).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [on when stderr is a terminal].")
-def simulate_cmd(scenario, n_paths, seed, backend, dtype, batch_size, out, progress) -> None:
+def simulate_cmd(scenario, n_paths, seed, backend, dtype, batch_size, out, overwrite, progress) -> None:
     """Simulate joint SPX/VIX paths of SCENARIO (file or library name) and summarise them."""
+    from .limits import check_memory
     from .paths import simulate
     from .results import write_zarr
+    from .stores import check_out
 
+    spec = _load_specs([scenario])[0]
+    if out is not None:
+        check_out(out, "paths", overwrite=overwrite)
+    n = int(spec.paths if n_paths is None else n_paths)
+    steps = int(spec.horizon) * int(spec.steps_per_day)
+    check_memory(3 * n * (steps + 1) * (8 if dtype == "float64" else 4), f"{n:,} paths x {steps:,} steps", option="--paths")
     progress = _progress_default() if progress is None else progress
     t0 = time.perf_counter()
-    ds = simulate(scenario, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, batch_size=batch_size, progress=progress)
+    ds = simulate(spec, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, batch_size=batch_size, progress=progress)
     elapsed = time.perf_counter() - t0
     n_p, n1 = ds.sizes["path"], ds.sizes["step"]
     _print_paths_summary(ds, elapsed)
     click.echo(f"throughput: {n_p * (n1 - 1) / ds.attrs['elapsed_seconds']:.3g} path-steps/s on {ds.attrs['backend']} ({ds.attrs['device']}); total {elapsed:.2f} s")
-    if out:
-        write_zarr(ds, out, chunks={"path": min(n_p, 20000)})
+    if out is not None:
+        write_zarr(ds, out, kind="paths", overwrite=overwrite, chunks={"path": min(n_p, 20000)})
         click.echo(f"wrote {out}")
 
 
@@ -155,20 +212,28 @@ def _print_paths_summary(ds, elapsed: float) -> None:
 @click.option("--dtype", type=DTYPE_CHOICE, default="float64", show_default=True)
 @click.option("--strategy", "strategy", type=click.Path(exists=True, dir_okay=False), default=None, help="Strategy YAML replacing the scenarios' own.")
 @click.option("--out", type=click.Path(dir_okay=True, writable=True), default=None, help="Write the results to this Zarr store.")
+@click.option("--overwrite", is_flag=True, help="Replace the run store already at --out (never anything else).")
 @click.option("--save-paths", is_flag=True, help="Also keep daily NAV/SPX/VIX of every path (small runs).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Paths per batch [sized to the device].")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [on when stderr is a terminal].")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None, help="Also write the HTML report into this directory.")
-def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths, batch_size, progress, report_dir) -> None:
+def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, overwrite, save_paths, batch_size, progress, report_dir) -> None:
     """Run the ALVH book and its baselines on SCENARIO(s) [default: the built-in base scenario]."""
     from .report.cli import check_report_dir, write_report
     from .results import write_zarr
-    from .run import run
+    from .run import DEFAULT_SCENARIO, run
+    from .spec import load_strategy
+    from .stores import check_out
 
+    specs = _load_specs(list(scenarios) or [DEFAULT_SCENARIO])
+    strat = load_strategy(strategy) if strategy is not None else None
+    if out is not None:
+        check_out(out, "run", overwrite=overwrite)
     check_report_dir(report_dir)
+    _check_run_memory(specs, strat, n_paths, save_paths)
     progress = _progress_default() if progress is None else progress
     t0 = time.perf_counter()
-    ds = run(list(scenarios) or None, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, strategy=strategy,
+    ds = run(specs, n_paths=n_paths, seed=seed, backend=backend, dtype=dtype, strategy=strat,
              save_paths=save_paths, batch_size=batch_size, progress=progress)
     elapsed = time.perf_counter() - t0
     from .historical import central_path_lines
@@ -181,8 +246,8 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, save_paths,
     steps = int(ds.sizes["day"]) - 1
     click.echo(f"{n} paths x {steps} days x {ds.sizes['strategy']} strategies per scenario on {ds.attrs['backend']} ({ds.attrs['device']}): "
                f"{elapsed:.1f} s total, pricing tables {ds.attrs['table_build_seconds']:.1f} s")
-    if out:
-        write_zarr(ds, out)
+    if out is not None:
+        write_zarr(ds, out, kind="run", overwrite=overwrite)
         click.echo(f"wrote {out}  (open with gpu_alvh.open_results)")
     if report_dir:
         write_report(out or ds, report_dir)
@@ -207,7 +272,7 @@ def _print_run_summary(ds) -> None:
         m, lo, hi = float(r["measured"]), float(r["ci_low"]), float(r["ci_high"])
         cl, ch = float(r["claimed_low"]), float(r["claimed_high"])
         claimed = f"{cl:g}" if cl == ch else f"{cl:g}-{ch:g}"
-        meas = "n/a" if not np.isfinite(m) else (f"{m:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{m:.3g}")
+        meas = "n/a" if not np.isfinite(m) else (f"{m:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) and np.isfinite(hi) else f"{m:.3g} [no CI]")
         click.echo(f"  {str(c):11s} {meas:>28s}  claimed {claimed:>9s}  {str(r['verdict'].values):14s} {str(r['claim_text'].values)}")
 
 

@@ -1,9 +1,12 @@
 """``alvh sweep plan|run|status`` (registered on ``alvh`` as ``main.add_command(sweep_group, "sweep")``).
 
 Errors follow the ``alvh`` conventions (the ``alvh`` group maps them): a bad
-sweep file, option or a store of another sweep -> exit 2 with one message
-naming the file, the field, the value and what is allowed; failed cells ->
-exit 1 (the other cells are written; rerun to retry them).
+sweep file, option, a store of another sweep (without ``--overwrite``), an
+``--out`` that is not a sweep store, a store another live run is writing, or a
+scheduler that does not answer -> exit 2 with one message naming the file, the
+field, the value and what is allowed; failed cells -> exit 1 (the other cells
+are written; rerun to retry them); Ctrl-C -> one line and exit 130 (the cluster
+is shut down; rerun to resume).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def sweep_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan_cmd(sweep_file, backend, dtype, max_memory, workers, as_json) -> None:
     """Cells, passes, paths, memory per cell and estimated device-hours of SWEEP.yaml (runs nothing)."""
-    from .sweep import format_report, parse_size, plan_report, resolve_sweep
+    from .sweeps import format_report, parse_size, plan_report, resolve_sweep
 
     plan = resolve_sweep(sweep_file, dtype=dtype)
     report = plan_report(plan, backend=backend, max_memory=parse_size(max_memory), workers=workers)
@@ -55,15 +58,27 @@ def plan_cmd(sweep_file, backend, dtype, max_memory, workers, as_json) -> None:
 @click.option("--max-memory", default=None, metavar="SIZE", help="Bytes of engine state per batch (e.g. 8GiB); caps the batch size.")
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None, help="NumPy threads per worker [all CPUs; CPUs/N for --workers N].")
 @click.option("--progress/--no-progress", default=None, help="Progress bar over cells [on when stderr is a terminal].")
+@click.option("--overwrite", is_flag=True, help="Replace a store of ANOTHER sweep at --out (the same sweep is always resumed; nothing else is replaced).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Seconds without a heartbeat after which another writer's lock no longer counts [$ALVH_SWEEP_LOCK_STALE or 60].")
+@click.option("--scheduler-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Seconds to wait for --scheduler to answer [$ALVH_SCHEDULER_TIMEOUT or 5].")
 @click.option("-q", "--quiet", is_flag=True, help="No log lines on stderr.")
-def run_cmd(sweep_file, out, workers, scheduler, shard, backend, dtype, max_memory, cpu_threads, progress, quiet) -> None:
+@click.pass_context
+def run_cmd(ctx, sweep_file, out, workers, scheduler, shard, backend, dtype, max_memory, cpu_threads, progress, overwrite, lock_timeout,
+            scheduler_timeout, quiet) -> None:
     """Run SWEEP.yaml into the store OUT; rerunning the same command resumes (done cells are skipped)."""
-    from .sweep import sweep, sweep_status
+    from .sweeps import sweep, sweep_status
 
     progress = sys.stderr.isatty() if progress is None else progress
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    path = sweep(sweep_file, out=out, workers=workers, scheduler=scheduler, shard=shard, backend=backend, dtype=dtype, max_memory=max_memory,
-                 progress=progress, cpu_threads=cpu_threads, log=log)
+    try:
+        path = sweep(sweep_file, out=out, workers=workers, scheduler=scheduler, shard=shard, backend=backend, dtype=dtype, max_memory=max_memory,
+                     progress=progress, cpu_threads=cpu_threads, overwrite=overwrite, lock_timeout=lock_timeout,
+                     scheduler_timeout=scheduler_timeout, log=log)
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun the same command to resume", err=True)
+        ctx.exit(130)
     st = sweep_status(path)
     c = st.counts
     click.echo(f"{path}: {c['done']}/{st.n_cells} cells done, {c['missing']} missing, {c['failed']} failed"
@@ -76,8 +91,9 @@ def run_cmd(sweep_file, out, workers, scheduler, shard, backend, dtype, max_memo
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Cells listed per state (missing / failed).")
 @click.option("--check", is_flag=True, help="Exit with code 1 unless every cell is done.")
 def status_cmd(store, as_json, limit, check) -> None:
-    """Done / missing / failed cells of a sweep STORE (failed cells with their error)."""
-    from .sweep import sweep_status
+    """Done / missing / failed cells of a sweep STORE (failed cells with their error), and who writes it now."""
+    from .sweeps import sweep_status
+    from .sweeps.lease import describe_lease
 
     st = sweep_status(store)
     if as_json:
@@ -89,6 +105,8 @@ def status_cmd(store, as_json, limit, check) -> None:
         click.echo(f"store {st.out}: sweep {m.get('name')} (hash {str(m.get('hash'))[:12]}, from {m.get('source')}, created {m.get('created')})")
         click.echo(f"dims {dims}; {st.n_cells} cells in the sweep" + (f", {c['not_in_sweep']} grid points not part of it" if c["not_in_sweep"] else ""))
         click.echo(f"done {c['done']}  missing {c['missing']}  failed {c['failed']}" + ("  -- complete" if st.complete else ""))
+        for w in st.writers:
+            click.echo(f"being written now by {describe_lease(w)}")
         for which in ("failed", "missing"):
             idx = st.cells(which)
             if not idx:

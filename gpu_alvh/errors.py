@@ -9,6 +9,7 @@ traceback.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
@@ -55,9 +56,19 @@ _MISSING: Any = _Missing()
 SpecIssue.MISSING = _MISSING  # type: ignore[attr-defined]
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 8, 8, 6, 6
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
+
+
 def _short_repr(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """``repr`` cut to ``limit`` characters, with bounded work for huge values (``reprlib``)."""
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: issues listed in the message of one SpecError (all of them stay in ``SpecError.issues``)
+MAX_LISTED = 8
 
 
 class SpecError(AlvhError, ValueError):
@@ -96,8 +107,10 @@ class SpecError(AlvhError, ValueError):
     def _format(self) -> str:
         if len(self.issues) == 1:
             return f"{self.source}: {self.issues[0]}"
-        lines = [f"{self.source}: {len(self.issues)} problems"]
-        lines += [f"  - {issue}" for issue in self.issues]
+        lines = [f"{self.source}: {len(self.issues):,} problems"]
+        lines += [f"  - {issue}" for issue in self.issues[:MAX_LISTED]]
+        if len(self.issues) > MAX_LISTED:
+            lines.append(f"  ... and {len(self.issues) - MAX_LISTED:,} more")
         return "\n".join(lines)
 
 

@@ -35,7 +35,8 @@ over paths with delta-method standard errors ``sd(num - R den) / (sqrt(n) mean(d
 Verdict: ``holds`` when the confidence interval overlaps the claimed range,
 ``exceeds`` when it lies entirely above (better for the strategy than claimed),
 ``not supported`` when it lies entirely below, ``n/a`` when there is no data
-(e.g. no front-layer losses, or no baseline to compare with).
+(e.g. no front-layer losses, or no baseline to compare with), ``n/a: too few
+paths`` when there is a value but too few paths (one) for an interval.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ import numpy as np
 __all__ = ["CLAIMS", "Claim", "QUANTILES", "per_path_metrics", "summary_statistics", "claims_table", "hist_quantiles"]
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+#: verdict of a claim measured without a confidence interval (a single path)
+TOO_FEW = "n/a: too few paths"
 Z95 = 1.959963984540054
 
 
@@ -156,12 +159,13 @@ def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
 
 def verdict(measured: float, lo: float, hi: float, claim: Claim) -> str:
     """``holds`` (CI overlaps the claimed range), ``exceeds`` (CI entirely above it: the
-    strategy does better than claimed), ``not supported`` (CI entirely below), ``n/a`` (no data).
+    strategy does better than claimed), ``not supported`` (CI entirely below), ``n/a`` (no data),
+    ``n/a: too few paths`` (a measured value but no confidence interval: fewer than 2 paths).
     Every claim is stated so that larger values favour the strategy."""
     if not math.isfinite(measured):
         return "n/a"
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        lo = hi = measured
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # one path: a value, but no interval to judge it by
+        return TOO_FEW
     if hi >= claim.low and lo <= claim.high:
         return "holds"
     return "exceeds" if lo > claim.high else "not supported"

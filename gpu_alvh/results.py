@@ -43,10 +43,18 @@ def to_host(backend: Backend, a) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """Git revision of the source tree the package runs from, if any (``-dirty`` when modified)."""
+    """Git revision the package comes from (``-dirty`` when modified), if known.
+
+    A source tree (an editable install) asks git; an installed build reads the
+    revision ``setup.py`` recorded when it was built (``gpu_alvh/_build_info.py``).
+    """
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
-        return None
+        try:
+            from ._build_info import GIT_REVISION
+        except ImportError:
+            return None
+        return GIT_REVISION or None
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
@@ -122,23 +130,37 @@ def _historical_attr(spec) -> dict:
 ZARR_FORMAT = 2
 
 
-def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, mode: str = "w", chunks: dict | None = None) -> Path:
-    """Write a dataset to a Zarr store (format 2, no consolidated metadata)."""
-    path = Path(path)
+def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, kind: str | None = None, overwrite: bool = False,
+               chunks: dict | None = None) -> Path:
+    """Write a dataset to a Zarr store (format 2, no consolidated metadata), atomically.
+
+    ``kind`` is ``"run"`` or ``"paths"`` (default: ``"paths"`` for :func:`paths_dataset`
+    output, else ``"run"``).  The store is written to a temporary sibling and moved into
+    place when complete; an existing store at ``path`` is replaced only if it is a store of
+    the same kind and ``overwrite`` is true (:func:`gpu_alvh.stores.write_store`); anything
+    else raises :class:`~gpu_alvh.errors.SpecError` and leaves the path untouched.
+    """
+    from .stores import KIND_ATTR, write_store
+
+    if kind is None:
+        kind = "paths" if "spx" in ds.data_vars and "final_pnl" not in ds.data_vars else "run"
     if chunks:
         ds = ds.chunk(chunks)
-    ds.to_zarr(path, mode=mode, consolidated=False, zarr_format=ZARR_FORMAT)
-    return path
+    ds = ds.copy(deep=False)
+    ds.attrs = {**ds.attrs, KIND_ATTR: kind}
+    return write_store(lambda tmp: ds.to_zarr(tmp, mode="w-", consolidated=False, zarr_format=ZARR_FORMAT), path, kind, overwrite=overwrite)
 
 
 def open_results(path: str | os.PathLike) -> xr.Dataset:
-    """Open a results store lazily (dask-backed)."""
-    path = Path(path)
-    if not path.exists():
-        from .errors import SpecError
+    """Open a results store (run, paths or sweep) lazily (dask-backed).
 
-        raise SpecError.single("argument", "path", str(path), "allowed: an existing Zarr store written by gpu_alvh")
-    return xr.open_zarr(path, consolidated=False, chunks={})
+    Raises :class:`~gpu_alvh.errors.SpecError` for a path that is not a gpu_alvh store, or a
+    run / paths store whose write did not complete.
+    """
+    from .stores import check_readable
+
+    check_readable(path)
+    return xr.open_zarr(Path(path), consolidated=False, chunks={})
 
 
 # =============================================================================== run results

@@ -35,7 +35,7 @@ from gpu_alvh.report.common import RC, Sink, num, usd
 from gpu_alvh.report.output import MARKER, check_out, publish, staging_dir
 from gpu_alvh.report.sweep import marginal_means, pair_grid
 from gpu_alvh.spec import load_scenario
-from gpu_alvh.sweep import sweep
+from gpu_alvh import sweep
 
 RUN_FIGURES = ("nav_fan", "final_pnl", "drawdown", "worst_day", "attribution", "greeks", "hedge_cost_payoff", "claims")
 

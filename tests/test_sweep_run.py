@@ -24,8 +24,8 @@ import gpu_alvh
 from gpu_alvh.cli import main
 from gpu_alvh.errors import NonFiniteError, SpecError
 from gpu_alvh.spec import load_scenario
-from gpu_alvh.sweep import STATUS, SweepFailedError, sweep, sweep_status
-from gpu_alvh.sweep.store import read_events, read_status
+from gpu_alvh.sweeps import STATUS, SweepFailedError, sweep, sweep_status
+from gpu_alvh.sweeps.store import read_events, read_status
 
 DATA = Path(__file__).resolve().parent / "data" / "sweeps"
 SMALL = DATA / "small.yaml"
@@ -242,7 +242,7 @@ if point == "torn_chunk":
         return orig_put(path, value, exclusive)
     L._put = _put
 elif point in ("before_status", "after_status"):
-    from gpu_alvh.sweep import store as S
+    from gpu_alvh.sweeps import store as S
     orig = S.write_status
     def write_status(layout, pos, code):
         count[0] += 1
@@ -253,7 +253,7 @@ elif point in ("before_status", "after_status"):
             die()
     S.write_status = write_status
 elif point == "template":
-    from gpu_alvh.sweep import store as S
+    from gpu_alvh.sweeps import store as S
     def _write_template(plan, tmp, make):
         tmp.mkdir()
         (tmp / ".zgroup").write_text("{")  # a template half written into STORE.tmp-*, the lock held
@@ -403,9 +403,9 @@ def test_status_of_partial_store_lists_missing(tmp_path):
 
 def test_worker_refuses_a_store_of_another_sweep(reference):
     """A task whose sweep hash is not the store's writes nothing (checked on the worker too, not only by the driver)."""
-    from gpu_alvh.sweep import resolve_sweep
-    from gpu_alvh.sweep.driver import pass_task
-    from gpu_alvh.sweep.worker import run_pass
+    from gpu_alvh.sweeps import resolve_sweep
+    from gpu_alvh.sweeps.driver import pass_task
+    from gpu_alvh.sweeps.worker import run_pass
 
     plan = resolve_sweep(SMALL)
     task = pass_task(plan, plan.passes[0], reference, backend="numpy", max_memory=None, cpu_threads=None)

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 from gpu_alvh.cli import main
 from gpu_alvh.errors import SpecError
 from gpu_alvh.spec import apply_overrides, load_scenario
-from gpu_alvh.sweep import STATUS, parse_shard, parse_size, plan_report, resolve_sweep
-from gpu_alvh.sweep.plan import dim_names
-from gpu_alvh.sweep.store import _lock_is_stale, ensure_template
-from gpu_alvh.sweep.worker import DEFAULT_GPU_BATCH_BYTES, pass_batch_size
+from gpu_alvh.sweeps import STATUS, parse_shard, parse_size, plan_report, resolve_sweep
+from gpu_alvh.sweeps.plan import dim_names
+from gpu_alvh.sweeps.store import _lock_is_stale, ensure_template
+from gpu_alvh.sweeps.worker import DEFAULT_GPU_BATCH_BYTES, pass_batch_size
 
 DATA = Path(__file__).resolve().parent / "data" / "sweeps"
 SMALL = DATA / "small.yaml"

@@ -21,13 +21,20 @@ __all__ = ["price_command", "chain_rows"]
 CHAIN_DELTAS = (0.05, 0.10, 0.16, 0.25, 0.40)
 
 
+#: most expiries one ``alvh price`` prints
+MAX_DTES = 20
+_DTE_ALLOWED = f"allowed: up to {MAX_DTES} comma-separated calendar days to expiry, each a number in (0, 3650], e.g. 7,21,45,90"
+
+
 def _parse_dte(text: str) -> list[float]:
+    """``--dte`` text -> calendar days; :class:`click.BadParameter` naming ``--dte`` and what is allowed."""
+    parts = [x for x in str(text).replace(" ", "").split(",") if x]
     try:
-        vals = [float(x) for x in text.replace(" ", "").split(",") if x]
+        vals = [float(x) for x in parts[: MAX_DTES + 1]]
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected comma-separated calendar days, e.g. 7,21,45,90")
-    if not vals or any(not (0.0 < d <= 3650.0) for d in vals):
-        raise click.BadParameter(f"{text!r}: each DTE must be in (0, 3650] calendar days")
+        raise click.BadParameter(f"{text!r} is not a list of numbers; {_DTE_ALLOWED}", param_hint="'--dte'") from None
+    if not vals or len(parts) > MAX_DTES or any(not (0.0 < d <= 3650.0) for d in vals):
+        raise click.BadParameter(f"{text!r} is not allowed; {_DTE_ALLOWED}", param_hint="'--dte'")
     return vals
 
 

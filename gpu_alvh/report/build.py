@@ -164,7 +164,7 @@ def _sweep_sections(b: _Builder, ds: xr.Dataset, path: Path | None) -> list[Sect
     counts = [[s, *(c[k] for k in states)] for s, c in per.items()] + [["all", *(total[k] for k in states)]]
     over.html(table(["scenario", *(k.replace("_", " ") for k in states)], counts, [False] + [True] * len(states)))
     if path is not None and total.get("failed"):
-        from ..sweep import sweep_status
+        from ..sweeps import sweep_status
 
         st = sweep_status(path)
         failed = [[st.describe(i), f"{r.get('error')}: {r.get('message')}"] for i, r in st.failures.items()]

@@ -269,26 +269,64 @@ def describe_type(tp: Any, meta: list | None = None) -> str:
     elif tp is _dt.date:
         text = "a date YYYY-MM-DD"
     elif origin in (tuple, list):
-        args = [a for a in get_args(tp) if a is not Ellipsis]
-        text = "a list" + (f" of {_plural(args[0])}" if args else "")
+        args = get_args(tp)
+        if args and Ellipsis not in args and origin is tuple:  # fixed length, e.g. tuple[int, int]
+            same = all(a == args[0] for a in args)
+            text = f"a list of {len(args)} {_plural(args[0])}" if same else "a list [" + ", ".join(describe_type(a) for a in args) + "]"
+        else:
+            lo, hi = _length(meta)
+            count = f"{lo} to {hi} " if lo and hi else f"at least {lo} " if lo else f"at most {hi} " if hi else ""
+            text = ("a non-empty list" if lo == 1 and not hi else "a list") + (f" of {'' if lo == 1 and not hi else count}{_plural(args[0])}"
+                                                                            if args else "")
     elif origin in (dict, Mapping) or tp is dict:
         text = "a mapping"
     elif isinstance(tp, type) and issubclass(tp, BaseModel):
         text = f"a mapping with keys {', '.join(tp.model_fields)}"
+    elif origin in (Union, types.UnionType):
+        text = " or ".join(describe_type(a) for a in get_args(tp) if a is not type(None))
+    elif tp is Any:
+        text = "a value as documented"
     else:
         text = "a value of the documented form"
     return text
 
 
+def _length(meta: list) -> tuple[int | None, int | None]:
+    """(min_length, max_length) of a list field's metadata (``annotated_types.MinLen/MaxLen``)."""
+    lo = hi = None
+    for m in meta:
+        lo = getattr(m, "min_length", lo)
+        hi = getattr(m, "max_length", hi)
+    return lo, hi
+
+
 def _plural(tp: Any) -> str:
-    tp, _, _ = _unwrap(tp)
+    """Plural phrase for the items of a list: ``integers in [1, 365]``, ``mappings (keys: ...)``."""
+    tp, meta, _ = _unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return f"mappings (keys: {', '.join(tp.model_fields)})"
+    if get_origin(tp) in (Union, types.UnionType):
+        models = [a for a in get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models and len(models) == len([a for a in get_args(tp) if a is not type(None)]):
+            return "mappings (" + "; or ".join(f"keys {', '.join(m.model_fields)}" for m in models) + ")"
+        return "values that are each " + describe_type(tp)
+    if get_origin(tp) is Literal:
+        return "values out of " + ", ".join(str(a) for a in get_args(tp))
     if tp is _dt.date:
         return "dates YYYY-MM-DD"
     if tp is float:
-        return "numbers"
-    return describe_type(tp)
+        return "numbers" + _bounds(meta)
+    if tp is int:
+        return "integers" + _bounds(meta)
+    if tp is str:
+        return "strings"
+    if tp is bool:
+        return "true/false values"
+    if get_origin(tp) in (tuple, list):
+        return "lists"
+    if get_origin(tp) in (dict, Mapping) or tp is dict:
+        return "mappings"
+    return "values of the documented form"
 
 
 def describe_field(info: FieldInfo | None, tp: Any = None) -> str:
@@ -375,7 +413,10 @@ def spec_error_from_validation(exc: ValidationError, model: type[BaseModel], sou
             elif typ in ("model_type", "model_attributes_type", "dict_type") and tp is not None:
                 new = [SpecIssue(path, value, f"allowed: {describe_field(info, tp)}")]
             else:
-                new = [SpecIssue(path, value, f"allowed: {describe_field(info, tp)}{_hint(typ, value)}")]
+                what = describe_field(info, tp)
+                if info is not None and info.description and get_origin(_unwrap(info.annotation)[0]) in (tuple, list) and "(" not in what:
+                    what += f" ({info.description})"
+                new = [SpecIssue(path, value, f"allowed: {what}{_hint(typ, value)}")]
         for issue in new:
             key = (issue.field, issue.allowed)
             if key not in seen:
@@ -459,6 +500,11 @@ def _set_path(data: dict, parts: list, value: Any, model: type[BaseModel], key: 
         else:
             raise SpecError.single(source, key, value, f"{done} is a single value and has no sub-keys")
         done = join_path(done, f"[{part}]" if isinstance(part, int) else part)
+        if last and isinstance(value, (bool, int, float, str)) and get_origin(_unwrap(tp)[0]) in (tuple, list):
+            info = base.model_fields.get(part) if isinstance(base, type) and issubclass(base, BaseModel) and isinstance(part, str) else None
+            what = describe_field(info, tp) + (f": {info.description}" if info is not None and info.description else "")
+            raise SpecError.single(source, key, value, f"{done} is a list ({what}), not a single value; set one entry at a time with "
+                                   f"{key}[i], e.g. {key}[0]")
         if last:
             if isinstance(node, list):
                 node[part] = value

@@ -54,7 +54,7 @@ from .base import (
     value_error,
 )
 from .historical import HistoricalSpec
-from .loader import library_path, list_library, load_yaml
+from .loader import describe_non_file, library_path, list_library, load_yaml
 from .strategy import StrategySpec, default_strategy
 
 __all__ = [
@@ -780,7 +780,9 @@ def _inline_strategy_file(data: Any, folder: Path, source: str) -> Any:
     ref = Path(data["strategy"])
     target = ref if ref.is_absolute() else folder / ref
     if not target.is_file():
-        raise SpecError(source, SpecIssue("strategy", data["strategy"], f"allowed: a strategy mapping or the path of a strategy YAML file (relative to {folder}); no file at {target}"))
+        what = describe_non_file(target)
+        found = f"{target} is {what}" if what else f"no file at {target}"
+        raise SpecError(source, SpecIssue("strategy", data["strategy"], f"allowed: a strategy mapping or the path of a strategy YAML file (relative to {folder}); {found}"))
     sub = load_yaml(target, source=str(target))
     if isinstance(sub, Mapping) and set(sub) == {"strategy"}:
         sub = sub["strategy"]
@@ -834,9 +836,11 @@ def load_scenario(obj: Any, *, overrides: Optional[Mapping[str, Any]] = None) ->
             data = _inline_strategy_file(load_yaml(library_path(stem), source=source), library_path(stem).parent, source)
             spec = scenario_from_dict(data, source=source, default_name=stem)
         else:
+            what = describe_non_file(path)
+            problem = f"is {what}, not a scenario file" if what else "no such file and no library scenario by that name"
             raise SpecError(
                 text,
-                SpecIssue("<scenario>", Shown(repr(text)), f"no such file and no library scenario by that name; library scenarios: {', '.join(list_library())}"),
+                SpecIssue("<scenario>", Shown(repr(text)), f"{problem}; allowed: a scenario YAML file or a library scenario name: {', '.join(list_library())}"),
             )
     else:
         raise SpecError(

@@ -347,11 +347,14 @@ def load_strategy(obj: Any, *, source: str = "<dict>") -> StrategySpec:
         return validate_spec(StrategySpec, obj, source=source)
     from pathlib import Path
 
-    from .loader import load_yaml
+    from .loader import describe_non_file, load_yaml
 
     path = Path(str(obj))
     if not path.is_file():
-        raise SpecError.single(source, "strategy", str(obj), "allowed: a strategy mapping or the path of a strategy YAML file")
+        what = describe_non_file(path)
+        raise SpecError.single(str(obj) if what else source, "strategy", str(obj),
+                               f"is {what}, not a file; allowed: the path of a strategy YAML file" if what
+                               else "allowed: a strategy mapping or the path of a strategy YAML file (no such file)")
     data = load_yaml(path, source=str(path))
     if isinstance(data, Mapping) and set(data) == {"strategy"}:
         data = data["strategy"]

@@ -3,7 +3,7 @@
 A sweep file names scenarios (library names, scenario files relative to the
 sweep file, or inline mappings), a grid over dotted keys (or an explicit list
 of cells), ``paths`` and ``seed``.  Loading gives an immutable, validated
-:class:`SweepSpec`; :func:`gpu_alvh.sweep.resolve_sweep` then applies every
+:class:`SweepSpec`; :func:`gpu_alvh.sweeps.resolve_sweep` then applies every
 grid point to every scenario (full validation) and plans the engine passes.
 
 Example

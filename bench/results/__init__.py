@@ -1,0 +1,6 @@
+"""Benchmark records (one JSON file per benchmark run, written by ``bench/*.py``).
+
+Installed as the package data ``gpu_alvh.bench_records`` (only the ``run_alvh-*.json``
+records), so that ``alvh sweep plan`` finds a device-time estimate in any install; see
+:func:`gpu_alvh.sweeps.estimate.bench_record_dirs`.
+"""
