@@ -1,8 +1,13 @@
-"""Joint SPX / variance / VIX paths on the array namespace.
+"""Joint SPX / variance / VIX paths: the fused per-path kernel and the array stepper.
 
-:class:`PathStepper` advances one batch of paths step by step; the strategy
-engine drives it inside its own time loop, and :func:`simulate` drives it to
-store whole paths.  One step ``t`` (``1..n_steps``) does, in order:
+:func:`simulate` (and :func:`simulate_arrays`, :func:`launch_paths`) runs the
+fused per-path program :func:`gpu_alvh.kernels.market.simulate_path` on every
+backend: Numba on the CPU (``numpy``), numba-cuda on CuPy arrays (``cupy``),
+Numba's CUDA simulator (``cudasim``).  :class:`PathStepper` is the array
+engine: it advances one batch of paths step by step on the array namespace
+(the strategy engine drives it inside its own time loop) and is the reference
+the fused kernel is tested against.  Both do, for one step ``t``
+(``1..n_steps``), in order:
 
 1. diffusion of ``(x, v)`` by the scenario's scheme (QE or full-truncation
    Euler) with the step's ``sigma`` and ``rho`` (regime windows);
@@ -19,9 +24,11 @@ dispersion, see :mod:`gpu_alvh.historical`), with two more state arrays
 ``e, w`` (deviations from the real path).
 
 State: ``x = ln(S / S_0)`` and the variance ``v`` [paths], in the compiled
-dtype.  Random numbers come from :mod:`gpu_alvh.rng`, keyed by global path
-index, so results do not depend on the batching.  Per-step parameters are host
-floats: nothing is read back from the device inside the loop.
+dtype.  Random numbers come from :mod:`gpu_alvh.rng` (the kernel: its scalar
+twin :mod:`gpu_alvh.kernels.rng`), keyed by global path index, so results do not
+depend on the batching.  Per-step parameters are host floats (the kernel:
+records built once by :func:`gpu_alvh.kernels.market.compile_market`): nothing
+is read back from the device inside the loop.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from .compile import CompiledScenario, compile_scenario, resolve_dtype
 from .rng import Block
 from .schemes import get_scheme
 
-__all__ = ["PathStepper", "simulate", "simulate_arrays"]
+__all__ = ["PathStepper", "simulate", "simulate_arrays", "launch_paths", "market_records", "VARIABLES"]
 
 _POISSON_TAIL = 1e-15
 
@@ -236,48 +243,86 @@ class PathStepper:
         self.t = t
 
 
-def _first_nonfinite(arrays: dict[str, np.ndarray]):
-    """(variable, path row, step) of the first non-finite value in step order, or None."""
-    best = None
-    for name, a in arrays.items():
-        bad = ~np.isfinite(a)
-        if bad.any():
-            steps = np.where(bad.any(axis=0))[0]
-            s = int(steps[0])
-            p = int(np.where(bad[:, s])[0][0])
-            if best is None or s < best[2]:
-                best = (name, p, s)
-    return best
+#: Reported variables of a path, in the order of the fused kernel's non-finite codes.
+VARIABLES = ("spx", "variance", "vix")
+_NO_CODE = np.iinfo(np.int64).max
 
 
-def simulate_arrays(compiled: CompiledScenario, backend: Backend, start: int, count: int, seed: int):
-    """Simulate one batch and return host arrays ``spx, variance, vix`` [count, n_steps+1].
+def market_records(compiled: CompiledScenario, backend: Backend) -> tuple:
+    """The fused kernel's ``(mk, steps)`` records, on the device of ``backend`` (built once per run)."""
+    from .kernels.market import compile_market
 
-    Paths are stored step-major on the device and copied to the host once per
-    batch (through :func:`gpu_alvh.results.to_host`).
+    records = compile_market(compiled)
+    if backend.kernel_target == "cuda":
+        from numba import cuda
+
+        return tuple(cuda.to_device(r) for r in records)
+    return records
+
+
+def _check_finite(compiled: CompiledScenario, backend: Backend, bad, start: int) -> None:
+    """Raise :class:`~gpu_alvh.errors.NonFiniteError` for the kernel's first non-finite code (two scalars read)."""
+    xp = backend.xp
+    codes = xp.where(bad < 0, _NO_CODE, bad)
+    p = int(codes.argmin())
+    code = int(codes[p])
+    if code != _NO_CODE:
+        from .errors import NonFiniteError
+
+        step = code // 3
+        raise NonFiniteError(compiled.name, VARIABLES[code % 3], start + p, step, str(compiled.times[step])[:19])
+
+
+def launch_paths(compiled: CompiledScenario, backend: Backend, records, start: int, count: int, seed: int, *, out=None, terminal: bool = False):
+    """Paths ``start .. start+count-1`` by the fused kernel on ``backend``.
+
+    Returns ``(spx, variance, vix)``, arrays ``[count, rows]`` on the backend's device: ``rows =
+    n_steps + 1`` (every step), or 1 with ``terminal=True`` (the terminal state only; nothing else is
+    written, for generation benchmarks).  On the CPU targets they are C-contiguous and ``out`` (three
+    such arrays, e.g. rows of the final host arrays) receives the values; on a GPU they are transposed
+    views of step-major ``[rows, count]`` arrays (one thread per path writes a column: coalesced).  A
+    non-finite value raises :class:`~gpu_alvh.errors.NonFiniteError` naming the first step, and the
+    path at that step.
+    """
+    from .kernels.build import launch
+
+    if not 0 <= int(seed) <= rng.MAX_SEED:
+        raise ValueError(f"seed must be in [0, {rng.MAX_SEED}], got {seed}")
+    xp = backend.xp
+    rows = 1 if terminal else compiled.n_steps + 1
+    target = backend.kernel_target
+    if target == "cuda":
+        step_major = tuple(xp.empty((rows, count), dtype=compiled.dtype) for _ in VARIABLES)
+        out = tuple(a.T for a in step_major)
+    else:
+        out = tuple(np.empty((count, rows), dtype=compiled.dtype) for _ in VARIABLES) if out is None else tuple(out)
+        # the CPU entry takes [count, rows] (and transposes inside); the simulator runs the CUDA entry
+        step_major = out if target == "cpu" else tuple(a.T for a in out)
+    bad = xp.empty(count, dtype=np.int64)
+    launch("simulate", target, count, count, np.int64(start), *records, np.uint64(seed), np.uint64(compiled.key), *step_major, bad)
+    _check_finite(compiled, backend, bad, start)
+    return out
+
+
+def simulate_arrays(compiled: CompiledScenario, backend: Backend, start: int, count: int, seed: int, *, records=None, out=None):
+    """Simulate one batch; host arrays ``spx, variance, vix`` [count, n_steps+1].
+
+    ``out`` (a dict of C-contiguous host ``[count, n_steps+1]`` arrays) is filled in place: on the CPU
+    targets the kernel writes into it directly; from a GPU the batch is copied once (through
+    :func:`gpu_alvh.results.to_host`).
     """
     from .results import to_host
 
-    xp = backend.xp
-    st = PathStepper(compiled, backend, start, count, seed)
+    records = market_records(compiled, backend) if records is None else records
     n1 = compiled.n_steps + 1
-    out = {k: xp.empty((n1, count), dtype=compiled.dtype) for k in ("spx", "variance", "vix")}
-    out["spx"][0] = st.spot
-    out["variance"][0] = st.variance
-    out["vix"][0] = st.vix
-    for t in range(1, n1):
-        st.step()
-        out["spx"][t] = st.spot
-        out["variance"][t] = st.variance
-        out["vix"][t] = st.vix
-    host = {k: to_host(backend, a).T.copy() for k, a in out.items()}
-    bad = _first_nonfinite(host)
-    if bad is not None:
-        from .errors import NonFiniteError
-
-        name, p, s = bad
-        raise NonFiniteError(compiled.name, name, start + p, s, str(compiled.times[s])[:19])
-    return host
+    if out is None:
+        out = {k: np.empty((count, n1), dtype=compiled.dtype) for k in VARIABLES}
+    if backend.is_gpu:
+        for k, a in zip(VARIABLES, launch_paths(compiled, backend, records, start, count, seed)):
+            out[k][...] = to_host(backend, a)
+    else:
+        launch_paths(compiled, backend, records, start, count, seed, out=[out[k] for k in VARIABLES])
+    return out
 
 
 def simulate(
@@ -325,22 +370,20 @@ def simulate(
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1, got {n_paths}")
     n1 = compiled.n_steps + 1
-    itemsize = compiled.dtype.itemsize
-    bytes_per_path = n1 * 3 * itemsize * 2 + 64 * itemsize
     t0 = _time.perf_counter()
-    host = {k: np.empty((n_paths, n1), dtype=compiled.dtype) for k in ("spx", "variance", "vix")}
+    records = market_records(compiled, b)
+    host = {k: np.empty((n_paths, n1), dtype=compiled.dtype) for k in VARIABLES}
 
     def task(start: int, count: int):
-        arrays = simulate_arrays(compiled, b, start, count, seed)
-        for k, a in arrays.items():
-            host[k][start : start + count] = a
+        simulate_arrays(compiled, b, start, count, seed, records=records, out={k: a[start : start + count] for k, a in host.items()})
         return count
 
+    # the kernel spreads one batch over every CPU thread (prange): batches run one after another
     run_batches(
         task,
         n_paths,
-        backend=b,
-        bytes_per_path=bytes_per_path,
+        backend=b.with_workers(1),
+        bytes_per_path=3 * n1 * compiled.dtype.itemsize + 8,
         batch_size=batch_size,
         progress=progress,
         desc=f"simulate {compiled.name}",

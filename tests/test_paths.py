@@ -227,19 +227,24 @@ def test_dense_and_sparse_paths_agree(monkeypatch):
     np.testing.assert_allclose(s1.v, s2.v, rtol=1e-13, atol=1e-15)
 
 
-def test_nonfinite_is_reported_with_path_and_step(monkeypatch):
+@pytest.mark.parametrize("variable", ["spx", "variance"])
+def test_nonfinite_is_reported_with_path_and_step(monkeypatch, variable):
+    """A NaN made by the per-path program (run in the CUDA simulator, where it is Python) stops the run."""
+    from gpu_alvh.kernels import market
+
     c = compile_scenario(scen("heston", horizon=5))
-    orig = PathStepper.step
+    orig = market.market_step
 
-    def poisoned(self):
-        orig(self)
-        if self.t == 3:
-            self.x[7 - self.start] = np.nan if 0 <= 7 - self.start < self.count else self.x[0]
+    def poisoned(t, path, x, v, *args):
+        x, v = orig(t, path, x, v, *args)
+        if path == 7 and t >= 3:
+            return (np.float64(np.nan), v) if variable == "spx" else (x, np.float64(np.nan))
+        return x, v
 
-    monkeypatch.setattr(PathStepper, "step", poisoned)
+    monkeypatch.setattr(market, "market_step", poisoned)
     with pytest.raises(NonFiniteError) as err:
-        simulate(c, n_paths=20, seed=1, backend="numpy")
-    assert err.value.path == 7 and err.value.step == 3 and err.value.variable == "spx"
+        simulate(c, n_paths=20, seed=1, backend="cudasim", batch_size=6)
+    assert err.value.path == 7 and err.value.step == 3 and err.value.variable == variable
     assert "test" in str(err.value)
 
 

@@ -19,16 +19,18 @@ from gpu_alvh.kernels import market as _market
 
 SIMULATE = '''
 
-@numba.njit(parallel=True, cache=True)
-def simulate_cpu(n, start, mk, steps, pois, seed, key, spx, var, vix):
+@numba.njit(parallel=True, cache=True, error_model="numpy")  # IEEE division (inf / nan) as in CUDA and NumPy
+def simulate_cpu(n, start, mk, steps, seed, key, spx, var, vix, bad):
+    # outputs [n, rows] C-contiguous (one compilation for every batch size), written as [rows, n] views
+    spx_t, var_t, vix_t = spx.T, var.T, vix.T
     for p in numba.prange(n):
-        _market.simulate_path(p, start, mk, steps, pois, seed, key, spx, var, vix)
+        _market.simulate_path(p, start, mk, steps, seed, key, spx_t, var_t, vix_t, bad)
 
 
-def simulate_cuda(n, start, mk, steps, pois, seed, key, spx, var, vix):
+def simulate_cuda(n, start, mk, steps, seed, key, spx, var, vix, bad):
     p = cuda.grid(1)
     if p < n:
-        _market.simulate_path(p, start, mk, steps, pois, seed, key, spx, var, vix)
+        _market.simulate_path(p, start, mk, steps, seed, key, spx, var, vix, bad)
 '''
 
 

@@ -1,0 +1,384 @@
+"""The market half of the per-path program: SPX / variance / VIX of one path, step by step.
+
+State: ``x = ln(S / S_0)`` and the variance ``v`` of one path, in the run's float type.  One step
+``t = 1..n_steps`` (record ``i = t - 1``) does what :meth:`gpu_alvh.paths.PathStepper.step` does, in
+the same order, with the same random-number blocks (:class:`gpu_alvh.rng.Block`):
+
+1. diffusion by the scenario's scheme (:mod:`gpu_alvh.schemes` has the maths) with the normals
+   ``(z_v, z_s)`` of block DIFFUSION and the step's ``sigma``, ``rho`` (coefficients precomputed per
+   step on the host by the schemes' own ``coefficients``):
+
+   * QE (Andersen 2008, martingale correction): ``m = v E + theta (1 - E)``, ``psi = (v c1 + c2)/m^2``;
+     ``psi <= 1.5``: ``b^2 = 2/psi - 1 + sqrt(2/psi (2/psi - 1))``, ``a = m/(1 + b^2)``,
+     ``v' = a (b + z_v)^2``, ``ln M = A b^2 a/(1 - 2Aa) - ln(1 - 2Aa)/2``; else ``p = (psi-1)/(psi+1)``,
+     ``beta = (1-p)/m``, ``v' = ln(max((1-p)/(1-U), 1))/beta`` with ``1 - U = 1 - Phi(z_v)``,
+     ``ln M = ln(p + beta(1-p)/(beta - A))`` (floors as in the array scheme); then
+     ``x' = x + mu dt - ln M - K3 v/2 + K2 v' + sqrt(K3 (v + v')) z_s``.  ``sigma = 0``: exact mean of v.
+     One path takes one branch, so this is the array scheme's dense and sparse form at once;
+   * full-truncation Euler: ``v' = v + kappa (theta - v+) dt + sigma sqrt(v+ dt) z_v``,
+     ``x' = x + mu dt - v+ dt/2 + sqrt(v+ dt) (rho z_v + sqrt(1 - rho^2) z_s)``;
+
+2. jumps where ``lambda_t dt > 0``: the count ``N = #{k < K : u > F(k)}`` by inversion of the first
+   uniform of block JUMP against the Poisson CDF ``F(k) = F(k-1) + e^{-l} l^k / k!``, summed in the
+   kernel with the operations, in the order, of :func:`gpu_alvh.paths.poisson_thresholds` (which also
+   gives the cap ``K``; ``e^{-l}`` and ``K`` are stored per step), so the thresholds are the array
+   engine's; with ``N > 0``, ``z = ndtri(u_2)`` from its second uniform and Bates ``sum J = N mu_J + sqrt(N) delta z``; SVCJ ``Z = mu_v sum_{i<N} (-ln u_i)`` (blocks VAR_JUMP_A/B;
+   beyond 4 jumps the remainder is a Gamma(N - 4) by the Wilson-Hilferty cube of the normal
+   ``ndtri(u)`` of block VAR_JUMP_TAIL), ``sum J = N mu_J + rho_J Z + sqrt(N) delta z``; ``v += Z``;
+3. events: ``x += mean + std z_e`` (``z_e`` from block EVENT), then ``v *= var_mult`` (bump / crush);
+4. shocks: ``spx_return`` replaces the step's move, ``x' = x + ln(1 + r)``; ``vix_level`` sets
+   ``v' = variance_from_vix(level)``; ``vix_change`` sets ``v' = variance_from_vix(VIX(v') + change)``.
+
+Reported values: spot ``S_0 e^x``, variance ``max(v, 0)``, model VIX ``100 sqrt(a max(v, 0) + b)`` with
+``(a, b)`` the *pricing* model's :meth:`~gpu_alvh.models.AffineModel.vix2_coefficients`.
+:func:`vix_from_variance` / :func:`variance_from_vix` are the one VIX <-> variance formula of the kernels.
+
+Records (host NumPy structured arrays built once by :func:`compile_market`):
+
+* ``mk`` [1] (:func:`market_dtype`): model constants;
+* ``steps`` [n_steps] (:func:`step_dtype`): per-step mode, flags, drift, scheme coefficients, events,
+  shocks, Poisson ``lambda dt``, ``e^{-lambda dt}`` and cap.
+
+Compiled form: the per-step functions take the records ``m = mk[0]``, ``s = steps[t - 1]`` (pointers)
+and no array (an array argument costs an atomic reference count per call, contended between CPU
+threads); :func:`market_step` is inlined into its caller with the scheme steps it calls (a call
+level costs more than the step's arithmetic).  Division follows IEEE (``error_model="numpy"``, see
+:mod:`gpu_alvh.kernels.floats`): inf / NaN, reported by the non-finite check, never an exception.
+
+Step modes: :data:`STEP_MODEL` is the model step above.  The ``mode`` field is the hook for the
+historical-replay branch (another helper): a replay step gets its own mode value and its move
+replaces item 1 in :func:`market_step`; :func:`compile_market` writes only model steps today.
+
+float32 (module :mod:`gpu_alvh.kernels.floats`): the fields used every step are stored in the run's
+float type and the diffusion (Philox integers as in float64, Box-Muller by
+:func:`gpu_alvh.kernels.rng.normals32`, the scheme, the reported values) is float32 arithmetic, with
+one change of formula: the QE exponential branch uses ``1 - U = Phi(-z_v) = erfc(z_v / sqrt 2)/2``
+(float32 ``1 - Phi(z)`` is 0 beyond ``z = 5.4``).  Float64 stays where it is part of the meaning:
+the Poisson inversion (thresholds within 1e-15 of 1 decide identical counts), the jump sizes, event
+jumps and shock formulas (rare steps, inverse normal CDF tails from 53-bit uniforms); their results
+are rounded once into the float32 state.  (On the CPU scalar float32 libm is no faster than float64;
+the float32 form is for GPUs, where float64 runs at a fraction of the float32 rate.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..rng import Block
+from ..schemes import SCHEMES, get_scheme
+from .floats import fmax, jitable, jitable_inline, like, single
+from .rng import normals, normals32, uniforms
+from .special import ndtr, ndtri
+
+__all__ = [
+    "compile_market", "step_dtype", "market_dtype", "STEP_MODEL", "JUMP_KINDS",
+    "market_init", "market_step", "model_move", "spot", "variance", "model_vix", "vix_from_variance",
+    "variance_from_vix", "simulate_path",
+]
+
+#: Scheme ids in the records, from the scheme registry.
+SCHEME_IDS = {name: k for k, name in enumerate(SCHEMES)}
+_QE = SCHEME_IDS["qe"]
+#: Jump samplers by model name (0: none).
+JUMP_KINDS = {"heston": 0, "bates": 1, "svcj": 2}
+_SVCJ = JUMP_KINDS["svcj"]
+#: ``mode`` of a model step (the replay branch adds its own value).
+STEP_MODEL = 0
+
+F_JUMPS, F_EVENT, F_EVENT_NOISE, F_VAR_MULT, F_GAP, F_VIX_LEVEL, F_VIX_CHANGE = 1, 2, 4, 8, 16, 32, 64
+
+_B_DIFFUSION, _B_JUMP, _B_VJ_A, _B_VJ_B = int(Block.DIFFUSION), int(Block.JUMP), int(Block.VAR_JUMP_A), int(Block.VAR_JUMP_B)
+_B_EVENT, _B_VJ_TAIL = int(Block.EVENT), int(Block.VAR_JUMP_TAIL)
+_EXACT_VAR_JUMPS = 4  # SVCJ.EXACT_VAR_JUMPS
+_PSI_C = 1.5
+_SQRT1_2 = 0.7071067811865476
+
+_F8 = np.float64
+_HOT_MARKET = ("spot", "dt", "half_dt", "sqrt_dt", "vix_a", "vix_b")
+_HOT_STEP = ("mu_dt", "E", "theta_1mE", "c1", "c2", "K2", "K3", "mhalf_K3", "A", "m2A",
+             "kappa_dt", "kappa_theta_dt", "sigma_sqrt_dt", "rho", "sqrt_1mrho2", "var_mult")
+
+
+def market_dtype(dtype) -> np.dtype:
+    """Record of the model constants; the per-step fields in ``dtype``, the rare ones in float64."""
+    return np.dtype([("n_steps", np.int64), ("scheme", np.int64), ("jumps", np.int64), ("v0", _F8),
+                     *[(k, dtype) for k in _HOT_MARKET],
+                     ("vix_a64", _F8), ("vix_b64", _F8), ("jump_mean", _F8), ("jump_std", _F8),
+                     ("var_jump_mean", _F8), ("jump_corr", _F8)], align=True)
+
+
+def step_dtype(dtype) -> np.dtype:
+    """Record of one step; the fields used every step in ``dtype``, events and shocks in float64."""
+    return np.dtype([*[(k, dtype) for k in _HOT_STEP],
+                     ("ev_mean", _F8), ("ev_std", _F8), ("gap", _F8), ("vix_level", _F8), ("vix_change", _F8),
+                     ("lam_dt", _F8), ("pois_e0", _F8), ("pois_n", np.int32), ("flags", np.int32), ("qe_det", np.int32),
+                     ("mode", np.int32)], align=True)
+
+
+def compile_market(compiled):
+    """``(mk, steps)`` records of a :class:`~gpu_alvh.compile.CompiledScenario` (see module doc).
+
+    Coefficients come from the same host functions as the array engine (``scheme.coefficients``,
+    ``model.jump_compensator``, :func:`~gpu_alvh.paths.poisson_thresholds`), once per distinct
+    ``(sigma, rho, lambda)`` of the schedules.
+    """
+    from ..paths import poisson_thresholds
+
+    c, m = compiled, compiled.model_p
+    if m.name not in JUMP_KINDS:
+        raise ValueError(f"model {m.name!r} has no per-path jump sampler; known: {', '.join(JUMP_KINDS)}")
+    ft = np.dtype(c.dtype)
+    scheme = get_scheme(c.scheme)
+    a, b = c.model_q.vix2_coefficients()
+    mk = np.zeros(1, market_dtype(ft))
+    mk[0] = (c.n_steps, SCHEME_IDS[c.scheme], JUMP_KINDS[m.name], c.v0, c.spot, c.dt, 0.5 * c.dt, math.sqrt(c.dt), a, b, a, b,
+             getattr(m, "jump_mean", 0.0), getattr(m, "jump_std", 0.0), getattr(m, "var_jump_mean", 0.0), getattr(m, "jump_corr", 0.0))
+    st = np.zeros(c.n_steps, step_dtype(ft))
+    keys, inverse = np.unique(np.stack([c.sigma, c.rho, c.jump_intensity], axis=1), axis=0, return_inverse=True)
+    table = np.zeros(len(keys), st.dtype)
+    for j, (sigma, rho, lam) in enumerate(keys.tolist()):
+        lam_dt = lam * c.dt
+        row = table[j]
+        row["mu_dt"] = (c.drift - lam * m.jump_compensator()) * c.dt
+        co = scheme.coefficients(m.kappa, m.theta, sigma, rho, c.dt)
+        if scheme.name == "qe":
+            row["E"], row["theta_1mE"], row["c1"], row["c2"], row["K2"], row["K3"], row["A"] = co.E, co.theta_1mE, co.c1, co.c2, co.K2, co.K3, co.A
+            row["mhalf_K3"], row["m2A"], row["qe_det"] = -0.5 * co.K3, -2.0 * co.A, int(co.deterministic)
+        else:
+            row["kappa_dt"], row["kappa_theta_dt"], row["sigma_sqrt_dt"] = co.kappa_dt, co.kappa_theta_dt, co.sigma_sqrt_dt
+            row["rho"], row["sqrt_1mrho2"] = co.rho, co.sqrt_1mrho2
+        if lam_dt > 0.0:
+            row["lam_dt"], row["pois_e0"], row["pois_n"], row["flags"] = lam_dt, math.exp(-lam_dt), len(poisson_thresholds(lam_dt)), F_JUMPS
+    st[:] = table[inverse.ravel()]
+    st["mode"] = STEP_MODEL
+    st["var_mult"] = c.var_mult
+    ev = ~np.isnan(c.event_mean)
+    st["ev_mean"], st["ev_std"] = np.where(ev, c.event_mean, 0.0), np.where(ev, c.event_std, 0.0)
+    st["flags"] |= np.where(ev, F_EVENT, 0) | np.where(ev & (st["ev_std"] > 0), F_EVENT_NOISE, 0) | np.where(c.var_mult != 1.0, F_VAR_MULT, 0)
+    for field, values, flag in (("gap", c.spx_return, F_GAP), ("vix_level", c.vix_level, F_VIX_LEVEL), ("vix_change", c.vix_change, F_VIX_CHANGE)):
+        for i in np.flatnonzero(~np.isnan(values)):
+            st[field][i] = math.log1p(float(values[i])) if field == "gap" else float(values[i])
+            st["flags"][i] |= flag
+    return mk, st
+
+
+# ---------------------------------------------------------------------------------- VIX <-> variance
+@jitable
+def vix_from_variance(v, a, b):
+    """Model VIX in points, ``100 sqrt(a max(v, 0) + b)``, in the float type of ``v``."""
+    return like(v, 100.0) * math.sqrt(like(v, a) * fmax(v, like(v, 0.0)) + like(v, b))
+
+
+@jitable
+def variance_from_vix(vix, a, b):
+    """Variance state with model VIX ``vix`` points: ``max(((vix/100)^2 - b)/a, 0)``."""
+    q = vix / like(vix, 100.0)
+    return fmax((q * q - like(vix, b)) / like(vix, a), like(vix, 0.0))
+
+
+# ---------------------------------------------------------------------------------- reported values
+@jitable
+def spot(x, m):
+    """SPX level ``S_0 e^x``."""
+    return like(x, m["spot"]) * math.exp(x)
+
+
+@jitable
+def variance(v):
+    """Reported variance ``max(v, 0)`` (decimal, per year)."""
+    return fmax(v, like(v, 0.0))
+
+
+@jitable
+def model_vix(v, m):
+    """Model VIX in points from the pricing model's ``VIX^2 = a v + b``."""
+    return vix_from_variance(v, m["vix_a"], m["vix_b"])
+
+
+# ---------------------------------------------------------------------------------- schemes
+@jitable_inline
+def qe_step(x, v, z_v, z_s, m, s):
+    """One QE step of ``(x, v)`` (operations in the array scheme's order)."""
+    one = like(x, 1.0)
+    mu_dt = like(x, s["mu_dt"])
+    mean = v * like(x, s["E"]) + like(x, s["theta_1mE"])
+    if s["qe_det"]:
+        vbar = like(x, 0.5) * (v + mean)
+        return x + mu_dt - like(x, m["half_dt"]) * vbar + math.sqrt(like(x, m["dt"]) * vbar) * z_s, mean
+    A = like(x, s["A"])
+    psi = (v * like(x, s["c1"]) + like(x, s["c2"])) / (mean * mean)
+    if psi <= like(x, _PSI_C):
+        inv = like(x, 2.0) / psi
+        b2 = math.sqrt((inv - one) * inv) + inv - one
+        a = mean / (b2 + one)
+        root = math.sqrt(b2) + z_v
+        v1 = root * root * a
+        d = fmax(a * like(x, s["m2A"]) + one, like(x, 1e-12))
+        ln_m = b2 * a * A / d - like(x, 0.5) * math.log(d)
+    else:
+        p = (psi - one) / (psi + one)
+        beta = (one - p) / mean
+        if single(x):  # 1 - Phi(z) = erfc(z/sqrt 2)/2, without cancellation
+            tail = like(x, 0.5) * math.erfc(z_v * like(x, _SQRT1_2))
+        else:  # the array scheme's form
+            tail = like(x, fmax(1.0 - ndtr(z_v), 1e-300))
+        v1 = math.log(fmax((one - p) / tail, one)) / beta
+        ln_m = math.log(p + beta * (one - p) / fmax(beta - A, like(x, 1e-12) * beta))
+    vol = math.sqrt((v + v1) * like(x, s["K3"])) * z_s
+    return v * like(x, s["mhalf_K3"]) + x + mu_dt - ln_m + like(x, s["K2"]) * v1 + vol, v1
+
+
+@jitable_inline
+def euler_step(x, v, z_v, z_s, m, s):
+    """One full-truncation Euler step of ``(x, v)``."""
+    vp = fmax(v, like(x, 0.0))
+    sv = math.sqrt(vp)
+    v1 = v + (like(x, s["kappa_theta_dt"]) - like(x, s["kappa_dt"]) * vp) + (like(x, s["sigma_sqrt_dt"]) * sv) * z_v
+    drift = like(x, s["mu_dt"]) - like(x, m["half_dt"]) * vp
+    corr = like(x, s["rho"]) * z_v + like(x, s["sqrt_1mrho2"]) * z_s
+    return x + drift + (like(x, m["sqrt_dt"]) * sv) * corr, v1
+
+
+# ---------------------------------------------------------------------------------- jumps
+@jitable
+def poisson_count(u, s):
+    """``#{k < K : u > F(k)}``: the CDF summed as :func:`gpu_alvh.paths.poisson_thresholds` sums it,
+    up to the first ``u <= F(k)`` (usually ``F(0)``)."""
+    lam_dt, cap = s["lam_dt"], s["pois_n"]
+    term = s["pois_e0"]
+    cdf = term
+    k = 0
+    while k < cap and u > cdf:
+        k += 1
+        term *= lam_dt / k
+        cdf = cdf + term
+    return k
+
+
+@jitable
+def jumps(t, path, m, n, u_size, seed, key):
+    """``(sum of log price jumps, sum of variance jumps)`` of ``n >= 1`` jumps in step ``t`` (float64);
+    ``u_size`` is the second uniform of block JUMP (the first drew ``n``)."""
+    count = float(n)
+    z = ndtri(u_size)
+    spread = math.sqrt(count) * (m["jump_std"] * z)
+    if m["jumps"] != _SVCJ:
+        return count * m["jump_mean"] + spread, 0.0
+    ua, ub = uniforms(path, t, _B_VJ_A, seed, key)
+    expo = -math.log(ua)
+    if n > 1:
+        expo += -math.log(ub)
+    if n > 2:
+        uc, ud = uniforms(path, t, _B_VJ_B, seed, key)
+        expo += -math.log(uc)
+        if n > 3:
+            expo += -math.log(ud)
+    if n > _EXACT_VAR_JUMPS:  # Gamma(n - 4) remainder, Wilson-Hilferty
+        k = count - _EXACT_VAR_JUMPS
+        zt = ndtri(uniforms(path, t, _B_VJ_TAIL, seed, key)[0])
+        h = 1.0 / (9.0 * k)
+        expo += k * math.pow(fmax(1.0 - h + zt * math.sqrt(h), 0.0), 3.0)
+    var_jump = m["var_jump_mean"] * expo
+    return count * m["jump_mean"] + m["jump_corr"] * var_jump + spread, var_jump
+
+
+# ---------------------------------------------------------------------------------- the step
+@jitable
+def market_init(m, proto):
+    """``(x, v)`` at step 0 in the float type of ``proto`` (a float or an array of floats)."""
+    return like(proto, 0.0), like(proto, m["v0"])
+
+
+@jitable_inline
+def model_move(t, path, x, v, m, s, seed, key):
+    """Item 1 of step ``t``: the diffusion of ``(x, v)`` by the scenario's scheme."""
+    if single(x):
+        z_v, z_s = normals32(path, t, _B_DIFFUSION, seed, key)
+    else:
+        z_v, z_s = normals(path, t, _B_DIFFUSION, seed, key)
+    z_v, z_s = like(x, z_v), like(x, z_s)
+    if m["scheme"] == _QE:
+        return qe_step(x, v, z_v, z_s, m, s)
+    return euler_step(x, v, z_v, z_s, m, s)
+
+
+@jitable_inline
+def market_step(t, path, x, v, m, s, seed, key):
+    """``(x, v)`` after step ``t`` (1-based) of global path ``path``.
+
+    Records ``m = mk[0]``, ``s = steps[t - 1]``; ``seed``, ``key`` uint64.
+    """
+    flags = s["flags"]
+    # Step modes: only STEP_MODEL so far.  The historical-replay branch adds a mode value and, here,
+    # ``if s["mode"] == <its mode>: x1, v1 = <its move>`` in place of the model move.
+    x1, v1 = model_move(t, path, x, v, m, s, seed, key)
+    if flags != 0:
+        if flags & F_JUMPS:
+            u_count, u_size = uniforms(path, t, _B_JUMP, seed, key)
+            n = poisson_count(u_count, s)
+            if n > 0:
+                log_jump, var_jump = jumps(t, path, m, n, u_size, seed, key)
+                x1 = x1 + like(x, log_jump)
+                if m["jumps"] == _SVCJ:
+                    v1 = v1 + like(x, var_jump)
+        if flags & F_EVENT:
+            move = s["ev_mean"]
+            if flags & F_EVENT_NOISE:
+                move = move + s["ev_std"] * normals(path, t, _B_EVENT, seed, key)[0]
+            x1 = x1 + like(x, move)
+        if flags & F_VAR_MULT:
+            v1 = v1 * like(x, s["var_mult"])
+        if flags & F_GAP:
+            x1 = x + like(x, s["gap"])
+        if flags & F_VIX_LEVEL:
+            v1 = like(x, variance_from_vix(s["vix_level"], m["vix_a64"], m["vix_b64"]))
+        if flags & F_VIX_CHANGE:
+            a, b = m["vix_a64"], m["vix_b64"]
+            v1 = like(x, variance_from_vix(vix_from_variance(float(v1), a, b) + s["vix_change"], a, b))
+    return x1, v1
+
+
+# ---------------------------------------------------------------------------------- whole path
+@jitable_inline
+def _report(row, t, p, x, v, m, spx, var, vix, code):
+    """Write the reported values of ``(x, v)`` into row ``row``; first non-finite code ``3t + k`` kept."""
+    s, w, q = spot(x, m), variance(v), model_vix(v, m)
+    spx[row, p], var[row, p], vix[row, p] = s, w, q
+    if code < 0:
+        if not math.isfinite(s):
+            return 3 * t
+        if not math.isfinite(w):
+            return 3 * t + 1
+        if not math.isfinite(q):
+            return 3 * t + 2
+    return code
+
+
+@jitable
+def simulate_path(p, start, mk, steps, seed, key, spx, var, vix, bad):
+    """Simulate path ``start + p`` over the whole horizon.
+
+    ``spx, var, vix`` are ``[n_steps + 1, n]`` (every step; any strides) or ``[1, n]`` (the terminal
+    state only, for benchmarks).  ``bad[p]`` gets ``3 t + k`` for the first step ``t`` whose reported
+    value ``k`` (0 spot, 1 variance, 2 VIX) is not finite, or -1.  With the terminal layout the state
+    ``(x, v)`` is checked every step (``k`` = 0 for x, 1 for v) and the reported values at the end.
+    """
+    path = start + p
+    m = mk[0]
+    n = m["n_steps"]
+    x, v = market_init(m, spx)
+    every = spx.shape[0] > 1
+    code = -1
+    if every:
+        code = _report(0, 0, p, x, v, m, spx, var, vix, code)
+    for t in range(1, n + 1):
+        x, v = market_step(t, path, x, v, m, steps[t - 1], seed, key)
+        if every:
+            code = _report(t, t, p, x, v, m, spx, var, vix, code)
+        elif code < 0 and not (math.isfinite(x) and math.isfinite(v)):
+            code = 3 * t if not math.isfinite(x) else 3 * t + 1
+    if not every:
+        code = _report(0, n, p, x, v, m, spx, var, vix, code)
+    bad[p] = code
