@@ -29,7 +29,8 @@ and the kernel's normal CDF values, taken from the two ``erfcx`` values of the p
 * a table leg: the sum of the two, the vol difference carried by ``|df/dvol|``.
 
 ``C = 8`` (four ulps each side).  The partial derivatives are central differences of the oracle
-(relative step 1e-6: their own error is far below the factor of two a bound can spare).  Over the
+(relative step 1e-6; in ``k`` a step of 1e-4 of ``sqrt(w tau)``, the scale of the moneyness axis:
+their own error is far below the factor of two a bound can spare).  Over the
 strategy's region the bound is ~1e-12 relative or less, except where the formulas are ill-conditioned
 (an hour to expiry: ``|d ln P / d ln F| ~ |d| / s`` reaches 1e4) - there the oracle itself is no more
 accurate than the bound; both are printed by ``pytest -s``.  VIX lookups: the same model with
@@ -92,9 +93,8 @@ def vix_table(name: str, dtype: str = "float64") -> VixTable:
 @register_jitable
 def _spx_leg_probe(spot, strike, v, tau, tau_v, is_call, rec, nu):
     ctx = kspx.spx_slice(rec, spot, v, tau, tau_v)
-    vol = kspx.spx_leg_iv(rec, nu, ctx, strike)
-    p, d, g, ve, tc, tv = kspx.spx_leg_greeks(rec, ctx, strike, vol, is_call)
-    return vol, p, d, g, ve, tc, tv, kspx.spx_leg_price(rec, ctx, strike, vol, is_call)
+    p, d, g, ve, tc, tv = kspx.spx_leg(rec, nu, ctx, strike, is_call)
+    return kspx.spx_leg_iv(rec, nu, ctx, strike), p, d, g, ve, tc, tv, kspx.spx_leg_price(rec, nu, ctx, strike, is_call)
 
 
 @register_jitable
@@ -241,7 +241,9 @@ def iv_bound(tab, k, v, tau, u=U64, c=C, c_nu=C_NU):
         return (tab.iv(k, v, tau),)
 
     sigma = np.asarray(f(k, v, tau)[0], dtype=float)
-    dk = np.abs(np.asarray(f(k + H, v, tau)[0], dtype=float) - np.asarray(f(k - H, v, tau)[0], dtype=float)) / (2.0 * H)
+    # k enters as z = k / sqrt(w tau): step on the scale of z (sqrt(w tau) is ~1e-10 a second before expiry)
+    hk = 1e-4 * np.sqrt(np.asarray(tab.mean_variance(np.maximum(v, 0.0), tau), dtype=float) * np.maximum(tau, 1e-12))
+    dk = np.abs(np.asarray(f(k + hk, v, tau)[0], dtype=float) - np.asarray(f(k - hk, v, tau)[0], dtype=float)) / (2.0 * hk)
     sens = partials(f, {"k": k, "v": v, "tau": tau}, ("v", "tau"))[0]
     return sigma, u * (c_nu * sigma + c * (dk * (1.0 + np.abs(k)) + sens))
 
@@ -323,7 +325,8 @@ def strike_bound(tab, S, v, tau, delta, call, raw):
     k = np.log(raw / F)
     d1 = sc.ndtri(np.clip(np.abs(delta) * np.exp(Q * tau), 1e-9, 1 - 1e-9)) * np.where(call, 1.0, -1.0)
     sigma, tol_sigma = iv_bound(tab, k, v, tau)
-    sig_k = (np.asarray(tab.iv(k + H, v, tau)) - np.asarray(tab.iv(k - H, v, tau))) / (2.0 * H)
+    hk = 1e-4 * np.sqrt(np.asarray(tab.mean_variance(np.maximum(v, 0.0), tau), dtype=float) * tau)
+    sig_k = (np.asarray(tab.iv(k + hk, v, tau)) - np.asarray(tab.iv(k - hk, v, tau))) / (2.0 * hk)
     dg_ds = -(sigma * tau - d1 * np.sqrt(tau))
     dg_dk = np.abs(1.0 + dg_ds * sig_k)
     dk = (2e-15 * np.maximum(np.abs(d1), 1.0) * sigma * np.sqrt(tau) + np.abs(dg_ds) * tol_sigma) / dg_dk
@@ -526,9 +529,9 @@ def test_kernels_compile_for_cuda(monkeypatch):
         i = cuda.grid(1)
         if i < S.size:
             ctx = kspx.spx_slice(rec, S[i], v[i], t[i], 0.9 * t[i])
-            vol = kspx.spx_leg_iv(rec, nu, ctx, K[i])
-            p, d, g, ve, tc, tv = kspx.spx_leg_greeks(rec, ctx, K[i], vol, True)
-            a = kspx.spx_leg_price(rec, ctx, K[i], vol, False) + kspx.spx_price(rec, nu, S[i], K[i], v[i], t[i], t[i], True)
+            p, d, g, ve, tc, tv = kspx.spx_leg(rec, nu, ctx, K[i], True)
+            a = kspx.spx_leg_price(rec, nu, ctx, K[i], False) + kspx.spx_price(rec, nu, S[i], K[i], v[i], t[i], t[i], True)
+            a += kspx.spx_leg_iv(rec, nu, ctx, K[i])
             a += kspx.spx_price_greeks(rec, nu, S[i], K[i], v[i], t[i], t[i], False)[1] + kspx.spx_iv(rec, nu, 0.1, v[i], t[i])
             a += kspx.spx_strike_for_delta(rec, nu, S[i], v[i], t[i], t[i], 0.16, False, 5.0, 6)
             vc = kvix.vix_slice(vrec, data, v[i], t[i], t[i])

@@ -78,7 +78,7 @@ def bs_market(spot, tau, rate, dividend_yield):
 
 @register_jitable
 def _otm(fwd, strike, x, s, floor):
-    """``(OTM value / D, G, E_1, E_2, e^{x_o}, call_otm)`` for ``s >= floor`` (see module doc)."""
+    """``(OTM value / D, G, E_1, E_2, call_otm)`` for ``s >= floor`` (see module doc)."""
     call_otm = x <= 0.0
     xo = x if call_otm else -x
     cap = 1.0 / floor
@@ -98,9 +98,8 @@ def _otm(fwd, strike, x, s, floor):
 
 
 @register_jitable
-def bs_leg_price(fwd, disc, sqrt_tau_v, strike, vol, is_call, floor):
-    """Price of one option from the market quantities of :func:`bs_market` (``sqrt_tau_v = sqrt(tau_v)``)."""
-    x = math.log(fwd / strike)
+def bs_leg_price(fwd, disc, sqrt_tau_v, strike, x, vol, is_call, floor):
+    """Price of one option (see :func:`bs_leg`)."""
     if vol < 0.0:
         vol = 0.0
     s = vol * sqrt_tau_v
@@ -144,13 +143,13 @@ def _limit(spot, fwd, disc, dq, sqrt_tau_v, strike, x, sd, vol, rate, dividend_y
 
 
 @register_jitable
-def bs_leg(spot, fwd, disc, dq, sqrt_tau_v, strike, vol, rate, dividend_yield, is_call, floor):
+def bs_leg(spot, fwd, disc, dq, sqrt_tau_v, strike, x, vol, rate, dividend_yield, is_call, floor):
     """``(price, delta, gamma, vega, theta_cal, theta_var)`` of one option (see module doc).
 
     ``fwd, disc, dq`` from :func:`bs_market` (calendar ``tau``), ``sqrt_tau_v = sqrt(tau_v)`` (variance
-    years), ``vol`` decimal, ``is_call`` bool, ``floor`` from :func:`sd_floor`.
+    years), ``x = ln(fwd / strike)`` (computed once by the caller, e.g. shared with a table lookup),
+    ``vol`` decimal, ``is_call`` bool, ``floor`` from :func:`sd_floor`.
     """
-    x = math.log(fwd / strike)
     if vol < 0.0:
         vol = 0.0
     sd = vol * sqrt_tau_v
@@ -190,7 +189,7 @@ def black_scholes(spot, strike, tau, tau_v, vol, rate, dividend_yield, is_call, 
     """``(price, delta, gamma, vega, theta_cal, theta_var)``; ``tau`` calendar, ``tau_v`` variance years."""
     fwd, disc, dq = bs_market(spot, tau, rate, dividend_yield)
     sq = math.sqrt(tau_v) if tau_v > 0.0 else 0.0
-    return bs_leg(spot, fwd, disc, dq, sq, strike, vol, rate, dividend_yield, is_call, floor)
+    return bs_leg(spot, fwd, disc, dq, sq, strike, math.log(fwd / strike), vol, rate, dividend_yield, is_call, floor)
 
 
 @register_jitable
@@ -198,4 +197,4 @@ def black_scholes_price(spot, strike, tau, tau_v, vol, rate, dividend_yield, is_
     """Price only (see :func:`black_scholes`)."""
     fwd, disc, dq = bs_market(spot, tau, rate, dividend_yield)
     sq = math.sqrt(tau_v) if tau_v > 0.0 else 0.0
-    return bs_leg_price(fwd, disc, sq, strike, vol, is_call, floor)
+    return bs_leg_price(fwd, disc, sq, strike, math.log(fwd / strike), vol, is_call, floor)

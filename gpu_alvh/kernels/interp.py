@@ -1,7 +1,9 @@
 """Scalar stencils of :mod:`gpu_alvh.pricing.interp` for the per-path programs.
 
-``axis_weights(x, start, step, n, order)`` is the scalar form of
-:func:`gpu_alvh.pricing.interp.axis_weights` on a uniform axis ``x_i = start + i step`` (``i < n``):
+``axis_weights(x, start, inv_step, n, order)`` is the scalar form of
+:func:`gpu_alvh.pricing.interp.axis_weights` on a uniform axis ``x_i = start + i step`` (``i < n``,
+``inv_step = 1 / step``: a multiplication instead of the array version's division - the fractional index
+differs by at most an ulp - and the Lagrange weights divide by 6 as a multiplication too):
 the coordinate is clamped to ``[start, stop]`` (a NaN coordinate to ``start``, so that an index stays in
 bounds; the caller's NaN still reaches its result through the other inputs), and the stencil is
 
@@ -9,8 +11,7 @@ bounds; the caller's NaN still reaches its result through the other inputs), and
 * ``order = 3``: the 4-point Lagrange stencil ``i0 .. i0 + 3``, shifted inward at the edges.
 
 The lookups contract the stencil values in the array version's order (last axis first, ``acc = v0 w0;
-acc += v1 w1; ...``), so that with the same coordinates they round exactly like
-:func:`gpu_alvh.pricing.interp.interp`.  The gathers live in the lookup functions themselves (see
+acc += v1 w1; ...``).  The gathers live in the lookup functions themselves (see
 :mod:`gpu_alvh.kernels.spx` on why per-leg functions must not pass arrays on).
 """
 
@@ -22,6 +23,8 @@ from numba.extending import register_jitable
 
 __all__ = ["clamp", "axis_weights"]
 
+_SIXTH = 1.0 / 6.0
+
 
 @register_jitable
 def clamp(x, lo, hi):
@@ -32,9 +35,9 @@ def clamp(x, lo, hi):
 
 
 @register_jitable
-def axis_weights(x, start, step, n, order):
+def axis_weights(x, start, inv_step, n, order):
     """``(i0, w0, w1, w2, w3)``: first node and stencil weights of ``x`` (see module doc)."""
-    t = clamp((x - start) / step, 0.0, n - 1.0)
+    t = clamp((x - start) * inv_step, 0.0, n - 1.0)
     if order == 1:
         i0 = math.floor(t)
         if i0 > n - 2.0:
@@ -48,4 +51,4 @@ def axis_weights(x, start, step, n, order):
         i0 = 0.0
     s = t - i0
     s1, s2, s3 = s - 1.0, s - 2.0, s - 3.0
-    return int(i0), -(s1 * s2 * s3) / 6.0, s * s2 * s3 / 2.0, -(s * s1 * s3) / 2.0, s * s1 * s2 / 6.0
+    return int(i0), -(s1 * s2 * s3) * _SIXTH, s * s2 * s3 * 0.5, -(s * s1 * s3) * 0.5, s * s1 * s2 * _SIXTH

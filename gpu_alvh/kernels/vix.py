@@ -50,8 +50,8 @@ __all__ = ["VIX_RECORD", "VixKernelData", "vix_kernel_data", "vix_slice", "vix_l
 _F8, _I8 = np.float64, np.int64
 #: Record of the constants a VIX lookup reads (one element).
 VIX_RECORD = np.dtype([
-    ("v_start", _F8), ("v_step", _F8), ("v_n", _I8), ("t_start", _F8), ("t_step", _F8), ("t_n", _I8),
-    ("eta_start", _F8), ("eta_step", _F8), ("eta_n", _I8), ("v_scale", _F8), ("t_scale", _F8), ("xi_scale", _F8),
+    ("v_start", _F8), ("v_inv", _F8), ("v_n", _I8), ("t_start", _F8), ("t_inv", _F8), ("t_n", _I8),
+    ("eta_start", _F8), ("eta_inv", _F8), ("eta_n", _I8), ("v_scale", _F8), ("t_scale", _F8), ("xi_scale", _F8),
     ("v_lo", _F8), ("v_hi", _F8), ("tau_max", _F8), ("a_vix", _F8), ("b_vix", _F8), ("rate", _F8),
     ("off_fut", _I8), ("off_sig", _I8), ("off_c_first", _I8), ("off_c_last", _I8), ("off_slope_last", _I8),
     ("off_xi", _I8), ("off_cn", _I8),
@@ -73,7 +73,7 @@ def vix_kernel_data(table) -> VixKernelData:
     rec = np.zeros(1, dtype=VIX_RECORD)
     r = rec[0]
     for name, ax in (("v", table.v_axis), ("t", table.st_axis), ("eta", table.eta_axis)):
-        r[f"{name}_start"], r[f"{name}_step"], r[f"{name}_n"] = ax.start, ax.step, ax.n
+        r[f"{name}_start"], r[f"{name}_inv"], r[f"{name}_n"] = ax.start, 1.0 / ax.step, ax.n
     r["v_scale"], r["t_scale"], r["xi_scale"] = table.v_scale, table.t_scale, table.xi_scale
     # the clamps exactly as VixTable._coords computes them
     r["v_lo"] = (table.v_scale * math.sinh(table.v_axis.start)) ** 2
@@ -102,8 +102,8 @@ def _coords(r, v, tau_v):
 def vix_slice(rec, data, v, tau, tau_v):
     """Per-(path, expiry) context of VIX legs at variance ``v``, calendar ``tau`` and variance ``tau_v`` years.
 
-    Returns ``(F, D, nodes, weights, scales)``: the futures price (index points), the discount factor
-    and, per (tau, v) corner, its flat node index, ``w_c s_c`` and ``s_c`` - for :func:`vix_leg`.
+    Returns ``(F, D, nodes, weights, inverse scales)``: the futures price (index points), the discount
+    factor and, per (tau, v) corner, its flat node index, ``w_c s_c`` and ``1 / s_c`` - for :func:`vix_leg`.
     A leaf (no call passes ``data`` on; see :mod:`gpu_alvh.kernels.spx`).
     """
     r = rec[0]
@@ -115,8 +115,8 @@ def vix_slice(rec, data, v, tau, tau_v):
     spot = 100.0 * math.sqrt(0.0 if x < 0.0 else x)
     if tau_v != tau_v or tau != tau:
         spot = math.nan
-    it, t0, t1, t2, t3 = axis_weights(ct, r["t_start"], r["t_step"], nt, 3)
-    iv, w0, w1, w2, w3 = axis_weights(cv, r["v_start"], r["v_step"], nv, 3)
+    it, t0, t1, t2, t3 = axis_weights(ct, r["t_start"], r["t_inv"], nt, 3)
+    iv, w0, w1, w2, w3 = axis_weights(cv, r["v_start"], r["v_inv"], nv, 3)
     drift = 0.0
     for a in range(4):
         p = r["off_fut"] + (it + a) * nv + iv
@@ -128,8 +128,8 @@ def vix_slice(rec, data, v, tau, tau_v):
     fut = spot + drift
     disc = math.exp(-r["rate"] * max(tau, 0.0))
     # the 4 (tau, v) corners of the forward calls (VixTable._forward_call), bilinear weights
-    ft = clamp((ct - r["t_start"]) / r["t_step"], 0.0, nt - 1.0)
-    fv = clamp((cv - r["v_start"]) / r["v_step"], 0.0, nv - 1.0)
+    ft = clamp((ct - r["t_start"]) * r["t_inv"], 0.0, nt - 1.0)
+    fv = clamp((cv - r["v_start"]) * r["v_inv"], 0.0, nv - 1.0)
     it_f = min(math.floor(ft), nt - 2.0)
     iv_f = min(math.floor(fv), nv - 2.0)
     wt, wv = ft - it_f, fv - iv_f
@@ -142,7 +142,7 @@ def vix_slice(rec, data, v, tau, tau_v):
     nodes = (node, node + 1, node + nv, node + nv + 1)
     # weights as the array version multiplies them: (w_t w_v) s
     weights = ((1.0 - wt) * (1.0 - wv) * s00, (1.0 - wt) * wv * s01, wt * (1.0 - wv) * s10, wt * wv * s11)
-    return fut, disc, nodes, weights, (s00, s01, s10, s11)
+    return fut, disc, nodes, weights, (1.0 / s00, 1.0 / s01, 1.0 / s10, 1.0 / s11)
 
 
 @register_jitable
@@ -159,28 +159,29 @@ def vix_leg(rec, data, ctx, strike, is_call):
     grid, the last slope floored at 0 above it) are evaluated inline.
     """
     r = rec[0]
-    fut, disc, nodes, weights, scales = ctx
+    fut, disc, nodes, weights, inv_scales = ctx
     n = r["eta_n"]
-    ox = r["off_xi"]
-    first, last = data[ox], data[ox + n - 1]
+    ox = np.uint64(r["off_xi"])  # unsigned indices: no negative-index wraparound test per read
+    one = np.uint64(1)
+    first, last = data[ox], data[ox + np.uint64(n - 1)]
     mny = strike / fut - 1.0
     out = 0.0
     for c in range(4):
-        node = nodes[c]
-        xi = mny / scales[c]
+        node = np.uint64(nodes[c])
+        xi = mny * inv_scales[c]
         if xi < first:
-            val = data[r["off_c_first"] + node] - (xi - first)
+            val = data[np.uint64(r["off_c_first"]) + node] - (xi - first)
         elif xi > last:
-            val = data[r["off_c_last"] + node] + data[r["off_slope_last"] + node] * (xi - last)
+            val = data[np.uint64(r["off_c_last"]) + node] + data[np.uint64(r["off_slope_last"]) + node] * (xi - last)
             if val < 0.0:
                 val = 0.0
         else:
-            j = int(clamp(math.floor((math.asinh(xi / r["xi_scale"]) - r["eta_start"]) / r["eta_step"]), 0.0, n - 2.0))
-            x0, x1 = data[ox + j], data[ox + j + 1]
+            j = np.uint64(clamp(math.floor((math.asinh(xi / r["xi_scale"]) - r["eta_start"]) * r["eta_inv"]), 0.0, n - 2.0))
+            x0, x1 = data[ox + j], data[ox + j + one]
             t = clamp((xi - x0) / (x1 - x0), 0.0, 1.0)
-            p = r["off_cn"] + node * n + j
+            p = np.uint64(r["off_cn"]) + node * np.uint64(n) + j
             c0 = data[p]
-            val = c0 + t * (data[p + 1] - c0)
+            val = c0 + t * (data[p + one] - c0)
         out = out + weights[c] * val
     call = fut * out
     if is_call:
