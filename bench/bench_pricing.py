@@ -8,8 +8,10 @@ Measures, in one run and on the chosen backend:
   random spot / strike / variance / expiry arrays), and VIX option lookups per second;
 * the fused scalar path (``gpu_alvh.kernels.spx`` / ``.vix``, Numba ``prange`` over condors, one and two
   threads): SPX legs with price + greeks (4 legs of a condor per (spot, v, tau) slice, and one slice
-  per leg), price only (stress probes), and VIX option legs (4 strikes per slice) per second, next to the
-  array numbers of the same run (per core: ``ns/leg = threads / legs per s``);
+  per leg; the random strikes of the array benchmark, and condor-shaped ones), price only (stress
+  probes), and VIX option legs (4 strikes per slice) per second, next to the array numbers of the same
+  run (and of the array layer in batches of 16,384 legs, what an engine step hands it); the CPU time
+  per leg is the cost per core;
 * direct COS prices per second (one expiry, many strikes, ``cos_price``);
 * QuantLib ``AnalyticHestonEngine`` options per second (the Heston part of the same
   model, one option at a time, default Gauss-Laguerre integration) - the ratio
@@ -96,7 +98,16 @@ def fused_kernels(error_model: str = "numpy"):
     return {"condor_greeks": condor_greeks, "leg_greeks": leg_greeks, "condor_price": condor_price, "vix_legs": vix_legs}
 
 
-def fused_rates(spx, vix, S, K, V, T, Kv, repeats: int, threads=(1, 2)):
+def condor_strikes(S, V, T, rng):
+    """Iron-condor strikes per (S, v, tau) of a group of 4: puts at -1.6 / -1.0, calls at +1.0 / +1.6
+    standard deviations (x U(0.5, 1.5)), on the 5-point grid: the legs a ladder marks (legs 0-1 puts)."""
+    n = S.size // 4
+    s, v, t = S[::4][:n], V[::4][:n], T[::4][:n]
+    z = np.array([-1.6, -1.0, 1.0, 1.6]) * rng.uniform(0.5, 1.5, (n, 1))
+    return np.maximum(np.round(s[:, None] * np.exp(z * np.sqrt(v * t)[:, None]) / 5.0) * 5.0, 5.0).reshape(-1)
+
+
+def fused_rates(spx, vix, S, K, V, T, Kv, Kc, repeats: int, threads=(1, 2)):
     """Legs per second of the fused scalar kernels.
 
     Returns ``{(kernel, threads): (median wall s, legs/s, wall times, CPU s per leg)}``; the CPU time
@@ -111,13 +122,16 @@ def fused_rates(spx, vix, S, K, V, T, Kv, repeats: int, threads=(1, 2)):
     n = S.size // 4
     args = [np.ascontiguousarray(a) for a in (S[::4][:n], V[::4][:n], T[::4][:n], K[: 4 * n].reshape(n, 4))]
     kv = np.ascontiguousarray(Kv[: 4 * n].reshape(n, 4))
+    kc = np.ascontiguousarray(Kc[: 4 * n].reshape(n, 4))
     out = np.empty(n)
     res = {}
     default = numba.get_num_threads()
+    kernels = fused_kernels()
     try:
-        for name, fn in fused_kernels().items():
+        for name in ("condor_greeks", "condor_greeks_condor_strikes", "leg_greeks", "condor_price", "vix_legs"):
+            fn = kernels[name.replace("_condor_strikes", "")]
             tab = (dv.rec, dv.data) if name == "vix_legs" else (ds.rec, ds.nu)
-            strikes = kv if name == "vix_legs" else args[3]
+            strikes = kv if name == "vix_legs" else (kc if name.endswith("condor_strikes") else args[3])
             fn(*tab, *args[:3], strikes, out)  # compile
             for th in threads:
                 if th > default:
@@ -263,13 +277,15 @@ def main(argv=None) -> int:
         if not args.no_fused:  # the fused scalar path on the CPU, same tables and inputs
             K_v = rng.uniform(10.0, 60.0, n)
             cast = (lambda a: a.astype(dt).astype(float)) if dt != np.float64 else (lambda a: a)
+            K_c = condor_strikes(S, V, T, rng)
             what = {"condor_greeks": "fused SPX legs, price+greeks (4 per slice)",
+                    "condor_greeks_condor_strikes": "fused SPX legs, price+greeks (4 per slice, condor strikes)",
                     "leg_greeks": "fused SPX legs, price+greeks (slice per leg)",
                     "condor_price": "fused SPX legs, price only (4 per slice)", "vix_legs": "fused VIX legs (4 per slice)"}
             for (kname, th), (med, thr, times, cpu_leg) in fused_rates(spx, vix, cast(S), cast(K), cast(V), cast(T), cast(K_v),
-                                                              args.repeats).items():
+                                                                       cast(K_c), args.repeats).items():
                 ns_core = th / thr * 1e9
-                array_rate = legs_rate[dtype] if kname != "vix_legs" else None
+                array_rate = legs_rate[dtype] if kname not in ("vix_legs", "condor_greeks_condor_strikes") else None
                 small_rate = legs_rate_small[dtype] if array_rate else None
                 fused_rows.append({"what": what[kname], "dtype": dtype, "threads": th, "legs/s": thr,
                                    "ns/leg (CPU)": cpu_leg * 1e9, "x array": thr / array_rate if array_rate else None,
