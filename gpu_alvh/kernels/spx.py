@@ -34,6 +34,11 @@ every division, which also defeats Numba's reference-count pruning.  Records are
 ``rec[0]`` (a record is not reference counted).  The one-call forms :func:`spx_price_greeks` /
 :func:`spx_price` (slice + leg) and :func:`spx_leg_iv` pay one such pair per call.
 
+Arithmetic deviations from the array version, each an ulp of an intermediate (within the bounds of
+the tests): one forward ``S e^{-q tau} / e^{-r tau}`` for the table and Black-Scholes (the array version
+also computes ``S e^{(r - q) tau}``), ``k = -ln(F/K)``, multiplications by the reciprocal grid steps and
+by ``1 / sd_w``, and the normal CDF values taken from the price's two ``erfcx``.
+
 Clamping, as the array version: ``v`` outside the variance grid and ``tau_v`` outside the time grid
 use the end node's normalised smile with the actual ``w`` and ``z``; ``z`` outside the moneyness grid is
 flat; ``tau_v = 0`` prices the intrinsic value.
