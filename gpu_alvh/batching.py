@@ -81,21 +81,25 @@ def run_batches(
     progress: bool = False,
     desc: str = "",
     start: int = 0,
+    work_per_path: int = 1,
 ) -> list[Any]:
     """Run ``task(start, count)`` over batches of ``n_paths`` paths.
+
+    The progress bar counts ``work_per_path`` units per path (path-days for the book), updated as each
+    batch ends.
 
     Returns the task results in path order (a batch split after an
     out-of-memory error contributes several results).
     """
     size = batch_size or choose_batch_size(n_paths, backend, bytes_per_path, max_memory)
     batches = plan_batches(n_paths, size, start)
-    bar = _progress_bar(n_paths, desc, progress)
+    bar = _progress_bar(n_paths * work_per_path, desc, progress, unit="path" if work_per_path == 1 else "path-day")
     results: dict[int, list[Any]] = {}
     try:
         if backend.is_gpu or backend.workers <= 1 or len(batches) == 1:
             for j, (s, n) in enumerate(batches):
                 results[j] = _run_one(task, s, n, backend)
-                bar.update(n)
+                bar.update(n * work_per_path)
         else:
             pool = ThreadPoolExecutor(max_workers=backend.workers, thread_name_prefix="alvh")
             try:
@@ -106,7 +110,7 @@ def run_batches(
                     for f in done:
                         j, n = futures[f]
                         results[j] = f.result()
-                        bar.update(n)
+                        bar.update(n * work_per_path)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
@@ -122,9 +126,9 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
+def _progress_bar(total: int, desc: str, enabled: bool, unit: str = "path"):
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="path", unit_scale=True, file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, leave=False)

@@ -73,8 +73,13 @@ def _bytes_per_path(book, itemsize: int) -> int:
 
 def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = None, backend="auto", dtype="float64",
                  save_paths: bool = False, strategy=None, batch_size: int | None = None, max_memory: int | None = None,
-                 progress: bool = False, rows=None, tables=None, compiled=None, trace=None, audit: bool = False) -> dict[str, Any]:
-    """Run one scenario; returns host arrays (per path, sums) and metadata (no Dataset yet)."""
+                 progress: bool = False, rows=None, tables=None, compiled=None, trace=None, audit: bool = False,
+                 engine: str = "fused") -> dict[str, Any]:
+    """Run one scenario; returns host arrays (per path, sums) and metadata (no Dataset yet).
+
+    ``engine="fused"`` (default) runs the per-path program on the backend's kernel target;
+    ``"vectorised"`` the array engine it replaced (kept as its oracle for the parity tests).
+    """
     b = get_backend(backend)
     spec = load_scenario(scenario)
     strat = load_strategy(strategy) if strategy is not None else spec.strategy_spec()
@@ -85,17 +90,22 @@ def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = Non
     seed = int(spec.seed if seed is None else seed)
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1, got {n_paths}")
+    if engine not in ("fused", "vectorised"):
+        raise ValueError(f"unknown engine {engine!r}; valid engines: fused, vectorised")
     t0 = _time.perf_counter()
     spx, vix = tables if tables is not None else build_tables(compiled, book, b)
     t_tables = _time.perf_counter() - t0
-
-    def task(start: int, count: int):
-        eng = BatchEngine(book, compiled, spx, vix, b, start, count, seed, save_paths=save_paths, trace=trace, audit=audit)
-        return eng.run().result()
-
     t1 = _time.perf_counter()
-    parts = run_batches(task, n_paths, backend=b, bytes_per_path=_bytes_per_path(book, compiled.dtype.itemsize),
-                        batch_size=batch_size, max_memory=max_memory, progress=progress, desc=f"run {spec.name}")
+    if engine == "fused":
+        parts = _run_fused(book, compiled, spx, vix, b, n_paths, seed, save_paths=save_paths, batch_size=batch_size,
+                           max_memory=max_memory, progress=progress, desc=f"run {spec.name}")
+    else:
+        def task(start: int, count: int):
+            eng = BatchEngine(book, compiled, spx, vix, b, start, count, seed, save_paths=save_paths, trace=trace, audit=audit)
+            return eng.run().result()
+
+        parts = run_batches(task, n_paths, backend=b, bytes_per_path=_bytes_per_path(book, compiled.dtype.itemsize),
+                            batch_size=batch_size, max_memory=max_memory, progress=progress, desc=f"run {spec.name}")
     elapsed = _time.perf_counter() - t1
     return {
         "spec": spec,
@@ -109,6 +119,34 @@ def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = Non
         "elapsed": elapsed,
         "table_seconds": t_tables,
     }
+
+
+def _run_fused(book, compiled, spx, vix, b, n_paths, seed, *, save_paths, batch_size, max_memory, progress, desc):
+    """Batches of the fused engine: sized for ~1 s of CPU work (prompt Ctrl-C and progress) or to fill the GPU."""
+    from .errors import NonFiniteError
+    from .strategy.launch import prepare, run_batch
+    from .strategy.params import build_params
+
+    inp = prepare(book, build_params(book, compiled), compiled, spx, vix, b)
+    n_days = max(compiled.horizon, 1)
+    per_path = (book.n_strategies * 8 * 64 + (3 * (n_days + 1) * 8 * book.n_strategies if save_paths else 0))
+    if batch_size is None and not b.is_gpu:
+        batch_size = int(min(max(300_000 // (n_days * compiled.steps_per_day), 64), 8192))
+        if b.kernel_target == "cudasim":
+            batch_size = 32
+
+    def task(start: int, count: int):
+        out = run_batch(inp, start, count, seed, save_paths=save_paths)
+        bad = out.pop("bad_day")
+        if (bad >= 0).any():
+            s, p = np.argwhere(bad >= 0)[np.argmin(bad[bad >= 0])]
+            day = int(bad[s, p])
+            step = int(np.searchsorted(compiled.day, day))
+            raise NonFiniteError(compiled.name, f"NAV of strategy {book.labels[s]}", start + int(p), step, str(compiled.times[step])[:19])
+        return out
+
+    return run_batches(task, n_paths, backend=b.with_workers(1), bytes_per_path=per_path, batch_size=batch_size, max_memory=max_memory,
+                       progress=progress, desc=desc, work_per_path=n_days)
 
 
 def run(scenarios=None, *, n_paths: int | None = None, seed: int | None = None, backend="auto", dtype="float64",

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba.extending import register_jitable
+from .floats import jitable as register_jitable
 
 from .special import erfcx, ndtr
 

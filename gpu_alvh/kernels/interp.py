@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from numba.extending import register_jitable
+from .floats import jitable as register_jitable
 
 __all__ = ["clamp", "axis_weights"]
 

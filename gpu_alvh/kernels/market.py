@@ -45,9 +45,11 @@ threads); :func:`market_step` is inlined into its caller with the scheme steps i
 level costs more than the step's arithmetic).  Division follows IEEE (``error_model="numpy"``, see
 :mod:`gpu_alvh.kernels.floats`): inf / NaN, reported by the non-finite check, never an exception.
 
-Step modes: :data:`STEP_MODEL` is the model step above.  The ``mode`` field is the hook for the
-historical-replay branch (another helper): a replay step gets its own mode value and its move
-replaces item 1 in :func:`market_step`; :func:`compile_market` writes only model steps today.
+Step modes: :data:`STEP_MODEL` is the model step above; :data:`STEP_REPLAY` (every step of a historical
+scenario) replaces it by :func:`gpu_alvh.historical.replay_step` - the real close plus the dispersion
+deviations ``(e, w)`` of log price and variance, which are two more numbers of path state (0 on model
+steps) - with ``z_b`` lane 0 of block DIFFUSION (before a day's close only) and ``(z_v, z_s)`` of block
+BRIDGE (``dispersion > 0`` only); no jumps, events or shocks.  The replay runs in float64.
 
 float32 (module :mod:`gpu_alvh.kernels.floats`): the fields used every step are stored in the run's
 float type and the diffusion (Philox integers as in float64, Box-Muller by
@@ -66,6 +68,7 @@ import math
 
 import numpy as np
 
+from ..historical import replay_step
 from ..rng import Block
 from ..schemes import SCHEMES, get_scheme
 from .floats import fmax, jitable, jitable_inline, like, single
@@ -74,7 +77,7 @@ from .special import ndtr, ndtri
 
 __all__ = [
     "compile_market", "step_dtype", "market_dtype", "STEP_MODEL", "JUMP_KINDS",
-    "market_init", "market_step", "model_move", "spot", "variance", "model_vix", "vix_from_variance",
+    "market_init", "market_step", "advance", "STEP_REPLAY", "model_move", "spot", "variance", "model_vix", "vix_from_variance",
     "variance_from_vix", "simulate_path",
 ]
 
@@ -86,11 +89,13 @@ JUMP_KINDS = {"heston": 0, "bates": 1, "svcj": 2}
 _SVCJ = JUMP_KINDS["svcj"]
 #: ``mode`` of a model step (the replay branch adds its own value).
 STEP_MODEL = 0
+STEP_REPLAY = 1
 
 F_JUMPS, F_EVENT, F_EVENT_NOISE, F_VAR_MULT, F_GAP, F_VIX_LEVEL, F_VIX_CHANGE = 1, 2, 4, 8, 16, 32, 64
 
 _B_DIFFUSION, _B_JUMP, _B_VJ_A, _B_VJ_B = int(Block.DIFFUSION), int(Block.JUMP), int(Block.VAR_JUMP_A), int(Block.VAR_JUMP_B)
-_B_EVENT, _B_VJ_TAIL = int(Block.EVENT), int(Block.VAR_JUMP_TAIL)
+_B_EVENT, _B_VJ_TAIL, _B_BRIDGE = int(Block.EVENT), int(Block.VAR_JUMP_TAIL), int(Block.BRIDGE)
+_replay_step = jitable(replay_step)  # the replay maths exists once, in gpu_alvh.historical
 _EXACT_VAR_JUMPS = 4  # SVCJ.EXACT_VAR_JUMPS
 _PSI_C = 1.5
 _SQRT1_2 = 0.7071067811865476
@@ -104,6 +109,7 @@ _HOT_STEP = ("mu_dt", "E", "theta_1mE", "c1", "c2", "K2", "K3", "mhalf_K3", "A",
 def market_dtype(dtype) -> np.dtype:
     """Record of the model constants; the per-step fields in ``dtype``, the rare ones in float64."""
     return np.dtype([("n_steps", np.int64), ("scheme", np.int64), ("jumps", np.int64), ("v0", _F8),
+                     ("disp", _F8), ("kappa_p", _F8), ("sigma_p", _F8), ("rho_p", _F8),
                      *[(k, dtype) for k in _HOT_MARKET],
                      ("vix_a64", _F8), ("vix_b64", _F8), ("jump_mean", _F8), ("jump_std", _F8),
                      ("var_jump_mean", _F8), ("jump_corr", _F8)], align=True)
@@ -114,7 +120,7 @@ def step_dtype(dtype) -> np.dtype:
     return np.dtype([*[(k, dtype) for k in _HOT_STEP],
                      ("ev_mean", _F8), ("ev_std", _F8), ("gap", _F8), ("vix_level", _F8), ("vix_change", _F8),
                      ("lam_dt", _F8), ("pois_e0", _F8), ("pois_n", np.int32), ("flags", np.int32), ("qe_det", np.int32),
-                     ("mode", np.int32)], align=True)
+                     ("mode", np.int32), ("x_close", _F8), ("v_anchor", _F8), ("v_day", _F8), ("n_left", np.int32)], align=True)
 
 
 def compile_market(compiled):
@@ -133,7 +139,8 @@ def compile_market(compiled):
     scheme = get_scheme(c.scheme)
     a, b = c.model_q.vix2_coefficients()
     mk = np.zeros(1, market_dtype(ft))
-    mk[0] = (c.n_steps, SCHEME_IDS[c.scheme], JUMP_KINDS[m.name], c.v0, c.spot, c.dt, 0.5 * c.dt, math.sqrt(c.dt), a, b, a, b,
+    h = c.historical
+    mk[0] = (c.n_steps, SCHEME_IDS[c.scheme], JUMP_KINDS[m.name], c.v0, *((h.dispersion, h.kappa, h.sigma, h.rho) if h is not None else (0.0,) * 4), c.spot, c.dt, 0.5 * c.dt, math.sqrt(c.dt), a, b, a, b,
              getattr(m, "jump_mean", 0.0), getattr(m, "jump_std", 0.0), getattr(m, "var_jump_mean", 0.0), getattr(m, "jump_corr", 0.0))
     st = np.zeros(c.n_steps, step_dtype(ft))
     keys, inverse = np.unique(np.stack([c.sigma, c.rho, c.jump_intensity], axis=1), axis=0, return_inverse=True)
@@ -161,6 +168,10 @@ def compile_market(compiled):
         for i in np.flatnonzero(~np.isnan(values)):
             st[field][i] = math.log1p(float(values[i])) if field == "gap" else float(values[i])
             st["flags"][i] |= flag
+    if h is not None:  # historical replay: every step is the real close plus dispersion (no jumps, events, shocks)
+        st["mode"] = STEP_REPLAY
+        st["flags"] = 0
+        st["x_close"], st["v_anchor"], st["v_day"], st["n_left"] = h.x_close, h.v_anchor, h.v_day, h.n_left
     return mk, st
 
 
@@ -292,6 +303,18 @@ def market_init(m, proto):
 
 
 @jitable_inline
+def replay_move(t, path, x, e, w, m, s, seed, key):
+    """A historical replay step (:func:`gpu_alvh.historical.replay_step`, in float64)."""
+    n_left = s["n_left"]
+    z_b = normals(path, t, _B_DIFFUSION, seed, key)[0] if n_left > 1 else 0.0
+    z_v, z_s = 0.0, 0.0
+    if m["disp"] > 0.0:
+        z_v, z_s = normals(path, t, _B_BRIDGE, seed, key)
+    return _replay_step(float(x), float(e), float(w), s["x_close"], s["v_anchor"], s["v_day"], n_left, m["disp"], m["kappa_p"],
+                        m["sigma_p"], m["rho_p"], float(m["dt"]), z_b, z_v, z_s)
+
+
+@jitable_inline
 def model_move(t, path, x, v, m, s, seed, key):
     """Item 1 of step ``t``: the diffusion of ``(x, v)`` by the scenario's scheme."""
     if single(x):
@@ -305,14 +328,22 @@ def model_move(t, path, x, v, m, s, seed, key):
 
 
 @jitable_inline
+def advance(t, path, x, v, e, w, m, s, seed, key):
+    """``(x, v, e, w)`` after step ``t``: a replay step or a model step (``e, w``: replay deviations, 0 otherwise)."""
+    if s["mode"] == STEP_REPLAY:
+        x1, v1, e1, w1 = replay_move(t, path, x, e, w, m, s, seed, key)
+        return like(x, x1), like(x, v1), like(x, e1), like(x, w1)
+    x1, v1 = market_step(t, path, x, v, m, s, seed, key)
+    return x1, v1, e, w
+
+
+@jitable_inline
 def market_step(t, path, x, v, m, s, seed, key):
-    """``(x, v)`` after step ``t`` (1-based) of global path ``path``.
+    """``(x, v)`` after model step ``t`` (1-based) of global path ``path``.
 
     Records ``m = mk[0]``, ``s = steps[t - 1]``; ``seed``, ``key`` uint64.
     """
     flags = s["flags"]
-    # Step modes: only STEP_MODEL so far.  The historical-replay branch adds a mode value and, here,
-    # ``if s["mode"] == <its mode>: x1, v1 = <its move>`` in place of the model move.
     x1, v1 = model_move(t, path, x, v, m, s, seed, key)
     if flags != 0:
         if flags & F_JUMPS:
@@ -369,12 +400,13 @@ def simulate_path(p, start, mk, steps, seed, key, spx, var, vix, bad):
     m = mk[0]
     n = m["n_steps"]
     x, v = market_init(m, spx)
+    e, w = like(x, 0.0), like(x, 0.0)
     every = spx.shape[0] > 1
     code = -1
     if every:
         code = _report(0, 0, p, x, v, m, spx, var, vix, code)
     for t in range(1, n + 1):
-        x, v = market_step(t, path, x, v, m, steps[t - 1], seed, key)
+        x, v, e, w = advance(t, path, x, v, e, w, m, steps[t - 1], seed, key)
         if every:
             code = _report(t, t, p, x, v, m, spx, var, vix, code)
         elif code < 0 and not (math.isfinite(x) and math.isfinite(v)):

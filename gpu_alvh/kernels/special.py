@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from numba.extending import register_jitable
+from .floats import jitable as register_jitable
 
 __all__ = ["ndtr", "ndtri", "erfcx", "exp_square"]
 

@@ -50,7 +50,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba.extending import register_jitable
+from .floats import jitable as register_jitable
 
 from .blackscholes import bs_leg, bs_leg_price, bs_market, sd_floor
 from .interp import axis_weights

@@ -41,7 +41,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba.extending import register_jitable
+from .floats import jitable as register_jitable
 
 from .interp import axis_weights, clamp
 

@@ -191,3 +191,86 @@ def neutral_seed_move(level: float, variance: float, dt: float = 1.0 / 252.0) ->
     """Expected absolute daily move of a level with lognormal vol ``sqrt(variance)``:
     ``E|N(0, s^2)| = s sqrt(2/pi)`` with ``s = level sqrt(variance dt)``; seeds Wilder's averages."""
     return float(level * np.sqrt(max(variance, 1e-12) * dt) * np.sqrt(2.0 / np.pi))
+
+
+# --------------------------------------------------------------------------- per-path (fused engine)
+# The same recursions and conditions as scalar functions of the fused per-path program.  State lives
+# in the row record (``gpu_alvh.strategy.state.ROW``); conditions are postfix programs
+# (``gpu_alvh.strategy.params.COND``) over the signal vector ``sig[0, :]`` (today) / ``sig[1, :]``
+# (previous overlay day).
+from ..kernels.floats import jitable as register_jitable  # noqa: E402
+
+RSI_N = 14.0
+EMA_FAST, EMA_SLOW, EMA_SIGNAL = 2.0 / 13.0, 2.0 / 27.0, 2.0 / 10.0
+
+
+@register_jitable
+def rsi_update(prev, gain, loss, x):
+    """One Wilder step: returns ``(prev, gain, loss)`` after close ``x``."""
+    d = x - prev
+    k = 1.0 / RSI_N
+    gain = gain + k * (max(d, 0.0) - gain)
+    loss = loss + k * (max(-d, 0.0) - loss)
+    return x * 1.0, gain, loss
+
+
+@register_jitable
+def rsi_value(gain, loss):
+    total = gain + loss
+    return 100.0 * gain / total if total > 0 else 50.0
+
+
+@register_jitable
+def macd_update(fast, slow, signal, x):
+    """One MACD(12, 26, 9) step: returns ``(fast, slow, signal, hist)``."""
+    fast = fast + EMA_FAST * (x - fast)
+    slow = slow + EMA_SLOW * (x - slow)
+    line = fast - slow
+    signal = signal + EMA_SIGNAL * (line - signal)
+    return fast, slow, signal, line - signal
+
+
+@register_jitable
+def condition_holds(cond, c0, n, sig):
+    """Evaluate the postfix condition ``cond[c0 : c0 + n]`` on ``sig`` (empty: true).
+
+    Terms push ``sig[0, i] op value`` (crossings also read ``sig[1, i]``); a group node pops its ``arg``
+    results and pushes their conjunction (``all``, opcode 10) or disjunction (``any``, 11).  The stack
+    is a bit mask (programs have at most 62 nodes)."""
+    if n == 0:
+        return True
+    stack = 0
+    sp = 0
+    for q in range(c0, c0 + n):
+        op = cond[q]["op"]
+        arg = cond[q]["arg"]
+        if op >= 10:
+            res = op == 10
+            for _ in range(arg):
+                sp -= 1
+                bit = (stack >> sp) & 1
+                if op == 10:
+                    res = res and bit == 1
+                else:
+                    res = res or bit == 1
+        else:
+            x = sig[0, arg]
+            v = cond[q]["value"]
+            if op == 0:
+                res = x < v
+            elif op == 1:
+                res = x <= v
+            elif op == 2:
+                res = x > v
+            elif op == 3:
+                res = x >= v
+            elif op == 4:
+                res = sig[1, arg] <= v and x > v
+            else:
+                res = sig[1, arg] >= v and x < v
+        if res:
+            stack |= 1 << sp
+        else:
+            stack &= ~(1 << sp)
+        sp += 1
+    return (stack & 1) == 1

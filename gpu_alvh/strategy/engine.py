@@ -1,0 +1,375 @@
+"""The fused book: one strategy row on one path through the whole horizon (per-path code).
+
+:func:`run_row` is the program every kernel thread runs (thread ``i``: strategy ``s = i // P``, path
+``p = i % P``, global path ``start + p``).  Each step ``t = 1..n_steps``:
+
+1. market: the path generator moves ``(x, v)`` (:mod:`gpu_alvh.kernels.market`; the same random numbers
+   for every strategy of a path: common random numbers);
+2. cash earns the rate over the step's calendar time;
+3. the ladder is marked, expired condors settle, profit targets / stops / time exits close, stops roll
+   the next layers (cascade), due layers re-open sized on NAV (:mod:`gpu_alvh.strategy.ladder`);
+4. at a trading day's close: the signal recursions update, the VIX overlay runs
+   (:mod:`gpu_alvh.strategy.hedge`), the accumulators observe the day
+   (:mod:`gpu_alvh.strategy.accumulators`) and the daily bands are histogrammed.
+
+The state lives in the thread's local records (:mod:`gpu_alvh.strategy.state`); nothing leaves the
+thread inside the time loop except scatter-adds into the band histograms and greek sums
+(:func:`gpu_alvh.kernels.target.scatter_add`).  At the end the thread writes its per-path outputs:
+``core[f, s, p]`` (:data:`CORE`) and ``accs[a, s, p]`` (the accumulator fields).
+
+Money in dollars, prices in index points, time in calendar days since the start close (``/365`` for
+option expiries), variance in decimal per year.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from ..kernels.floats import jitable as register_jitable
+
+from ..kernels import market
+from ..kernels.target import scatter_add
+from . import hedge, ladder, marks
+from .accumulators import acc_day, acc_final, acc_init, acc_step
+from .params import MAX_LAYERS
+from .signals import condition_holds, macd_update, rsi_update, rsi_value
+from .tracing import trace_point
+
+__all__ = ["run_row", "CORE", "N_CORE", "NAV_BINS", "SPX_BINS", "VIX_BINS", "GREEKS", "CORE_INDEX"]
+
+#: Histogram bins of the daily bands: NAV / NAV_0 in [0, 2] (0.1% steps), SPX / S_0 in [0, 3]
+#: (0.15% steps), VIX in [0, 200] (0.1-point steps); values outside land in the end bins.
+NAV_BINS = (0.0, 2.0, 2000)
+SPX_BINS = (0.0, 3.0, 2000)
+VIX_BINS = (0.0, 200.0, 2000)
+GREEKS = ("delta", "gamma", "vega", "theta")
+#: Per-path outputs of the core state (``core[f, s, p]``); ``layer_pnl`` takes MAX_LAYERS rows.
+CORE = ("final_nav", "interest", "hedge_premium", "hedge_pnl", "costs", "n_stops", "n_rolls", "n_entries", "spx_final", "vix_final", "layer_pnl")
+CORE_INDEX = {name: i for i, name in enumerate(CORE)}
+N_CORE = len(CORE) - 1 + MAX_LAYERS
+
+_NAV_LO, _NAV_HI, _NAV_N = NAV_BINS
+_SPX_LO, _SPX_HI, _SPX_N = SPX_BINS
+_VIX_LO, _VIX_HI, _VIX_N = VIX_BINS
+_LAYER_PNL = CORE_INDEX["layer_pnl"]
+M = 100.0
+
+
+@register_jitable
+def _bin(x, lo, hi, nb):
+    if not math.isfinite(x):
+        return nb - 1
+    b = math.floor((x - lo) / (hi - lo) * nb)
+    return int(min(max(b, 0.0), nb - 1.0))
+
+
+@register_jitable
+def _nav(R, L, nk, H, nh, hp, h0):
+    return R[0]["cash"] - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
+
+
+@register_jitable
+def _hedge_pnl(H, nh, hp, h0):
+    total = 0.0
+    for j in range(nh):
+        total += H[j]["realized"]
+    return total + hedge.position_value(H, nh, hp, h0)
+
+
+@register_jitable
+def _term_slope(v, vix, kq):
+    return 100.0 * math.sqrt(max(kq[2] * v + kq[3], 0.0)) - vix
+
+
+@register_jitable
+def _signals(sig, R, L, st, now, spot, v, vix, nav, peak, dte_ev, rate, q, spx):
+    """Today's value of every registered signal (order of ``signals.SIGNALS``) into ``sig[0, :]``."""
+    tau = max(L[0]["expiry"] - now, 0.0) / 365.0
+    fwd = spot * math.exp((rate - q) * tau)
+    sd = math.sqrt(max(tau, 1e-8))
+    kps, kcs = max(L[0]["kps"], 1.0), max(L[0]["kcs"], 1.0)
+    dist = 99.0
+    if L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0:
+        iv_p = marks.iv(spx, math.log(kps / fwd), v, tau)
+        iv_c = marks.iv(spx, math.log(kcs / fwd), v, tau)
+        dist = min(math.log(spot / kps) / (iv_p * sd), math.log(kcs / spot) / (iv_c * sd))
+    delta = 0.0
+    for k in range(st["n_slots"]):
+        delta += L[k]["delta"]
+    sig[0, 0] = rsi_value(R[0]["rsi_s_gain"], R[0]["rsi_s_loss"])
+    sig[0, 1] = rsi_value(R[0]["rsi_v_gain"], R[0]["rsi_v_loss"])
+    sig[0, 2] = R[0]["macd_s_hist"]
+    sig[0, 3] = R[0]["macd_v_hist"]
+    sig[0, 4] = R[0]["term_slope"]
+    sig[0, 5] = vix
+    sig[0, 6] = dte_ev
+    sig[0, 7] = dist
+    sig[0, 8] = delta * spot * 0.01 / (nav if nav > 0 else 1.0)
+    sig[0, 9] = 1.0 - nav / max(peak, 1e-9)
+    return delta
+
+
+@register_jitable
+def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, spot, v, vix, nav, kq, rate, q, spx, vx):
+    """Signals, activation conditions, probe, ramp and the overlay's day; returns the cash flow."""
+    nk, nh, h0 = st["n_slots"], st["n_hedge"], st["hedge0"]
+    now = cal[t]["now"]
+    peak = max(R[0]["peak_nav"], nav)
+    _signals(sig, R, L, st, now, spot, v, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
+    if not R[0]["have_prev_sig"]:
+        for i in range(sig.shape[1]):
+            sig[1, i] = sig[0, i]
+    for j in range(nh):
+        H[j]["active"] = condition_holds(cond, hp[h0 + j]["cond0"], hp[h0 + j]["cond_n"], sig)
+    for i in range(sig.shape[1]):
+        sig[1, i] = sig[0, i]
+    R[0]["have_prev_sig"] = True
+    loss = 0.0
+    if st["hedge_on"]:
+        vix_p = vix + st["probe_vix"]
+        loss = ladder.probe_loss(L, nk, spot * (1.0 + st["probe_spx"]), market.variance_from_vix(vix_p, kq[0], kq[1]), now, spx)
+    # ramp on the front layer's strike distance and remaining DTE
+    dist = sig[0, 7]
+    x_d = min(max((st["ramp_sd"] - dist) / st["ramp_sd"], 0.0), 1.0)
+    x_t = 0.0
+    if L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0:
+        x_t = min(max(1.0 - (L[0]["expiry"] - now) / sp[st["slot0"]]["dte"], 0.0), 1.0)
+    tf = 0.0
+    if st["hedge_on"]:
+        tf = min(st["target_fraction"] * (1.0 + st["ramp_dist_gain"] * x_d + st["ramp_dte_gain"] * x_t), st["ramp_max"])
+    under = st["underhedge"] if cal[t]["days_to_event"] <= st["event_window"] else 0.0
+    allowance = st["budget_rate"] * max(now / 365.0, st["budget_lead"])
+    probe_v = market.variance_from_vix(vix + st["probe_vix"], kq[0], kq[1])
+    R[0]["probe_loss"], R[0]["target_fraction"], R[0]["underhedge"], R[0]["allowance"] = loss, tf, under, allowance
+    flow, spent = hedge.daily(H, nh, hp, h0, t, now, v, vix, probe_v, loss, tf, under, allowance, R[0]["term_slope"], st["contango"],
+                              R[0]["spent"], vx, vix_expiry)
+    R[0]["spent"] = spent
+    return flow
+
+
+@register_jitable
+def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, spot, v, vix, nav, spot0, kq, rate, q, spx, vx,
+               run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+    nk, nh, h0, g = st["n_slots"], st["n_hedge"], st["hedge0"], st["slot0"]
+    d = cal[t]["day"]
+    now = cal[t]["now"]
+    if t > 0:
+        R[0]["rsi_s_prev"], R[0]["rsi_s_gain"], R[0]["rsi_s_loss"] = rsi_update(R[0]["rsi_s_prev"], R[0]["rsi_s_gain"], R[0]["rsi_s_loss"], spot)
+        R[0]["rsi_v_prev"], R[0]["rsi_v_gain"], R[0]["rsi_v_loss"] = rsi_update(R[0]["rsi_v_prev"], R[0]["rsi_v_gain"], R[0]["rsi_v_loss"], vix)
+        R[0]["macd_s_fast"], R[0]["macd_s_slow"], R[0]["macd_s_sig"], R[0]["macd_s_hist"] = macd_update(
+            R[0]["macd_s_fast"], R[0]["macd_s_slow"], R[0]["macd_s_sig"], spot)
+        R[0]["macd_v_fast"], R[0]["macd_v_slow"], R[0]["macd_v_sig"], R[0]["macd_v_hist"] = macd_update(
+            R[0]["macd_v_fast"], R[0]["macd_v_slow"], R[0]["macd_v_sig"], vix)
+        R[0]["term_slope"] = _term_slope(v, vix, kq)
+    c = ctx[0]
+    c["overlay_day"] = run_has_hedges
+    if nh > 0:
+        R[0]["cash"] += _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, spot, v, vix, nav, kq, rate, q, spx, vx)
+        nav = _nav(R, L, nk, H, nh, hp, h0)
+    delta = 0.0
+    for k in range(nk):
+        delta += L[k]["delta"]
+    c["ladder_delta"] = delta
+    c["hedge0_delta"] = hedge.coverage(H, 0) / (spot * abs(st["probe_spx"])) if nh > 0 else 0.0
+    # daily P&L of the front / back layers and the hedges (claims)
+    front = 0.0
+    back = 0.0
+    s7, s45 = st["slot7"], st["slot45"]
+    c["dl7"] = 0.0
+    c["dl45"] = 0.0
+    for k in range(nk):
+        pnl = L[k]["realized"] - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
+        dl = pnl - L[k]["prev_pnl"]
+        if t > 0:
+            if sp[g + k]["front"]:
+                front += dl
+            else:
+                back += dl
+            if k == s7:
+                c["dl7"] = dl
+            if k == s45:
+                c["dl45"] = dl
+            L[k]["prev_pnl"] = pnl
+    hp_now = _hedge_pnl(H, nh, hp, h0)
+    c["c2_ok"] = s7 >= 0
+    c["entry7"] = L[s7]["entry_time"] if s7 >= 0 else 0.0
+    c["day_front"], c["day_back"], c["day_hedge"] = front, back, hp_now - R[0]["prev_hedge_pnl"]
+    if t > 0:
+        R[0]["prev_hedge_pnl"] = hp_now
+    c["t"], c["day"], c["now"], c["spot"], c["vix"] = t, d, now, spot, vix
+    c["nav"], c["prev_nav"] = nav, R[0]["prev_nav"]
+    c["near_fomc"], c["cpi_ppi"] = cal[t]["near_fomc"], cal[t]["cpi_ppi"]
+    c["spx_fell"] = spot < R[0]["prev_spot"]
+    acc_day(acc, ctx, L, H)
+    R[0]["peak_nav"] = max(R[0]["peak_nav"], nav)
+    R[0]["prev_nav"] = nav
+    R[0]["prev_spot"] = spot
+    R[0]["nav"] = nav
+    # daily bands and mean greeks
+    n_days1 = cal[cal.shape[0] - 1]["day"] + 1
+    scatter_add(h_nav, s * n_days1 + d, _bin(nav / st["nav"], _NAV_LO, _NAV_HI, _NAV_N), 1)
+    if s == 0:
+        scatter_add(h_spx, d, _bin(spot / spot0, _SPX_LO, _SPX_HI, _SPX_N), 1)
+        scatter_add(h_vix, d, _bin(vix, _VIX_LO, _VIX_HI, _VIX_N), 1)
+    n_str = g_sums.shape[1] // (4 * n_layers)
+    for k in range(nk):
+        row = s * n_layers + sp[g + k]["layer"]
+        scatter_add(g_sums, row, d, L[k]["delta"])
+        scatter_add(g_sums, n_str * n_layers + row, d, L[k]["gamma"])
+        scatter_add(g_sums, 2 * n_str * n_layers + row, d, L[k]["vega"])
+        scatter_add(g_sums, 3 * n_str * n_layers + row, d, L[k]["theta"])
+    if sv_nav.shape[0] > 0:
+        sv_nav[s, d, p] = nav
+        if s == 0:
+            sv_spx[d, p] = spot
+            sv_vix[d, p] = vix
+    return nav
+
+
+@register_jitable
+def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx, vx, kq, rate, q,
+            spot0, v0, seeds, run_has_hedges, n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums,
+            sv_nav, sv_spx, sv_vix):
+    """Run strategy ``i // n_paths`` on path ``start + i % n_paths`` (see the module docstring).
+
+    ``kq = (a, b, a3, b3)``: the pricing model's ``VIX^2 = a v + b`` at 30 and 93 days; ``seeds`` =
+    (RSI seed move of SPX, of VIX): Wilder's averages start at the model's expected absolute daily move.
+    """
+    s = i // n_paths
+    p = i - s * n_paths
+    path = start + p
+    st = strat[s]
+    nk, nh, g, h0 = st["n_slots"], st["n_hedge"], st["slot0"], st["hedge0"]
+    # ---- initial state
+    for k in range(MAX_LAYERS):
+        L[k]["kps"] = spot0
+        L[k]["kpl"] = spot0
+        L[k]["kcs"] = spot0
+        L[k]["kcl"] = spot0
+        L[k]["n_put"] = 0.0
+        L[k]["n_call"] = 0.0
+        L[k]["cr_put"] = 0.0
+        L[k]["cr_call"] = 0.0
+        L[k]["expiry"] = 0.0
+        L[k]["entry_time"] = 0.0
+        L[k]["realized"] = 0.0
+        L[k]["costs"] = 0.0
+        L[k]["reopen"] = True
+        L[k]["reopen_next"] = False
+        L[k]["val_put"] = 0.0
+        L[k]["val_call"] = 0.0
+        L[k]["delta"] = 0.0
+        L[k]["gamma"] = 0.0
+        L[k]["vega"] = 0.0
+        L[k]["theta"] = 0.0
+        L[k]["prev_pnl"] = 0.0
+        L[k]["stopped"] = False
+        for leg in range(4):
+            for f in range(5):
+                legs[k, leg, f] = 0.0
+    for j in range(H.shape[0]):
+        H[j]["n"] = 0.0
+        H[j]["k1"] = 0.0
+        H[j]["expiry"] = 0.0
+        H[j]["entry_px"] = 0.0
+        H[j]["basis"] = 0.0
+        H[j]["realized"] = 0.0
+        H[j]["costs"] = 0.0
+        H[j]["roll_cover"] = 0.0
+        H[j]["unit"] = 0.0
+        H[j]["gain"] = 0.0
+        H[j]["monetized"] = False
+        H[j]["active"] = False
+    m = mk[0]
+    x, v_state = market.market_init(m, 0.0)
+    e_dev, w_dev = 0.0, 0.0  # historical replay deviations
+    spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, m)
+    r = R[0]
+    nav0 = st["nav"]
+    r["cash"], r["interest"], r["spent"], r["nav"] = nav0, 0.0, 0.0, nav0
+    r["n_stops"], r["n_rolls"], r["n_entries"] = 0.0, 0.0, 0.0
+    r["peak_nav"], r["have_prev_sig"] = nav0, False
+    r["rsi_s_prev"], r["rsi_s_gain"], r["rsi_s_loss"] = spot, seeds[0], seeds[0]
+    r["rsi_v_prev"], r["rsi_v_gain"], r["rsi_v_loss"] = vix, seeds[1], seeds[1]
+    r["macd_s_fast"], r["macd_s_slow"], r["macd_s_sig"], r["macd_s_hist"] = spot, spot, 0.0, 0.0
+    r["macd_v_fast"], r["macd_v_slow"], r["macd_v_sig"], r["macd_v_hist"] = vix, vix, 0.0, 0.0
+    r["term_slope"] = _term_slope(v, vix, kq)
+    r["probe_loss"], r["target_fraction"], r["underhedge"], r["allowance"] = 0.0, 0.0, 0.0, 0.0
+    # ---- day 0: open the ladder, first hedge decision
+    flow, entries = ladder.enter(L, legs, nk, spot, v, 0, 0.0, nav0, sp, g, st, spx, spx_expiry)
+    r["n_entries"] += entries
+    r["cash"] += flow
+    for k in range(nk):
+        ladder.derive(L, legs, k)
+    hedge.mark_all(H, nh, hp, h0, v, 0.0, vx)
+    nav = _nav(R, L, nk, H, nh, hp, h0)
+    r["prev_nav"], r["prev_spot"] = nav, spot
+    r["prev_hedge_pnl"] = _hedge_pnl(H, nh, hp, h0)
+    for k in range(nk):
+        L[k]["prev_pnl"] = L[k]["realized"] - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
+    c = ctx[0]
+    c["nav0"] = nav0
+    c["t"] = 0
+    c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
+    acc_init(acc, ctx, L, H)
+    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, spot, v, vix, nav, spot0, kq, rate, q, spx, vx,
+                     run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+    trace_point(1, 0, 0.0, L, legs, H, R, sig, spot, vix, nav)
+    # ---- time loop
+    n_steps = cal.shape[0] - 1
+    for t in range(1, n_steps + 1):
+        x, v_state, e_dev, w_dev = market.advance(t, path, x, v_state, e_dev, w_dev, m, steps[t - 1], seed, key)
+        spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, m)
+        now = cal[t]["now"]
+        gr = cal[t]["growth"]
+        r["interest"] += r["cash"] * (gr - 1.0)
+        r["cash"] = r["cash"] * gr
+        ladder.mark_all(L, legs, nk, spot, v, now, spx)
+        hedge.mark_all(H, nh, hp, h0, v, now, vx)
+        trace_point(0, t, now, L, legs, H, R, sig, spot, vix, nav)
+        flow, stops = ladder.settle_and_exit(L, legs, nk, now, sp, g, st)
+        r["n_stops"] += stops
+        if stops > 0.0:
+            f2, rolls = ladder.cascade(L, legs, nk, spot, v, now, sp, g, st, spx)
+            flow += f2
+            r["n_rolls"] += rolls
+        nav_pre = (r["cash"] + flow) - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
+        f3, entries = ladder.enter(L, legs, nk, spot, v, t, now, nav_pre, sp, g, st, spx, spx_expiry)
+        flow += f3
+        r["n_entries"] += entries
+        r["cash"] += flow
+        gamma = 0.0
+        for k in range(nk):
+            ladder.derive(L, legs, k)
+            gamma += L[k]["gamma"]
+        nav = _nav(R, L, nk, H, nh, hp, h0)
+        c["t"], c["now"], c["gamma"], c["margin"] = t, now, gamma, ladder.margin(L, nk)
+        c["front_open"] = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
+        c["front_left"] = L[0]["expiry"] - now
+        acc_step(acc, ctx, L, H)
+        if cal[t]["end_of_day"]:
+            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, spot, v, vix, nav, spot0, kq, rate, q,
+                             spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+        trace_point(1, t, now, L, legs, H, R, sig, spot, vix, nav)
+    acc_final(acc, ctx, L, H)
+    # ---- outputs
+    core[0, s, p] = nav
+    core[1, s, p] = r["interest"]
+    core[2, s, p] = r["spent"]
+    core[3, s, p] = _hedge_pnl(H, nh, hp, h0)
+    costs = 0.0
+    for k in range(nk):
+        costs += L[k]["costs"]
+    for j in range(nh):
+        costs += H[j]["costs"]
+    core[4, s, p] = costs
+    core[5, s, p] = r["n_stops"]
+    core[6, s, p] = r["n_rolls"]
+    core[7, s, p] = r["n_entries"]
+    core[8, s, p] = spot
+    core[9, s, p] = vix
+    for k in range(MAX_LAYERS):
+        core[_LAYER_PNL + k, s, p] = (L[k]["realized"] - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])) if k < nk else 0.0
+    for a in range(acc.shape[0]):
+        accs[a, s, p] = acc[a]

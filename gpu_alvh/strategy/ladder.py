@@ -1,0 +1,276 @@
+"""The iron-condor ladder of one strategy on one path: marks, exits, cascade, re-entry (per-path code).
+
+State: ``L[k]`` and ``legs[k, leg, field]`` (:mod:`gpu_alvh.strategy.state`), ``k < n`` local slots of
+the row (DTE order); parameters ``sp[g + k]`` (:data:`gpu_alvh.strategy.params.SLOT_P`) and the row's
+``st`` (:data:`~gpu_alvh.strategy.params.STRAT`: SPX costs).  Each slot holds one iron condor as two
+verticals (put side: short ``kps`` / long ``kpl``; call side: short ``kcs`` / long ``kcl``) with their
+own contract counts and mid credits per contract (index points).
+
+Rules (SPEC section 6), checked on mid marks:
+
+* profit target: ``value <= (1 - profit_target) credit`` (whole condor);
+* stop: ``value - credit >= stop_multiple credit``;
+* time exit: ``DTE <= exit_dte``; cash settlement at expiry (intrinsic value, no costs);
+* a closed layer re-opens on the next step at its DTE (``reopen_next`` -> ``reopen``; a layer whose
+  sizing gives no contract stays due); sizing ``floor(max_loss_pct% NAV / ((max wing - credit) 100))``;
+* cascade: a stopped slot rolls the tested side (short strike nearer the spot in log-moneyness) of the
+  next ``depth`` slots back to the target delta, same expiry and width; ``fraction`` of its contracts is
+  re-opened, the rest closed.
+
+Cash flows per contract: open ``100 (credit_mid - hs_short - hs_long) - 2 commission``, close
+``-100 (value_mid + hs_short + hs_long) - 2 commission``, settlement ``-100 intrinsic``, with
+``hs = half_spread_points + half_spread_pct |leg price|``.  Every flow goes into ``realized`` so a layer's
+P&L is ``realized - 100 (n_put val_put + n_call val_call)`` and NAV balances exactly.  Legs of sides with
+no contracts are not marked (their marks are never read).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..kernels.floats import jitable as register_jitable
+
+from . import marks
+from .state import LEG_DELTA, LEG_GAMMA, LEG_PRICE, LEG_THETA, LEG_VEGA
+
+__all__ = ["mark_all", "derive", "value", "settle_and_exit", "cascade", "enter", "margin", "probe_loss"]
+
+M = 100.0  # SPX multiplier
+GRID = 5.0  # SPX strike grid
+
+
+@register_jitable
+def _tau(L, k, now):
+    return max(L[k]["expiry"] - now, 0.0) / 365.0
+
+
+@register_jitable
+def derive(L, legs, k):
+    """Side values (points per contract) and position greeks ($ per point etc.) from the leg marks."""
+    L[k]["val_put"] = max(legs[k, 0, LEG_PRICE] - legs[k, 1, LEG_PRICE], 0.0)
+    L[k]["val_call"] = max(legs[k, 2, LEG_PRICE] - legs[k, 3, LEG_PRICE], 0.0)
+    npt, nc = L[k]["n_put"], L[k]["n_call"]
+    L[k]["delta"] = M * (npt * (legs[k, 1, LEG_DELTA] - legs[k, 0, LEG_DELTA]) + nc * (legs[k, 3, LEG_DELTA] - legs[k, 2, LEG_DELTA]))
+    L[k]["gamma"] = M * (npt * (legs[k, 1, LEG_GAMMA] - legs[k, 0, LEG_GAMMA]) + nc * (legs[k, 3, LEG_GAMMA] - legs[k, 2, LEG_GAMMA]))
+    L[k]["vega"] = M * (npt * (legs[k, 1, LEG_VEGA] - legs[k, 0, LEG_VEGA]) + nc * (legs[k, 3, LEG_VEGA] - legs[k, 2, LEG_VEGA]))
+    L[k]["theta"] = M * (npt * (legs[k, 1, LEG_THETA] - legs[k, 0, LEG_THETA]) + nc * (legs[k, 3, LEG_THETA] - legs[k, 2, LEG_THETA]))
+
+
+@register_jitable
+def mark_all(L, legs, n, spot, v, now, spx):
+    """Mark the open sides of every slot at mid (IV table + Black-Scholes), then derive (the exit rules read
+    the side values; after the step's trades the engine derives every slot again)."""
+    for k in range(n):
+        if L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0:
+            tau = _tau(L, k, now)
+            ctx = marks.spx_ctx(spx, spot, v, tau, tau)
+            if L[k]["n_put"] > 0.0:
+                marks.mark_leg(spx, ctx, L[k]["kps"], False, legs, k, 0)
+                marks.mark_leg(spx, ctx, L[k]["kpl"], False, legs, k, 1)
+            if L[k]["n_call"] > 0.0:
+                marks.mark_leg(spx, ctx, L[k]["kcs"], True, legs, k, 2)
+                marks.mark_leg(spx, ctx, L[k]["kcl"], True, legs, k, 3)
+        derive(L, legs, k)
+
+
+@register_jitable
+def value(L, n):
+    """Liability of the ladder at mid, $ (>= 0)."""
+    total = 0.0
+    for k in range(n):
+        total += M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
+    return total
+
+
+@register_jitable
+def _hs(legs, k, leg, pts, pct):
+    return pts + pct * abs(legs[k, leg, LEG_PRICE])
+
+
+@register_jitable
+def _close(L, legs, k, put, call, settle, st):
+    """Close the masked sides of slot ``k`` at mid plus costs (or settle at intrinsic); returns the $ flow."""
+    comm = st["spx_comm"]
+    npt, nc = L[k]["n_put"], L[k]["n_call"]
+    if settle:
+        fp = -M * npt * L[k]["val_put"]
+        fc = -M * nc * L[k]["val_call"]
+    else:
+        pts, pct = st["spx_hs_pts"], st["spx_hs_pct"]
+        hp = _hs(legs, k, 0, pts, pct) + _hs(legs, k, 1, pts, pct)
+        hc = _hs(legs, k, 2, pts, pct) + _hs(legs, k, 3, pts, pct)
+        fp = -M * npt * (L[k]["val_put"] + hp) - 2.0 * comm * npt
+        fc = -M * nc * (L[k]["val_call"] + hc) - 2.0 * comm * nc
+        if put:
+            L[k]["costs"] += M * npt * hp + 2.0 * comm * npt
+        if call:
+            L[k]["costs"] += M * nc * hc + 2.0 * comm * nc
+    flow = (fp if put else 0.0) + (fc if call else 0.0)
+    L[k]["realized"] += flow
+    if put:
+        L[k]["n_put"] = 0.0
+    if call:
+        L[k]["n_call"] = 0.0
+    return flow
+
+
+@register_jitable
+def settle_and_exit(L, legs, n, now, sp, g, st):
+    """Settle expired slots, then apply profit target / stop / time exit; sets ``L[k].stopped``.
+
+    Returns ``(cash flow $, number of stops)``."""
+    flow = 0.0
+    stops = 0.0
+    for k in range(n):
+        L[k]["stopped"] = False
+        if not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):
+            continue
+        if L[k]["expiry"] <= now + 1e-9:
+            flow += _close(L, legs, k, True, True, True, st)
+            L[k]["reopen_next"] = True
+            continue
+        p = sp[g + k]
+        credit = L[k]["n_put"] * L[k]["cr_put"] + L[k]["n_call"] * L[k]["cr_call"]
+        val = L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"]
+        take = val <= (1.0 - p["profit_target"]) * credit
+        stop = (not take) and (val - credit >= p["stop_multiple"] * credit)
+        timed = (not take) and (not stop) and (L[k]["expiry"] - now <= p["exit_dte"] + 1e-9)
+        if take or stop or timed:
+            flow += _close(L, legs, k, True, True, False, st)
+            L[k]["reopen_next"] = True
+            if stop:
+                L[k]["stopped"] = True
+                stops += 1.0
+    return flow, stops
+
+
+@register_jitable
+def _open_side(L, legs, k, is_call, spot, v, tau, delta, width, ncon, st, spx):
+    """Open ``ncon`` verticals on one side of slot ``k``: short at |delta| ``delta``, long ``width`` further
+    out (``width < 0``: keep the slot's current width); returns the $ flow (credit net of costs)."""
+    ks = marks.strike_for_delta(spx, spot, v, tau, tau, delta, is_call)
+    if is_call:
+        kl = ks + (max(L[k]["kcl"] - L[k]["kcs"], GRID) if width < 0.0 else width)
+        a = 2
+    else:
+        kl = max(ks - (max(L[k]["kps"] - L[k]["kpl"], GRID) if width < 0.0 else width), GRID)
+        a = 0
+    ctx = marks.spx_ctx(spx, spot, v, tau, tau)
+    marks.mark_leg(spx, ctx, ks, is_call, legs, k, a)
+    marks.mark_leg(spx, ctx, kl, is_call, legs, k, a + 1)
+    return _book_side(L, legs, k, is_call, ks, kl, ncon, st)
+
+
+@register_jitable
+def _book_side(L, legs, k, is_call, ks, kl, ncon, st):
+    a = 2 if is_call else 0
+    pts, pct, comm = st["spx_hs_pts"], st["spx_hs_pct"], st["spx_comm"]
+    cr = max(legs[k, a, LEG_PRICE] - legs[k, a + 1, LEG_PRICE], 0.0)
+    hs = _hs(legs, k, a, pts, pct) + _hs(legs, k, a + 1, pts, pct)
+    if is_call:
+        L[k]["kcs"], L[k]["kcl"], L[k]["cr_call"], L[k]["n_call"] = ks, kl, cr, ncon
+    else:
+        L[k]["kps"], L[k]["kpl"], L[k]["cr_put"], L[k]["n_put"] = ks, kl, cr, ncon
+    L[k]["costs"] += M * ncon * hs + 2.0 * comm * ncon
+    flow = M * ncon * (cr - hs) - 2.0 * comm * ncon
+    L[k]["realized"] += flow
+    return flow
+
+
+@register_jitable
+def cascade(L, legs, n, spot, v, now, sp, g, st, spx):
+    """After stops: roll the tested side of the next ``depth`` open, unstopped slots; returns the $ flow
+    and the number of rolls."""
+    flow = 0.0
+    rolls = 0.0
+    for k in range(1, n):
+        hit = False
+        for src in range(k):
+            p = sp[g + src]
+            if L[src]["stopped"] and p["cascade_on"] and k - src <= p["cascade_depth"]:
+                hit = True
+        if not hit or L[k]["stopped"] or not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):
+            continue
+        put_t = math.log(spot / max(L[k]["kps"], 1e-12)) <= math.log(max(L[k]["kcs"], 1e-12) / spot) and L[k]["n_put"] > 0.0
+        call_t = (not put_t) and L[k]["n_call"] > 0.0
+        if not (put_t or call_t):
+            continue
+        old = L[k]["n_put"] if put_t else L[k]["n_call"]
+        flow += _close(L, legs, k, put_t, call_t, False, st)
+        p = sp[g + k]
+        n_new = math.floor(p["cascade_fraction"] * old + 1e-9)
+        flow += _open_side(L, legs, k, call_t, spot, v, _tau(L, k, now), p["short_delta"], -1.0, n_new, st, spx)
+        rolls += 1.0
+    return flow, rolls
+
+
+@register_jitable
+def enter(L, legs, n, spot, v, t, now, nav, sp, g, st, spx, spx_expiry):
+    """Open a new condor on every slot due for (re-)entry (sized on ``nav``), then roll the flags.
+
+    Returns ``(cash flow $, entries)``."""
+    flow = 0.0
+    entries = 0.0
+    for k in range(n):
+        if L[k]["reopen"] and nav > 0.0:
+            p = sp[g + k]
+            expiry = spx_expiry[t, p["dte_col"]]
+            tau = (expiry - now) / 365.0
+            d = p["short_delta"]
+            kps = marks.strike_for_delta(spx, spot, v, tau, tau, d, False)
+            kcs = marks.strike_for_delta(spx, spot, v, tau, tau, d, True)
+            w = p["wing_width"]
+            kpl, kcl = kps - w, kcs + w
+            if p["use_wing_delta"]:
+                kpl = min(marks.strike_for_delta(spx, spot, v, tau, tau, p["wing_delta"], False), kps - GRID)
+                kcl = max(marks.strike_for_delta(spx, spot, v, tau, tau, p["wing_delta"], True), kcs + GRID)
+            kpl = max(kpl, GRID)
+            # the slot is empty (a due slot was closed on both sides), so its leg marks can be overwritten
+            ctx = marks.spx_ctx(spx, spot, v, tau, tau)
+            marks.mark_leg(spx, ctx, kps, False, legs, k, 0)
+            marks.mark_leg(spx, ctx, kpl, False, legs, k, 1)
+            marks.mark_leg(spx, ctx, kcs, True, legs, k, 2)
+            marks.mark_leg(spx, ctx, kcl, True, legs, k, 3)
+            credit = max(legs[k, 0, LEG_PRICE] - legs[k, 1, LEG_PRICE], 0.0) + max(legs[k, 2, LEG_PRICE] - legs[k, 3, LEG_PRICE], 0.0)
+            max_loss = M * (max(kps - kpl, kcl - kcs) - credit)
+            budget = p["max_loss_pct"] / 100.0 * nav
+            ncon = math.floor(max(budget, 0.0) / max(max_loss, 1.0))
+            if ncon > 0.0:
+                flow += _book_side(L, legs, k, False, kps, kpl, ncon, st)
+                flow += _book_side(L, legs, k, True, kcs, kcl, ncon, st)
+                L[k]["expiry"] = expiry
+                L[k]["entry_time"] = now
+                L[k]["reopen"] = False
+                entries += 1.0
+        L[k]["reopen"] = L[k]["reopen"] or L[k]["reopen_next"]
+        L[k]["reopen_next"] = False
+    return flow, entries
+
+
+@register_jitable
+def margin(L, n):
+    """Reg-T margin of the ladder, $: per condor wider wing x 100 - credit, both sides paired."""
+    total = 0.0
+    for k in range(n):
+        wide = max(L[k]["n_put"] * (L[k]["kps"] - L[k]["kpl"]), L[k]["n_call"] * (L[k]["kcl"] - L[k]["kcs"]))
+        total += max(M * (wide - L[k]["n_put"] * L[k]["cr_put"] - L[k]["n_call"] * L[k]["cr_call"]), 0.0)
+    return total
+
+
+@register_jitable
+def probe_loss(L, n, spot_p, v_p, now, spx):
+    """Loss of the ladder under a probe state (spot_p, v_p) at the current time: probe value - value, $."""
+    total = 0.0
+    for k in range(n):
+        if not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):
+            continue
+        tau = _tau(L, k, now)
+        ctx = marks.spx_ctx(spx, spot_p, v_p, tau, tau)
+        vp = 0.0
+        vc = 0.0
+        if L[k]["n_put"] > 0.0:
+            vp = max(marks.leg_price(spx, ctx, L[k]["kps"], False) - marks.leg_price(spx, ctx, L[k]["kpl"], False), 0.0)
+        if L[k]["n_call"] > 0.0:
+            vc = max(marks.leg_price(spx, ctx, L[k]["kcs"], True) - marks.leg_price(spx, ctx, L[k]["kcl"], True), 0.0)
+        total += M * (L[k]["n_put"] * vp + L[k]["n_call"] * vc) - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
+    return total

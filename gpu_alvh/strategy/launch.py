@@ -1,0 +1,229 @@
+"""Run the fused book over one batch of paths on a backend, and bring its outputs to the host.
+
+:func:`run_batch` allocates the outputs on the backend's arrays (NumPy, or CuPy for the CUDA kernels),
+launches the ``book`` entry (:mod:`gpu_alvh.kernels.build`) over ``strategies x paths`` threads, and
+copies the results to the host once (through :func:`gpu_alvh.results.to_host`): per-path core outputs
+and accumulator fields, the band histograms and greek sums (the CPU's per-thread copies summed).  The
+returned dict has the layout :func:`gpu_alvh.results.scenario_dataset` reads.
+
+:func:`trace_rows` runs the same per-path program as plain Python for a few paths and records the state
+twice per step (after the marks, and at the end of the step) - the numbers behind a path's P&L.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import build, market
+from ..kernels.target import n_copies
+from . import accumulators as acc_mod
+from .engine import CORE, CORE_INDEX, GREEKS, N_CORE, NAV_BINS, SPX_BINS, VIX_BINS
+from .params import MAX_LAYERS, BookParams
+
+__all__ = ["KernelInputs", "prepare", "run_batch", "per_path_outputs"]
+
+VIX3M_TAU = 93.0 / 365.0
+
+
+class KernelInputs:
+    """Everything the kernel reads, on the backend, built once per run (tables, parameters, market)."""
+
+    def __init__(self, book, params: BookParams, compiled, spx_table, vix_table, backend):
+        from .signals import neutral_seed_move
+        from . import marks
+
+        self.backend, self.book, self.params, self.compiled = backend, book, params, compiled
+        dev = lambda a: _to_kernel(a, backend)  # noqa: E731
+        self.market = tuple(dev(a) for a in market.compile_market(compiled))  # (mk, steps)
+        self.book_arrays = tuple(dev(a) for a in (params.strat, params.slots, params.hedges, params.cond, params.cal, params.spx_expiry, params.vix_expiry))
+        self.spx = tuple(dev(a) for a in marks.spx_arrays(spx_table))
+        self.vix = tuple(dev(a) for a in marks.vix_arrays(vix_table))
+        mq = compiled.model_q
+        a, b = mq.vix2_coefficients()
+        a3, b3 = mq.vix2_coefficients(VIX3M_TAU)
+        self.kq = (float(a), float(b), float(a3), float(b3))
+        v0 = float(compiled.v0)
+        self.seeds = (neutral_seed_move(compiled.spot, v0),
+                      neutral_seed_move(float(mq.vix_from_variance(v0)), max(compiled.model_p.sigma**2 / max(v0, 1e-6), 0.25)))
+        self.run_has_hedges = bool(book.n_hedge_slots > 0)
+        self.n_days = int(compiled.horizon)
+        self.S = params.n_strategies
+        self.n_layers = params.n_layers
+
+    def scalars(self):
+        c = self.compiled
+        return (self.kq, float(c.rate), float(c.dividend_yield), float(c.spot), float(c.v0), self.seeds, self.run_has_hedges, self.n_layers)
+
+
+def _to_kernel(a, backend):
+    """An input array where the kernels read it: host NumPy (CPU, simulator); CUDA device memory for the
+    GPU (records through numba-cuda - CuPy has no structured dtypes - other arrays through CuPy)."""
+    if backend.kernel_target != "cuda":
+        return backend.to_host(a) if hasattr(a, "__cuda_array_interface__") else np.asarray(a)
+    if isinstance(a, np.ndarray) and a.dtype.names:
+        from numba import cuda
+
+        return cuda.to_device(a)
+    return backend.xp.asarray(a)
+
+
+def prepare(book, params, compiled, spx_table, vix_table, backend) -> KernelInputs:
+    return KernelInputs(book, params, compiled, spx_table, vix_table, backend)
+
+
+def _outputs(inp: KernelInputs, count: int, save_paths: bool):
+    xp = inp.backend.xp
+    S, D1 = inp.S, inp.n_days + 1
+    copies = n_copies(inp.backend.kernel_target)
+    out = {
+        "core": xp.zeros((N_CORE, S, count), dtype=np.float64),
+        "accs": xp.zeros((acc_mod.N_ACC, S, count), dtype=np.float64),
+        "h_nav": xp.zeros((copies, S * D1, NAV_BINS[2]), dtype=np.int32),
+        "h_spx": xp.zeros((copies, D1, SPX_BINS[2]), dtype=np.int32),
+        "h_vix": xp.zeros((copies, D1, VIX_BINS[2]), dtype=np.int32),
+        "g_sums": xp.zeros((copies, len(GREEKS) * S * inp.n_layers, D1), dtype=np.float64),
+    }
+    if save_paths:
+        out.update(sv_nav=xp.zeros((S, D1, count)), sv_spx=xp.zeros((D1, count)), sv_vix=xp.zeros((D1, count)))
+    else:
+        out.update(sv_nav=xp.zeros((0, 1, 1)), sv_spx=xp.zeros((0, 1)), sv_vix=xp.zeros((0, 1)))
+    return out
+
+
+def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: bool = False) -> dict:
+    """Run every strategy row on paths ``start .. start + count - 1``; host results (see module docstring)."""
+    from ..results import to_host
+
+    b = inp.backend
+    o = _outputs(inp, count, save_paths)
+    n = inp.S * count
+    kq, rate, q, spot0, v0, seeds, run_has_hedges, n_layers = inp.scalars()
+    args = (n, count, np.int64(start), np.uint64(seed), np.uint64(inp.compiled.key), *inp.market, *inp.book_arrays, *inp.spx, *inp.vix,
+            *kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
+            o["core"], o["accs"], o["h_nav"], o["h_spx"], o["h_vix"], o["g_sums"], o["sv_nav"], o["sv_spx"], o["sv_vix"])
+    build.launch("book", b.kernel_target, n, *args)
+    host = {k: to_host(b, v) for k, v in o.items()}
+    return per_path_outputs(inp, host, start, count, save_paths)
+
+
+def per_path_outputs(inp: KernelInputs, host: dict, start: int, count: int, save_paths: bool) -> dict:
+    """The batch's results in the layout of :func:`gpu_alvh.results.scenario_dataset` (host arrays)."""
+    S, L, D1 = inp.S, inp.n_layers, inp.n_days + 1
+    core, accs = host["core"], host["accs"]
+    slots = inp.params.slots
+    strat = inp.params.strat
+    pp = {}
+    for name in CORE:
+        if name != "layer_pnl" and name not in ("spx_final", "vix_final"):
+            pp[name] = core[CORE_INDEX[name]]
+    pp["final_pnl"] = pp["final_nav"] - strat["nav"][:, None]
+    fields = acc_mod.FIELD
+    per_layer = {}
+    for f in fields.values():
+        if f.size == 1:
+            pp[f.name] = accs[f.offset]
+        else:
+            per_layer[f.name] = accs[f.offset: f.offset + f.size]
+    per_layer["layer_pnl"] = core[CORE_INDEX["layer_pnl"]: CORE_INDEX["layer_pnl"] + MAX_LAYERS]
+    for name, a in per_layer.items():  # local slot k of strategy s -> its layer coordinate
+        out = np.zeros((S, L, count))
+        for s in range(S):
+            g0, nk = int(strat[s]["slot0"]), int(strat[s]["n_slots"])
+            for k in range(nk):
+                out[s, int(slots[g0 + k]["layer"])] = a[k, s]
+        pp[name] = out
+    pp["spx_final"] = core[CORE_INDEX["spx_final"], 0]
+    pp["vix_final"] = core[CORE_INDEX["vix_final"], 0]
+    sums = {
+        "nav_hist": host["h_nav"].sum(axis=0, dtype=np.int64).reshape(S, D1, NAV_BINS[2]),
+        "spx_hist": host["h_spx"].sum(axis=0, dtype=np.int64),
+        "vix_hist": host["h_vix"].sum(axis=0, dtype=np.int64),
+        "greek_sums": host["g_sums"].sum(axis=0).reshape(len(GREEKS), S, L, D1),
+    }
+    paths = None
+    if save_paths:
+        paths = {"nav": host["sv_nav"], "spx": host["sv_spx"], "vix": host["sv_vix"]}
+    years = float(inp.params.cal["now"][-1]) / 365.0
+    bad = pp.pop("bad_day")
+    return {"per_path": pp, "sums": sums, "paths": paths, "years": years, "count": count, "start": start, "bad_day": bad}
+
+
+def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
+    """Run the per-path program as plain Python on ``paths`` for every strategy, recording each step.
+
+    Returns ``{"paths", "records", "audit", "result"}``: ``records`` is a list (per step and stage, in
+    order) of dicts of host arrays over ``[slot, traced path]`` (ladder fields), ``[hedge slot, traced
+    path]`` (``h_*``), ``[strategy, traced path]`` (``nav``, ``cash``, ``spent``, ``allowance``, ``under``,
+    ``signal_*`` ...) and ``[traced path]`` (``spot``, ``vix``); ``audit`` the worst bookkeeping errors
+    (:class:`gpu_alvh.strategy.tracing.Recorder`); ``result`` the batch outputs of those paths.
+    """
+    from . import engine
+    from .signals import SIGNALS
+    from .state import local_state
+    from .tracing import Recorder
+
+    paths = [int(p) for p in paths]
+    S = inp.S
+    strat, hedges = inp.params.strat, inp.params.hedges
+    K, J = inp.params.slots.shape[0], hedges.shape[0]
+    n_t = len(paths)
+    recs: dict[tuple[int, int], list] = {}
+    audit = {"nav_error": 0.0, "value_excess": 0.0, "budget_excess": 0.0}
+    parts = []
+    for ti, path in enumerate(paths):
+        host = {k: np.asarray(v) for k, v in _outputs(inp, 1, False).items()}
+        for s in range(S):
+            st = strat[s]
+            nh, h0 = int(st["n_hedge"]), int(st["hedge0"])
+            state = local_state()
+            args = (s, 1, path, int(seed), int(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
+                    tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), *inp.scalars(), *state,
+                    host["core"], host["accs"], host["h_nav"], host["h_spx"], host["h_vix"], host["g_sums"], host["sv_nav"], host["sv_spx"], host["sv_vix"])
+            with Recorder(int(st["n_slots"]), nh, float(st["nav"]), hedges[h0:h0 + nh]) as rec:
+                engine.run_row(*args)
+            recs[(s, ti)] = rec.records
+            for k in audit:
+                audit[k] = max(audit[k], getattr(rec, k))
+        parts.append(per_path_outputs(inp, host, path, 1, False))
+    n_rec = len(recs[(0, 0)])
+    records = []
+    layer_slots = {}
+    for j in range(J):
+        layer_slots.setdefault(int(hedges[j]["layer"]), []).append(j)
+    for r in range(n_rec):
+        first = recs[(0, 0)][r]
+        out = {"stage": first["stage"], "t": first["t"], "now": first["now"], "days_to_event": float(inp.params.cal[first["t"]]["days_to_event"])}
+        out["spot"] = np.array([recs[(0, ti)][r]["spot"] for ti in range(n_t)])
+        out["vix"] = np.array([recs[(0, ti)][r]["vix"] for ti in range(n_t)])
+        slot_keys = [k for k, v in first.items() if isinstance(v, np.ndarray) and not k.startswith("h_") and k not in ("signals", "leg_price")]
+        for key in slot_keys:
+            a = np.zeros((K, n_t), dtype=first[key].dtype)
+            for s in range(S):
+                g0, nk = int(strat[s]["slot0"]), int(strat[s]["n_slots"])
+                for ti in range(n_t):
+                    a[g0:g0 + nk, ti] = recs[(s, ti)][r][key]
+            out[key] = a
+        lp = np.zeros((4, K, n_t))
+        for s in range(S):
+            g0, nk = int(strat[s]["slot0"]), int(strat[s]["n_slots"])
+            for ti in range(n_t):
+                lp[:, g0:g0 + nk, ti] = recs[(s, ti)][r]["leg_price"]
+        out["leg_price"] = lp
+        for key in [k for k in first if k.startswith("h_")]:
+            a = np.zeros((J, n_t), dtype=first[key].dtype if first[key].size else float)
+            for s in range(S):
+                h0, nh = int(strat[s]["hedge0"]), int(strat[s]["n_hedge"])
+                for ti in range(n_t):
+                    if nh:
+                        a[h0:h0 + nh, ti] = recs[(s, ti)][r][key]
+            out[key] = a
+        for key, name in (("nav", "nav"), ("cash", "cash"), ("interest", "interest"), ("spent", "spent"), ("probe_loss", "probe_loss"),
+                          ("target_fraction", "target_fraction"), ("underhedge", "under"), ("allowance", "allowance"), ("hedge_pnl", "hedge_pnl")):
+            if key in first:
+                out[name] = np.array([[recs[(s, ti)][r][key] for ti in range(n_t)] for s in range(S)])
+        for i, name in enumerate(SIGNALS):
+            out[f"signal_{name}"] = np.array([[recs[(s, ti)][r]["signals"][i] for ti in range(n_t)] for s in range(S)])
+        for h, js in layer_slots.items():
+            out[f"active_{h}"] = out["h_active"][js]
+        records.append(out)
+    return {"paths": paths, "records": records, "audit": audit, "parts": parts}

@@ -1,0 +1,82 @@
+"""The book's view of the pricing kernels: SPX legs and VIX instruments (per-path code).
+
+``spx = (rec, nu)`` and ``vx = (rec, data)`` are the kernel data of the scenario's SPX implied-vol
+table and VIX table (:mod:`gpu_alvh.kernels.spx`, :mod:`gpu_alvh.kernels.vix`).  Legs of one condor
+(one VIX instrument) share a *slice* - the part of a lookup that depends only on the state and the
+expiry - so the per-leg work is the moneyness stencil and one Black-Scholes evaluation.
+
+Times: ``tau`` calendar years (discounting, carry), ``tau_v`` variance years (the tables' axis and the
+total variance).  Leg marks are written to ``legs[k, leg, :]`` as price, delta, gamma, vega and theta
+(``-dV/dtau - dV/dtau_v``: the value change per year when both clocks run), per option.
+"""
+
+from __future__ import annotations
+
+from ..kernels.floats import jitable as register_jitable
+
+from ..kernels.spx import spx_iv, spx_kernel_data, spx_leg, spx_leg_price, spx_slice, spx_strike_for_delta
+from ..kernels.vix import vix_future as _vix_future
+from ..kernels.vix import vix_kernel_data, vix_leg, vix_slice
+
+__all__ = ["spx_arrays", "vix_arrays", "spx_ctx", "mark_leg", "leg_price", "strike_for_delta", "iv", "vix_ctx", "vix_price", "vix_future"]
+
+SPX_GRID = 5.0
+STRIKE_ITERATIONS = 6
+
+
+def spx_arrays(table):
+    """``(rec, nu)`` of an :class:`~gpu_alvh.pricing.tables.SpxTable` (host record, table on its backend)."""
+    d = spx_kernel_data(table)
+    return d.rec, d.nu
+
+
+def vix_arrays(table):
+    """``(rec, data)`` of a :class:`~gpu_alvh.pricing.vix.VixTable`."""
+    d = vix_kernel_data(table)
+    return d.rec, d.data
+
+
+@register_jitable
+def spx_ctx(spx, spot, v, tau, tau_v):
+    return spx_slice(spx[0], spot, v, tau, tau_v)
+
+
+@register_jitable
+def mark_leg(spx, ctx, strike, is_call, legs, k, leg):
+    p, d, g, ve, tc, tv = spx_leg(spx[0], spx[1], ctx, strike, is_call)
+    legs[k, leg, 0] = p
+    legs[k, leg, 1] = d
+    legs[k, leg, 2] = g
+    legs[k, leg, 3] = ve
+    legs[k, leg, 4] = tc + tv
+
+
+@register_jitable
+def leg_price(spx, ctx, strike, is_call):
+    return spx_leg_price(spx[0], spx[1], ctx, strike, is_call)
+
+
+@register_jitable
+def strike_for_delta(spx, spot, v, tau, tau_v, delta, is_call):
+    """Strike on the 5-point grid whose Black-Scholes |delta| at the table vol is ``delta``."""
+    return spx_strike_for_delta(spx[0], spx[1], spot, v, tau, tau_v, delta, is_call, SPX_GRID, STRIKE_ITERATIONS)
+
+
+@register_jitable
+def iv(spx, log_moneyness, v, tau_v):
+    return spx_iv(spx[0], spx[1], log_moneyness, v, tau_v)
+
+
+@register_jitable
+def vix_ctx(vx, v, tau, tau_v):
+    return vix_slice(vx[0], vx[1], v, tau, tau_v)
+
+
+@register_jitable
+def vix_price(vx, ctx, strike, is_call):
+    return vix_leg(vx[0], vx[1], ctx, strike, is_call)
+
+
+@register_jitable
+def vix_future(vx, v, tau_v):
+    return _vix_future(vx[0], vx[1], v, tau_v)

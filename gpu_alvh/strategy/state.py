@@ -1,0 +1,73 @@
+"""The named per-path state of the fused book (record dtypes of the kernel's local arrays).
+
+One thread runs one strategy row on one path and keeps, for the whole horizon,
+
+* ``L[k]`` (:data:`SLOT`, ``k < MAX_LAYERS``) - one iron condor per ladder layer: strikes (index
+  points), contracts per side, mid credits per contract (points), expiry and entry time (calendar days
+  since the start close), realised cash flows and costs ($), re-entry flags, side values at the last mark
+  (points per contract), position greeks ($ delta per point etc.), the layer P&L at the last day close;
+* ``legs[k, leg, f]`` - marks of the four legs (short put, long put, short call, long call): ``f`` =
+  price, delta, gamma, vega, theta (:data:`LEG_PRICE` ...), per option, no multiplier;
+* ``H[j]`` (:data:`HSLOT`, ``j < MAX_HEDGE``) - one VIX hedge position per hedge layer: contracts, first
+  strike (VIX points), expiry, futures entry price, cost basis ($), realised flows and costs, probe
+  coverage to re-buy after a time-shift, unit value and probe gain per contract at the last cycle,
+  the monetised flag;
+* ``R[0]`` (:data:`ROW`) - cash, interest, hedge premium spent, counters, the previous close, and the
+  signal recursions (Wilder RSI and MACD of SPX and VIX, term slope);
+* ``sig[0, i]`` / ``sig[1, i]`` - today's and the previous overlay day's value of signal ``i``
+  (registry order of :data:`gpu_alvh.strategy.signals.SIGNALS`);
+* ``ctx[0]`` (:data:`CTX`) - the step's observations handed to the accumulators
+  (:mod:`gpu_alvh.strategy.accumulators`), which own ``acc``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SLOT", "HSLOT", "ROW", "CTX", "N_LEG_FIELDS", "LEG_PRICE", "LEG_DELTA", "LEG_GAMMA", "LEG_VEGA", "LEG_THETA"]
+
+f8, i8, b1 = np.float64, np.int64, np.bool_
+
+LEG_PRICE, LEG_DELTA, LEG_GAMMA, LEG_VEGA, LEG_THETA = range(5)
+N_LEG_FIELDS = 5
+
+SLOT = np.dtype([
+    ("kps", f8), ("kpl", f8), ("kcs", f8), ("kcl", f8), ("n_put", f8), ("n_call", f8), ("cr_put", f8), ("cr_call", f8),
+    ("expiry", f8), ("entry_time", f8), ("realized", f8), ("costs", f8), ("reopen", b1), ("reopen_next", b1),
+    ("val_put", f8), ("val_call", f8), ("delta", f8), ("gamma", f8), ("vega", f8), ("theta", f8),
+    ("prev_pnl", f8), ("stopped", b1),
+], align=True)
+
+HSLOT = np.dtype([
+    ("n", f8), ("k1", f8), ("expiry", f8), ("entry_px", f8), ("basis", f8), ("realized", f8), ("costs", f8),
+    ("roll_cover", f8), ("unit", f8), ("gain", f8), ("monetized", b1), ("active", b1),
+], align=True)
+
+ROW = np.dtype([
+    ("cash", f8), ("interest", f8), ("spent", f8), ("nav", f8), ("n_stops", f8), ("n_rolls", f8), ("n_entries", f8),
+    ("prev_nav", f8), ("prev_spot", f8), ("prev_hedge_pnl", f8), ("peak_nav", f8), ("term_slope", f8), ("have_prev_sig", b1),
+    ("rsi_s_prev", f8), ("rsi_s_gain", f8), ("rsi_s_loss", f8), ("rsi_v_prev", f8), ("rsi_v_gain", f8), ("rsi_v_loss", f8),
+    ("macd_s_fast", f8), ("macd_s_slow", f8), ("macd_s_sig", f8), ("macd_s_hist", f8),
+    ("macd_v_fast", f8), ("macd_v_slow", f8), ("macd_v_sig", f8), ("macd_v_hist", f8),
+    ("probe_loss", f8), ("target_fraction", f8), ("underhedge", f8), ("allowance", f8),
+], align=True)
+
+CTX = np.dtype([
+    ("t", i8), ("day", i8), ("now", f8), ("spot", f8), ("vix", f8), ("nav", f8), ("prev_nav", f8), ("nav0", f8),
+    ("gamma", f8), ("front_open", b1), ("front_left", f8), ("margin", f8),
+    ("day_front", f8), ("day_back", f8), ("day_hedge", f8), ("near_fomc", b1), ("cpi_ppi", b1), ("spx_fell", b1),
+    ("entry7", f8), ("dl7", f8), ("dl45", f8), ("c2_ok", b1),
+    ("overlay_day", b1), ("ladder_delta", f8), ("hedge0_delta", f8),
+], align=True)
+
+
+def local_state():
+    """Host (NumPy) versions of the per-thread local arrays, in the order :func:`run_row` takes them:
+    ``L, legs, H, R, sig, ctx, acc`` (the kernel entries allocate the same shapes in registers / local
+    memory; see :mod:`gpu_alvh.kernels.templates`)."""
+    from .accumulators import N_ACC
+    from .params import MAX_HEDGE, MAX_LAYERS
+    from .signals import SIGNALS
+
+    return (np.zeros(MAX_LAYERS, SLOT), np.zeros((MAX_LAYERS, 4, N_LEG_FIELDS)), np.zeros(MAX_HEDGE, HSLOT), np.zeros(1, ROW),
+            np.zeros((2, len(SIGNALS))), np.zeros(1, CTX), np.zeros(N_ACC))
