@@ -193,20 +193,31 @@ def trace(scenario, paths, *, n_paths: int | None = None, seed: int | None = Non
           audit: bool = True, overrides: dict | None = None) -> dict[str, Any]:
     """Step-by-step state of selected paths (debugging; the numbers behind a path's P&L).
 
-    Returns ``{"labels", "layers", "slot_strategy", "slot_dte", "hedge_names", "records", "audit"}``
-    where ``records`` is a list (per step and stage) of host arrays over
-    ``[slot, traced path]`` / ``[strategy, traced path]`` (see
-    :class:`gpu_alvh.strategy.vectorised.trace.Tracer`).  ``n_paths`` defaults to
-    ``max(paths) + 1`` so the traced paths are the same paths a full run has.
+    The fused per-path program runs as plain Python on the chosen paths (the same code the kernels
+    compile) and records its state twice per step (:mod:`gpu_alvh.strategy.tracing`).  Returns
+    ``{"labels", "layers", "slot_strategy", "slot_dte", "hedge_names", "hedge_strategy", "paths",
+    "records", "audit", "result"}``: ``records`` is a list (per step and stage) of host arrays over
+    ``[slot, traced path]`` / ``[hedge slot, traced path]`` / ``[strategy, traced path]``; ``audit`` the
+    worst bookkeeping deviations (NAV balance $, vertical mark outside ``[0, width]``, budget excess $);
+    ``result["parts"][0]`` the traced paths' outputs.  Paths are keyed by their global index, so a traced
+    path is the same path a full run has (``n_paths`` is accepted for compatibility and ignored).
     """
+    from .results import _combine
+    from .strategy.launch import prepare, trace_paths
+    from .strategy.params import build_params
+
+    del n_paths, audit  # every trace is audited; paths do not depend on the batch
     paths = sorted(int(p) for p in paths)
-    n = max(paths) + 1 if n_paths is None else int(n_paths)
-    if overrides:
-        scenario = load_scenario(scenario, overrides=overrides)
-    out = run_scenario(scenario, n_paths=n, seed=seed, backend=backend, dtype=dtype, strategy=strategy, trace=paths, audit=audit,
-                       batch_size=n)
-    part = out["parts"][0]
-    book = out["book"]
+    spec = load_scenario(scenario, overrides=overrides) if overrides else load_scenario(scenario)
+    strat = load_strategy(strategy) if strategy is not None else spec.strategy_spec()
+    compiled = compile_scenario(spec, dtype=dtype)
+    b = get_backend(backend)
+    book = compile_book(baseline_rows(strat), compiled)
+    spx, vix = build_tables(compiled, book, b)
+    seed = int(spec.seed if seed is None else seed)
+    out = trace_paths(prepare(book, build_params(book, compiled), compiled, spx, vix, b), paths, seed)
+    pp, sums, _ = _combine(out["parts"])
+    part = {"per_path": pp, "sums": sums, "paths": None, "start": paths[0], "count": len(paths), "years": out["parts"][0]["years"]}
     return {
         "labels": book.labels,
         "layers": book.layer_dtes,
@@ -214,10 +225,10 @@ def trace(scenario, paths, *, n_paths: int | None = None, seed: int | None = Non
         "slot_dte": book.slot_dte,
         "hedge_names": book.hedge_names,
         "hedge_strategy": book.hedge_strategy,
-        "paths": part["trace"]["paths"],
-        "records": part["trace"]["records"],
-        "audit": part.get("audit"),
-        "result": out,
+        "paths": paths,
+        "records": out["records"],
+        "audit": out["audit"],
+        "result": {"parts": [part], "book": book, "compiled": compiled, "spec": spec},
     }
 
 

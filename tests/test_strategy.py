@@ -264,23 +264,21 @@ def test_gpu_code_path_matches_cpu_on_numpy():
 
 
 def test_nonfinite_in_the_book_stops_the_run_with_path_and_day(monkeypatch):
+    """A NaN made inside the per-path program (run in the CUDA simulator, where it is Python) stops the run
+    naming the path and the step."""
     from gpu_alvh.errors import NonFiniteError
-    from gpu_alvh.strategy.vectorised.ladder import Ladder
+    from gpu_alvh.kernels import market
 
-    orig = Ladder.derive
+    orig = market.advance
 
-    def poisoned(self):
-        out = orig(self)
-        e = self.e
-        if e.start <= 3 < e.start + e.P and getattr(e, "_poison_after", 0) >= 2:
-            self.val_put[0, 3 - e.start] = np.nan
-        e._poison_after = getattr(e, "_poison_after", 0) + 1
-        return self.value() if out is not None else out
+    def poisoned(t, path, x, v, e, w, *args):
+        x, v, e, w = orig(t, path, x, v, e, w, *args)
+        return (np.float64(np.nan) if path == 3 and t >= 3 else x), v, e, w
 
-    monkeypatch.setattr(Ladder, "derive", poisoned)
+    monkeypatch.setattr(market, "advance", poisoned)
     with pytest.raises(NonFiniteError) as err:
-        run_scenario(det_scenario([0.0] * 5), n_paths=6, seed=1)
-    assert err.value.path == 3
+        run_scenario(det_scenario([0.0] * 5), n_paths=6, seed=1, backend="cudasim")
+    assert err.value.path == 3 and err.value.step == 3
     assert "det" in str(err.value)
 
 

@@ -192,7 +192,9 @@ def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowanc
         budget_pc = price_pc + (mult * max(unit_b - vix, 0.0) if fut else 0.0)
         n_buy = 0.0
         if want and gain_b > 1e-6:
-            n_need = math.ceil(max(goal - cover, 0.0) / max(gain_b, 1e-9))
+            # contracts to close the gap; the 1e-9 keeps rounding noise (a coverage of 1e-11 $ left by a
+            # worthless position's time-shift) from buying a contract
+            n_need = math.ceil(max(goal - cover, 0.0) / max(gain_b, 1e-9) - 1e-9)
             remaining = max(allowance - spent, 0.0)
             n_buy = min(n_need, math.floor(remaining / max(budget_pc, 1e-9)))
         if n_buy > 0.0:

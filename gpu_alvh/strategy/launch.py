@@ -176,7 +176,7 @@ def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
             st = strat[s]
             nh, h0 = int(st["n_hedge"]), int(st["hedge0"])
             state = local_state()
-            args = (s, 1, path, int(seed), int(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
+            args = (s, 1, path, np.uint64(seed), np.uint64(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
                     tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), *inp.scalars(), *state,
                     host["core"], host["accs"], host["h_nav"], host["h_spx"], host["h_vix"], host["g_sums"], host["sv_nav"], host["sv_spx"], host["sv_vix"])
             with Recorder(int(st["n_slots"]), nh, float(st["nav"]), hedges[h0:h0 + nh]) as rec:

@@ -177,7 +177,7 @@ class Overlay:
                 sel.put(gain_b, g_new)
             price_pc = (0.0 if inst.is_future else inst.multiplier * unit_b) + self._cost(inst, legs_b, rows, 1.0)
             budget_pc = price_pc + (inst.multiplier * xp.maximum(unit_b - vix, 0.0) if inst.is_future else 0.0)
-            n_need = xp.ceil(xp.maximum(goal - cover, 0.0) / xp.maximum(gain_b, 1e-9))
+            n_need = xp.ceil(xp.maximum(goal - cover, 0.0) / xp.maximum(gain_b, 1e-9) - 1e-9)
             n_need = xp.where(want & (gain_b > 1e-6), n_need, 0.0)
             remaining = xp.maximum(nav0_allowance[s_idx] - self.spent[s_idx], 0.0)
             n_buy = xp.minimum(n_need, xp.floor(remaining / xp.maximum(budget_pc, 1e-9)))

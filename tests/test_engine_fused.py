@@ -1,0 +1,99 @@
+"""The fused book on its three targets: CPU (Numba), the CUDA compilation in Numba's simulator, PTX.
+
+* the CUDA kernels (run as Python threads by the simulator) give the CPU kernels' results - per-path
+  outputs, band histograms and greek sums;
+* a batch split after an out-of-memory error gives the unsplit results;
+* the CUDA entry compiles to PTX for sm_90 (when the CUDA toolchain is installed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpu_alvh.run import run_scenario
+from gpu_alvh.spec import load_scenario
+
+
+def _spec():
+    return load_scenario("vol_expansion", overrides={"horizon": 30})
+
+
+def _same(a, b, rtol=1e-12, atol=1e-8):
+    pa, pb = a["parts"], b["parts"]
+    from gpu_alvh.results import _combine
+
+    ca, sa, _ = _combine(pa)
+    cb, sb, _ = _combine(pb)
+    for k in ca:
+        np.testing.assert_allclose(cb[k], ca[k], rtol=rtol, atol=atol, err_msg=k)
+    for k in ("nav_hist", "spx_hist", "vix_hist"):
+        np.testing.assert_array_equal(sb[k], sa[k], err_msg=k)
+    np.testing.assert_allclose(sb["greek_sums"], sa["greek_sums"], rtol=rtol, atol=1e-6)
+
+
+def test_cuda_kernels_in_the_simulator_equal_the_cpu_kernels():
+    spec = load_scenario("volmageddon", overrides={"horizon": 12})
+    cpu = run_scenario(spec, n_paths=5, seed=11, backend="numpy")
+    sim = run_scenario(spec, n_paths=5, seed=11, backend="cudasim")
+    _same(cpu, sim)
+    assert cpu["parts"][0]["per_path"]["n_entries"].sum() > 0
+
+
+def test_out_of_memory_splits_the_batch_and_gives_the_same_results(monkeypatch):
+    from gpu_alvh.strategy import launch
+
+    spec = _spec()
+    whole = run_scenario(spec, n_paths=12, seed=4, backend="numpy", batch_size=12)
+    orig = launch.run_batch
+    seen = []
+
+    def tight(inp, start, count, seed, save_paths=False):
+        seen.append(count)
+        if count > 4:
+            raise MemoryError("batch too large for the test's pretend device")
+        return orig(inp, start, count, seed, save_paths=save_paths)
+
+    monkeypatch.setattr(launch, "run_batch", tight)
+    split = run_scenario(spec, n_paths=12, seed=4, backend="numpy", batch_size=12)
+    assert seen == [12, 6, 3, 3, 6, 3, 3] and [p["count"] for p in split["parts"]] == [3, 3, 3, 3]  # halved until it fits
+    _same(whole, split, rtol=0, atol=0)
+
+
+def _empty_kernel(a):
+    pass
+
+
+def test_book_kernel_compiles_for_cuda(monkeypatch):
+    """The CUDA entry of the book compiles to PTX for sm_90 (the device functions ask a device for its
+    compute capability, which a fake device answers)."""
+    import numba
+    import numba.cuda.dispatcher as dispatcher
+    from numba import cuda
+
+    from gpu_alvh.backend import get_backend
+    from gpu_alvh.kernels import build
+    from gpu_alvh.strategy import launch
+
+    class FakeDevice:
+        compute_capability = (9, 0)
+
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: FakeDevice)
+    try:  # the toolchain itself (NVRTC, libNVVM: pip install nvidia-cuda-nvrtc)
+        cuda.compile_ptx(_empty_kernel, "void(float64[:])", cc=(9, 0))
+    except Exception as exc:  # noqa: BLE001 - any missing piece of the CUDA toolchain
+        pytest.skip(f"CUDA compilation not checked: {type(exc).__name__}: {exc}")
+    captured = {}
+
+    def capture(name, target, n, *args):
+        captured["args"] = args
+
+    monkeypatch.setattr(build, "launch", capture)
+    monkeypatch.setattr(launch, "per_path_outputs", lambda *a, **k: {"bad_day": np.full((1, 1), -1.0)})
+    try:
+        run_scenario(_spec(), n_paths=2, seed=1, backend=get_backend("numpy"), batch_size=2)
+    except Exception:  # noqa: BLE001 - only the launch arguments are wanted
+        pass
+    sig = tuple(numba.typeof(a) for a in captured["args"])
+    ptx, _ = cuda.compile_ptx(build.entry_module().book_cuda, sig, cc=(9, 0))
+    assert ".entry" in ptx and "book_cuda" in ptx
