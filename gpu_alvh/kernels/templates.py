@@ -47,7 +47,13 @@ BOOK = '''
 def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_rec, spx_nu, vx_rec, vx_data,
              ka, kb, ka3, kb3, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
              core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
-    for i in numba.prange(n):
+    # One chunk of threads per CPU thread, each with private copies of the shared inputs: every call that
+    # passes an array updates its reference count, and on a count shared by all threads that atomic
+    # update (a cache line bouncing between cores) would cost more than the arithmetic.
+    n_chunks = min(numba.get_num_threads(), n)
+    for c in numba.prange(n_chunks):
+        mk_, steps_, strat_, sp_, hp_, cond_, cal_ = mk.copy(), steps.copy(), strat.copy(), sp.copy(), hp.copy(), cond.copy(), cal.copy()
+        spx_e, vix_e, spx_r, spx_n, vx_r, vx_d = spx_expiry.copy(), vix_expiry.copy(), spx_rec.copy(), spx_nu.copy(), vx_rec.copy(), vx_data.copy()
         L = np.empty({max_layers}, SLOT)
         legs = np.empty(({max_layers}, 4, {n_leg}))
         H = np.empty({max_hedge}, HSLOT)
@@ -55,9 +61,10 @@ def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, 
         sig = np.empty((2, {n_sig}))
         ctx = np.empty(1, CTX)
         acc = np.empty({n_acc})
-        _engine.run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, (spx_rec, spx_nu),
-                        (vx_rec, vx_data), (ka, kb, ka3, kb3), rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
-                        L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+        for i in range(c, n, n_chunks):  # interleaved: every chunk gets its share of each strategy row
+            _engine.run_row(i, n_paths, start, seed, key, mk_, steps_, strat_, sp_, hp_, cond_, cal_, spx_e, vix_e, (spx_r, spx_n),
+                            (vx_r, vx_d), (ka, kb, ka3, kb3), rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
+                            L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 
 
 def book_cuda(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_rec, spx_nu, vx_rec, vx_data,

@@ -278,6 +278,7 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         H[j]["costs"] = 0.0
         H[j]["roll_cover"] = 0.0
         H[j]["unit"] = 0.0
+        H[j]["hs"] = 0.0
         H[j]["gain"] = 0.0
         H[j]["monetized"] = False
         H[j]["active"] = False

@@ -96,10 +96,11 @@ def _cost(p, hs, ncon):
 
 @register_jitable
 def mark_all(H, n, hp, h0, v, now, vx):
-    """Unit values of the open positions at the current state."""
+    """Unit values and half-spreads of the open positions at the current state (the day's overlay cycle,
+    at the same state, reuses them)."""
     for j in range(n):
         if H[j]["n"] > 0.0:
-            H[j]["unit"] = unit_value(vx, hp[h0 + j], v, max(H[j]["expiry"] - now, 0.0) / 365.0, H[j]["k1"])
+            H[j]["unit"], H[j]["hs"] = _unit_and_hs(vx, hp[h0 + j], v, max(H[j]["expiry"] - now, 0.0) / 365.0, H[j]["k1"])
 
 
 @register_jitable
@@ -135,7 +136,8 @@ def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowanc
         nj = H[j]["n"]
         k1 = H[j]["k1"]
         tau = max(H[j]["expiry"] - now, 0.0) / 365.0
-        unit, hs = _unit_and_hs(vx, p, v, tau, k1)
+        # the step's marks (mark_all ran at this state); an empty slot's old position is never read
+        unit, hs = (H[j]["unit"], H[j]["hs"]) if nj > 0.0 else (0.0, 0.0)
         f = 0.0
         # 1. settlement
         if nj > 0.0 and H[j]["expiry"] <= now + 1e-9:
@@ -143,8 +145,7 @@ def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowanc
             f = mult * nj * (pay - H[j]["entry_px"] if fut else pay)
             nj = 0.0
         # 2. time-shift
-        unit_p = unit_value(vx, p, probe_v, tau, k1)
-        gain = mult * (unit_p - unit)
+        gain = mult * (unit_value(vx, p, probe_v, tau, k1) - unit) if nj > 0.0 else 0.0
         H[j]["roll_cover"] = 0.0
         if nj > 0.0 and tau * 365.0 < p["time_shift"]:
             cost_n = _cost(p, hs, nj)

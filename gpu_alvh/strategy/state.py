@@ -40,7 +40,7 @@ SLOT = np.dtype([
 
 HSLOT = np.dtype([
     ("n", f8), ("k1", f8), ("expiry", f8), ("entry_px", f8), ("basis", f8), ("realized", f8), ("costs", f8),
-    ("roll_cover", f8), ("unit", f8), ("gain", f8), ("monetized", b1), ("active", b1),
+    ("roll_cover", f8), ("unit", f8), ("hs", f8), ("gain", f8), ("monetized", b1), ("active", b1),
 ], align=True)
 
 ROW = np.dtype([
