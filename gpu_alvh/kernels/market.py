@@ -148,7 +148,7 @@ def compile_market(compiled):
     for j, (sigma, rho, lam) in enumerate(keys.tolist()):
         lam_dt = lam * c.dt
         row = table[j]
-        row["mu_dt"] = (c.drift - lam * m.jump_compensator()) * c.dt
+        row["mu_dt"] = -lam * m.jump_compensator() * c.dt  # + the drift over the step's calendar time, below
         co = scheme.coefficients(m.kappa, m.theta, sigma, rho, c.dt)
         if scheme.name == "qe":
             row["E"], row["theta_1mE"], row["c1"], row["c2"], row["K2"], row["K3"], row["A"] = co.E, co.theta_1mE, co.c1, co.c2, co.K2, co.K3, co.A
@@ -159,6 +159,7 @@ def compile_market(compiled):
         if lam_dt > 0.0:
             row["lam_dt"], row["pois_e0"], row["pois_n"], row["flags"] = lam_dt, math.exp(-lam_dt), len(poisson_thresholds(lam_dt)), F_JUMPS
     st[:] = table[inverse.ravel()]
+    st["mu_dt"] = c.drift * c.dcal + st["mu_dt"]  # one clock: carry in calendar time, jump compensator in trading time
     st["mode"] = STEP_MODEL
     st["var_mult"] = c.var_mult
     ev = ~np.isnan(c.event_mean)
