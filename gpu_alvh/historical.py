@@ -61,7 +61,8 @@ additively (``w``), not multiplicatively: a log-variance state
 variance noise ``sigma / sqrt(v^h)``: 23 per sqrt(year) at the VIX 12 of
 2024-07-02) over to the spike, where SVCJ's variance jumps and mean reversion
 act additively (yen_2024 at ``d = 0.5``: the 5-95% band of ``v`` on 2024-08-05
-would be ``[0.02, 0.94]`` instead of ``[0.127, 0.157]``).
+would be ``[0.021, 0.94]``, VIX 18.5 to 95.3, instead of ``[0.127, 0.157]``,
+VIX 36.7 to 40.5; the real close was 38.57).
 
 **Laws** (``d > 0``; at the close of day ``k``, whatever ``m`` for ``e``):
 
