@@ -88,6 +88,12 @@ def _log_ratio(s, s0):
     return math.log(s / s0)
 
 
+def vix_bound(q: float, a: float, b: float) -> float:
+    """First-order bound on |100 sqrt(a v + b) - q| for v = ((q/100)^2 - b)/a, both evaluated in float64."""
+    _STATE.table64, _STATE.bx, _STATE.bv = ULPS["numpy"], 0.0, 0.0
+    return tracked(market.vix_from_variance)(tracked(market.variance_from_vix)(T(q), a, b), a, b).total()
+
+
 def close_bounds(spec, spx, vol):
     """First-order bounds on |reported - real| of every close at dispersion 0, from the arithmetic:
     spot ``S_0 exp(x^h)`` with ``x^h = log(S^h / S_0)`` (compile_replay, NumPy) and the kernel's exp;
@@ -97,7 +103,7 @@ def close_bounds(spec, spx, vol):
     a, b = spec.model_q().vix2_coefficients()
     _STATE.table64, _STATE.bx, _STATE.bv = ULPS["numpy"], 0.0, 0.0
     bs = np.array([tracked(market.spot)(tracked(_log_ratio)(T(s), T(spx[0])), mk).total() for s in spx])
-    bv = np.array([tracked(market.vix_from_variance)(tracked(market.variance_from_vix)(T(q), a, b), a, b).total() for q in vol])
+    bv = np.array([vix_bound(q, a, b) for q in vol])
     return bs, bv
 
 
