@@ -47,9 +47,11 @@ level costs more than the step's arithmetic).  Division follows IEEE (``error_mo
 
 Step modes: :data:`STEP_MODEL` is the model step above; :data:`STEP_REPLAY` (every step of a historical
 scenario) replaces it by :func:`gpu_alvh.historical.replay_step` - the real close plus the dispersion
-deviations ``(e, w)`` of log price and variance, which are two more numbers of path state (0 on model
-steps) - with ``z_b`` lane 0 of block DIFFUSION (before a day's close only) and ``(z_v, z_s)`` of block
-BRIDGE (``dispersion > 0`` only); no jumps, events or shocks.  The replay runs in float64.
+deviations ``(e, w)`` of log price and variance (``v = F(v^h, w)``, positive without a floor), which
+are two more numbers of path state (0 on model steps) - with ``z_b`` lane 0 of block DIFFUSION (before
+a day's close only) and ``(z_v, z_s)`` of block BRIDGE (``dispersion > 0`` only); no jumps, events or
+shocks.  The replay runs in float64; its record fields are ``x_close``, ``v_anchor``, ``v_day``,
+``n_left`` per step and ``disp``, ``kappa_p``, ``sigma_p``, ``rho_p`` in ``mk``.
 
 float32 (module :mod:`gpu_alvh.kernels.floats`): the fields used every step are stored in the run's
 float type and the diffusion (Philox integers as in float64, Box-Muller by
