@@ -138,15 +138,3 @@ def test_cuda_replay_equals_cpu_within_rounding(gpu_backend):
     for p in np.flatnonzero(np.any(gpu != cpu, axis=(0, 2))):
         bound, ok = replay_bounds(c, int(p), seed)  # NumPy's ulps bound libdevice's and glibc's
         assert not ((np.abs(gpu[:, p] - cpu[:, p]) > 2 * bound) & ok).any(), int(p)
-
-
-def test_fused_book_equals_the_vectorised_book_on_an_episode():
-    """The book on a replay with intraday steps: the fused engine (market kernel inside the per-path program)
-    against the vectorised engine driving PathStepper, with the tolerances of tests/test_engine_parity.py
-    (same formulas; a relative difference of 1e-9 already means another rule fired).  yen_2024 through its
-    2024-08-05 gap (VIX 12 to 38: both branches of F), the window of tests/test_historical_run.py (same
-    market: one pricing-table build per test session)."""
-    from .test_engine_parity import _compare
-
-    spec = load_scenario("yen_2024", overrides={"historical.to": "2024-08-09", "historical.dispersion": 0.5, "steps_per_day": 2})
-    _compare(spec, n_paths=8, batch_size=8)
