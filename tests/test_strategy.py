@@ -290,6 +290,13 @@ def test_save_paths_agree_with_the_per_path_results():
     np.testing.assert_allclose(ds["spx_path"].isel(day=-1).values, ds["spx_final"].values, rtol=1e-12)
     low = ds["nav_path"].min("day")
     np.testing.assert_allclose(low.values, ds["min_nav"].values, rtol=1e-12)
+    # days 1..N below the running peak (which starts at the NAV before day 0's entry costs)
+    nav = ds["nav_path"].transpose("strategy", "path", "day").values
+    nav0 = (ds["final_nav"] - ds["final_pnl"]).transpose("strategy", "path").values[..., None]
+    peak = np.maximum.accumulate(np.concatenate([nav0, nav], -1), -1)[..., 1:]
+    under = (nav < peak * (1 - 1e-12))[..., 1:].mean(-1)
+    np.testing.assert_allclose(ds["time_under_water"].transpose("strategy", "path").values, under, rtol=1e-12)
+    assert (ds["time_under_water"] <= 1).all()
 
 
 def test_vix_futures_hedge_balances_and_monetises_on_the_spike():

@@ -1,7 +1,8 @@
 """Running peak, trough, maximum drawdown and days under water of NAV (every day close, day 0 included).
 
-``max_drawdown = max_t 1 - NAV_t / max_{u<=t} NAV_u``; a day is under water when
-``NAV_t < peak_t (1 - 1e-12)``.
+``max_drawdown = max_t 1 - NAV_t / max_{u<=t} NAV_u`` (the peak starts at the NAV before day 0's entry
+costs); a day ``t = 1..N`` is under water when ``NAV_t < peak_t (1 - 1e-12)``, so ``under_water_days / N``
+is a share in [0, 1] (day 0 is the start, not a day held).
 """
 
 from ...kernels.floats import jitable as register_jitable
@@ -15,5 +16,5 @@ def on_day(a, o, ctx, L, H):
     a[o] = max(a[o], nav)
     a[o + 1] = min(a[o + 1], nav)
     a[o + 2] = max(a[o + 2], 1.0 - nav / max(a[o], 1e-9))
-    if nav < a[o] * (1.0 - 1e-12):
+    if ctx[0]["day"] > 0 and nav < a[o] * (1.0 - 1e-12):
         a[o + 3] += 1.0
