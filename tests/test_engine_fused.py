@@ -97,3 +97,28 @@ def test_book_kernel_compiles_for_cuda(monkeypatch):
     sig = tuple(numba.typeof(a) for a in captured["args"])
     ptx, _ = cuda.compile_ptx(build.entry_module().book_cuda, sig, cc=(9, 0))
     assert ".entry" in ptx and "book_cuda" in ptx
+
+
+@pytest.mark.parametrize("horizon, steps", [(252, 1), (21, 13)])
+def test_cpu_batches_are_small_enough_for_a_prompt_interrupt(monkeypatch, horizon, steps):
+    """Ctrl-C is answered between batches (Numba does not look at signals): on the CPU a batch is at most
+    ~100,000 path-steps (about a second for the 3 default rows on 2 cores: bench/bench_run.py), so the
+    wait is bounded whatever the path count; the progress bar moves once per batch."""
+    import gpu_alvh.run as runner
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(task, n_paths, **kw):
+        seen.update(kw, n_paths=n_paths)
+        raise Stop
+
+    monkeypatch.setattr(runner, "run_batches", capture)
+    spec = load_scenario("base", overrides={"horizon": horizon, "steps_per_day": steps})
+    with pytest.raises(Stop):
+        run_scenario(spec, n_paths=50_000, seed=0, backend="numpy")
+    b = seen["batch_size"]
+    assert 64 <= b and b * horizon * steps <= 100_000 + 64 * horizon * steps
+    assert seen["work_per_path"] == horizon  # progress in path-days
