@@ -104,7 +104,9 @@ def test_cpu_batches_are_small_enough_for_a_prompt_interrupt(monkeypatch, horizo
     """Ctrl-C is answered between batches (Numba does not look at signals): on the CPU a batch is at most
     ~100,000 path-steps (about a second for the 3 default rows on 2 cores: bench/bench_run.py), so the
     wait is bounded whatever the path count; the progress bar moves once per batch."""
-    import gpu_alvh.run as runner
+    import importlib
+
+    runner = importlib.import_module("gpu_alvh.run")
 
     seen = {}
 
