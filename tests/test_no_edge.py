@@ -179,15 +179,16 @@ def test_the_check_sees_a_calendar_day_clock():
 
 
 # ----------------------------------------------------------------------------- the engine
-ENGINE_PATHS = 4000
+ENGINE_PATHS = 8000
 
 
 def test_engine_condor_lives_have_no_edge():
-    """A one-layer 7-DTE ladder over a quarter (about 12 condor lives per path, each held to its
+    """A one-layer 7-DTE ladder over a quarter (12 condor lives per path, each held to its
     settlement: no stops, no targets, no time exit, no cascade, no hedge, no costs) run by
     :func:`gpu_alvh.run`: its P&L in excess of cash, ``NAV_T - NAV_0 e^{r T}``, is a sum of discounted
-    payoffs minus prices, each of zero mean, and the last life's mark at its price.  With the old clock
-    each life lost about $600 (issue 9), about 5 standard errors here."""
+    payoffs minus prices, each of zero mean, and the last life's mark at its price.  The same run on the
+    code before the one-clock fix (variance time = calendar days / 365 in the prices) made $421 per
+    life, z = +5.5; after it, -$51 per life, z = -0.7."""
     strat = {"layers": [7], "hedge": {"enabled": False}, "baselines": [], "cascade": {"enabled": False},
              "profit_target": 1.0, "stop_multiple": 50.0, "time_exit_dte": [0], "costs": NO_COSTS}
     sc = _scenario("heston", "2026-11-16", 63, strategy=strat)
