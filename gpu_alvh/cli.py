@@ -266,14 +266,17 @@ def _print_run_summary(ds) -> None:
             x = float(row[k])
             cells.append(f"{x:>17.1%}" if k in ("max_drawdown_mean", "prob_loss", "ruin_fraction") else f"{x:>17,.0f}" if k != "hedge_drag_bp" else f"{x:>17.0f}")
         click.echo(f"{str(s):16s}" + "".join(cells))
-    click.echo("claims (ALVH vs its baselines, 95% CI; definitions: README, section 'Claims'):")
+    click.echo("claims (ALVH vs its baselines, 95% CI; definitions: docs/claims.md):")
     for c in ds["claim"].values:
         r = ds.sel(claim=c)
         m, lo, hi = float(r["measured"]), float(r["ci_low"]), float(r["ci_high"])
         cl, ch = float(r["claimed_low"]), float(r["claimed_high"])
         claimed = f"{cl:g}" if cl == ch else f"{cl:g}-{ch:g}"
         meas = "n/a" if not np.isfinite(m) else (f"{m:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) and np.isfinite(hi) else f"{m:.3g} [no CI]")
-        click.echo(f"  {str(c):11s} {meas:>28s}  claimed {claimed:>9s}  {str(r['verdict'].values):14s} {str(r['claim_text'].values)}")
+        claimed = "-" if not np.isfinite(cl) else claimed
+        note = str(r["claim_note"].values) if "claim_note" in r else ""
+        click.echo(f"  {str(c):11s} {meas:>28s}  claimed {claimed:>9s}  {str(r['verdict'].values):14s} {str(r['claim_text'].values)}"
+                   + (f" [{note}]" if note else ""))
 
 
 from .pricing.cli import price_command  # noqa: E402 - commands that live in their own modules

@@ -222,6 +222,9 @@ RUN_META: dict[str, tuple[str, str]] = {
     "verdict": ("1", "holds / exceeds / not supported / n/a (confidence interval vs claimed range)"),
     "claim_text": ("1", "definition of the measured quantity"),
     "claim_units": ("1", "units of the claim"),
+    "claim_estimator": ("1", "estimator and how its 95% confidence interval is computed"),
+    "claim_note": ("1", "what the measured value rests on (days, windows, annualisation)"),
+    "annualised": ("1", "true where the claim's value is scaled to a year from the run's horizon"),
     "nav_path": ("USD", "daily NAV of every path (--save-paths)"),
     "spx_path": ("index points", "daily SPX close of every path (--save-paths)"),
     "vix_path": ("index points", "daily model VIX of every path (--save-paths)"),
@@ -285,7 +288,7 @@ def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) ->
     n_days = compiled.horizon
     derived = per_path_metrics(pp, nav0, years, n_days)
     summ = summary_statistics(pp["final_pnl"], derived, pp, nav0, years)
-    claims = claims_table(pp, derived, labels)
+    claims = claims_table(pp, derived, labels, years=years, n_days=n_days, nav0=nav0)
     S, P = pp["final_pnl"].shape
     day_idx = np.arange(n_days + 1)
     eod = np.flatnonzero(book.end_of_day)
@@ -323,6 +326,9 @@ def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) ->
     dv["verdict"] = V(("claim",), claims["verdict"].astype(str), "verdict")
     dv["claim_text"] = V(("claim",), np.asarray([c.text for c in CLAIMS]), "claim_text")
     dv["claim_units"] = V(("claim",), np.asarray([c.units for c in CLAIMS]), "claim_units")
+    dv["claim_estimator"] = V(("claim",), np.asarray([c.estimator for c in CLAIMS]), "claim_estimator")
+    dv["claim_note"] = V(("claim",), claims["note"].astype(str), "claim_note")
+    dv["annualised"] = V(("claim",), claims["annualised"], "annualised")
     from .historical import real_series
 
     dv["real_spx"], dv["real_vix"] = (V(("day",), a, k) for k, a in zip(("real_spx", "real_vix"), real_series(compiled, n_days)))

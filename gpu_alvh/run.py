@@ -20,6 +20,7 @@ from .batching import run_batches
 from .compile import compile_scenario
 from .spec import load_scenario, load_strategy
 from .strategy.book import baseline_rows, compile_book
+from .strategy.params import FUT_SLOPE_TENORS
 
 __all__ = ["run", "run_scenario", "run_cells", "build_tables", "trace", "DEFAULT_SCENARIO"]
 
@@ -34,7 +35,7 @@ def build_tables(compiled, book, backend):
     to its backend, cached per process (sweep cells and repeated runs of one scenario share them).
     """
     max_spx = float(max(book.slot_dte)) + 10.0
-    max_vix = 10.0
+    max_vix = 365.0 * FUT_SLOPE_TENORS[1] + 1.0  # the futures slope of claim C7 reads F(3 months)
     for r in book.rows:
         h = r.spec.hedge
         if h.enabled:
@@ -278,13 +279,6 @@ def run_cells(scenario, strategies, *, n_paths: int | None = None, seed: int | N
     spec = load_scenario(scenario)
     strategies = [load_strategy(s) for s in strategies]
     rows, maps = _cell_rows(strategies)
-    try:
-        out = run_scenario(spec, n_paths=n_paths, seed=seed, backend=b, dtype=dtype, batch_size=batch_size, max_memory=max_memory,
-                           progress=progress, rows=rows, save_paths=save_paths)
-    except ValueError as exc:
-        if "run them separately" not in str(exc) or len(strategies) == 1:
-            raise
-        # hedge layers of different instruments/conditions: one pass per variant
-        return [run_cells(spec, [s], n_paths=n_paths, seed=seed, backend=b, dtype=dtype, batch_size=batch_size, max_memory=max_memory,
-                          progress=progress, save_paths=save_paths)[0] for s in strategies]
+    out = run_scenario(spec, n_paths=n_paths, seed=seed, backend=b, dtype=dtype, batch_size=batch_size, max_memory=max_memory,
+                       progress=progress, rows=rows, save_paths=save_paths)
     return [cell_dataset(out, idx, strat) for idx, strat in zip(maps, strategies)]

@@ -15,6 +15,7 @@ import pytest
 from gpu_alvh.results import open_results, write_zarr
 from gpu_alvh.run import run, run_scenario, trace
 from gpu_alvh.spec import load_scenario
+from gpu_alvh.spec.baselines import BASELINES
 
 H0 = {"kappa": 2.0, "theta": 0.03, "sigma": 0.0, "rho": -0.7, "v0": 0.03}
 
@@ -229,7 +230,7 @@ def test_volmageddon_hedge_cuts_the_worst_day():
 def test_run_dataset_schema_and_store_round_trip(tmp_path):
     ds = run(["gap_1p8", "volmageddon"], n_paths=20, seed=1)
     assert set(ds.dims) >= {"scenario", "strategy", "path", "day", "layer", "quantile", "claim"}
-    assert list(ds["strategy"].values) == ["alvh", "ladder_unhedged", "single_45"]
+    assert list(ds["strategy"].values) == ["alvh", *BASELINES]
     for k, v in ds.data_vars.items():
         assert v.attrs.get("units") and v.attrs.get("long_name"), k
     assert ds["final_pnl"].dims == ("scenario", "strategy", "path")

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from gpu_alvh.cli import main
 from gpu_alvh.errors import SpecError
 from gpu_alvh.spec import apply_overrides, load_scenario
+from gpu_alvh.spec.baselines import BASELINES
 from gpu_alvh.sweeps import STATUS, parse_shard, parse_size, plan_report, resolve_sweep
 from gpu_alvh.sweeps.plan import dim_names
 from gpu_alvh.sweeps.store import _lock_is_stale, ensure_template
@@ -109,7 +110,7 @@ def test_grid_expansion_and_dims():
     ref = apply_overrides(load_scenario(DATA / "shock.yaml"), {"shocks[0].vix_level": 60, "strategy.short_delta": 0.16})
     assert c.spec == ref
     assert plan.n_days == 12 and plan.layers == (7, 21, 45)
-    assert plan.strategy_labels == ("alvh", "ladder_unhedged", "single_45")
+    assert plan.strategy_labels == ("alvh", *BASELINES)
 
 
 def test_variants_per_pass_cuts_groups():

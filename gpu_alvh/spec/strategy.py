@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import SpecError
 from .base import FrozenModel, Shown, raise_issues, spec_error_from_validation, validate_spec
+from .baselines import BASELINES  # the baseline registry (names the ``baselines:`` list may use)
 
 __all__ = [
     "StrategySpec",
@@ -59,8 +60,6 @@ SIGNAL_NAMES = (
     "drawdown",
 )
 CONDITION_OPS = ("<", "<=", ">", ">=", "crosses_above", "crosses_below")
-#: Baseline strategies run on the same paths as ALVH.
-BASELINES = ("ladder_unhedged", "single_45")
 
 
 # --------------------------------------------------------------------------- conditions
@@ -286,7 +285,7 @@ class StrategySpec(FrozenModel):
     cascade: CascadeSpec = Field(default_factory=CascadeSpec)
     hedge: HedgeSpec = Field(default_factory=HedgeSpec)
     costs: CostsSpec = Field(default_factory=CostsSpec)
-    baselines: tuple[Literal[BASELINES], ...] = Field(BASELINES, description="baselines run on the same paths")  # type: ignore[valid-type]
+    baselines: tuple[Literal[BASELINES], ...] = Field(BASELINES, description="baselines run on the same paths (registry: gpu_alvh.spec.baselines)")  # type: ignore[valid-type]
 
     @model_validator(mode="before")
     @classmethod

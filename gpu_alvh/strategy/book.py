@@ -9,9 +9,8 @@ flattened the same way into **hedge slots** (only for rows whose overlay is on).
 Per-slot parameters become columns ``[slots, 1]`` that broadcast over paths;
 per-strategy parameters become ``[strategies, 1]``.
 
-Rows may differ in any numeric parameter; hedge layers of different rows that
-share a position in the list must use the same instrument and condition shape
-(the sweep driver groups other rows into separate runs).
+Rows may differ in any parameter, hedge instruments and activation conditions
+included (both are per hedge slot).
 
 Calendar tables, built once on the host (days are calendar days since the
 scenario's start close):
@@ -40,6 +39,7 @@ import numpy as np
 
 from .. import calendar as cal
 from ..compile import CompiledScenario
+from ..spec.baselines import REGISTRY as BASELINE_REGISTRY
 from ..spec.strategy import StrategySpec
 from .instruments import SPX_STRIKE_GRID
 from .signals import compile_condition
@@ -60,21 +60,9 @@ class StrategyRow:
 
 
 def baseline_rows(spec: StrategySpec, label: str = "alvh") -> list[StrategyRow]:
-    """ALVH plus the baselines its spec asks for, on the same paths (common random numbers).
-
-    * ``ladder_unhedged``: the same ladder, overlay off;
-    * ``single_45``: one 45-DTE iron condor managed by the same rules, overlay off.
-    """
-    rows = [StrategyRow(label, spec)]
-    off = spec.hedge.model_copy(update={"enabled": False})
-    if "ladder_unhedged" in spec.baselines:
-        rows.append(StrategyRow("ladder_unhedged", spec.model_copy(update={"hedge": off})))
-    if "single_45" in spec.baselines:
-        exit45 = None
-        if spec.time_exit_dte is not None and 45 in spec.layers:
-            exit45 = (spec.time_exit_dte[spec.layers.index(45)],)
-        rows.append(StrategyRow("single_45", spec.model_copy(update={"hedge": off, "layers": (45,), "time_exit_dte": exit45})))
-    return rows
+    """ALVH plus the baselines its spec asks for (registry order, :mod:`gpu_alvh.spec.baselines`), on the
+    same paths (common random numbers)."""
+    return [StrategyRow(label, spec)] + [StrategyRow(name, b.derive(spec)) for name, b in BASELINE_REGISTRY.items() if name in spec.baselines]
 
 
 @dataclass(eq=False)
@@ -96,8 +84,8 @@ class Book:
     hedge_index: np.ndarray  # [J] position in the hedge layer list
     hedge_instrument: list[str]  # [J]
     hedge_params: dict[str, np.ndarray]  # name -> [J]
-    hedge_conditions: list  # [H] compiled conditions (values [J_h] arrays)
-    hedge_names: list[str]  # [H]
+    hedge_conditions: list  # [J] compiled condition of each hedge slot (values [1, 1] arrays)
+    hedge_names: list[str]  # [H] name of each hedge-layer position (the first row that has it)
     # calendar tables
     now_days: np.ndarray
     spx_expiry: np.ndarray  # [n_steps+1, n_dtes]
@@ -223,23 +211,17 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
             stp[k].append(v)
     strat_params = {k: np.asarray(v, dtype=bool if k == "hedge_on" else float) for k, v in stp.items()}
     # ------------------------------------------------------------------ hedge slots
+    # strategy-major: the hedge slots of a row are contiguous, in its hedge-layer order; instruments and
+    # conditions are per slot, so rows may hedge with different instruments (e.g. ``butterfly_only``)
     hedged = [s for s, r in enumerate(rows) if r.spec.hedge.enabled and r.spec.hedge.layers]
-    H = max((len(rows[s].spec.hedge.layers) for s in hedged), default=0)
     h_s, h_i, h_inst = [], [], []
     hp: dict[str, list] = {k: [] for k in ("weight", "offset", "width", "tenor_lo", "tenor_hi", "auto", "underhedge_flag")}
     names: list[str] = []
-    for h in range(H):
-        ref = None
-        for s in hedged:
-            layers = rows[s].spec.hedge.layers
-            if h >= len(layers):
-                continue
-            lay = layers[h]
-            if ref is None:
-                ref = lay
+    conditions = []
+    for s in hedged:
+        for h, lay in enumerate(rows[s].spec.hedge.layers):
+            if h == len(names):
                 names.append(lay.name)
-            elif lay.instrument != ref.instrument or _shape(lay.when) != _shape(ref.when):
-                raise ValueError(f"hedge layer {h} differs in instrument or condition shape between strategies; run them separately")
             h_s.append(s)
             h_i.append(h)
             h_inst.append(lay.instrument)
@@ -252,13 +234,9 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
             hp["tenor_hi"].append(hi)
             hp["auto"].append(auto)
             hp["underhedge_flag"].append(lay.event_underhedge)
+            conditions.append(_compile_vector_condition([lay.when]))
     hedge_params = {k: np.asarray(v, dtype=bool if k in ("auto", "underhedge_flag") else float) for k, v in hp.items()}
     h_s_arr, h_i_arr = np.asarray(h_s, dtype=np.int64), np.asarray(h_i, dtype=np.int64)
-    conditions = []
-    for h in range(H):
-        members = np.flatnonzero(h_i_arr == h)
-        specs = [rows[h_s[j]].spec.hedge.layers[h].when for j in members]
-        conditions.append(_compile_vector_condition(specs))
     # ------------------------------------------------------------------ calendar tables
     times = compiled.times
     t0 = times[0]
@@ -334,19 +312,6 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
         growth=growth,
         end_of_day=end_of_day,
     )
-
-
-def _shape(group) -> object:
-    """Condition structure without thresholds (signals, ops, nesting)."""
-    if group is None:
-        return None
-    d = group.as_dict()
-
-    def strip(node):
-        (mode, items), = node.items()
-        return (mode, tuple(strip(i) if "signal" not in i else (i["signal"], i["op"]) for i in items))
-
-    return strip(d)
 
 
 def _compile_vector_condition(groups: list):

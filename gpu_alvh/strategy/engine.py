@@ -32,7 +32,7 @@ from ..kernels import market
 from ..kernels.target import scatter_add
 from . import hedge, ladder, marks
 from .accumulators import acc_day, acc_final, acc_init, acc_step
-from .params import MAX_LAYERS
+from .params import FUT_SLOPE_TENORS, MAX_LAYERS, NEAR_EXPIRY_DAYS
 from .signals import condition_holds, macd_update, rsi_update, rsi_value
 from .tracing import trace_point
 
@@ -165,6 +165,9 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
         R[0]["term_slope"] = _term_slope(v, vix, kq)
     c = ctx[0]
     c["overlay_day"] = run_has_hedges
+    c["h0_held"] = nh > 0 and H[0]["n"] > 0.0
+    c["h0_pre"] = hedge.slot_pnl(H, 0, hp[h0]) if nh > 0 else 0.0
+    c["fut_slope"] = marks.vix_future(vx, v, FUT_SLOPE_TENORS[1]) - marks.vix_future(vx, v, FUT_SLOPE_TENORS[0])
     if nh > 0:
         R[0]["cash"] += _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, kq, rate, q, spx, vx)
         nav = _nav(R, L, nk, H, nh, hp, h0)
@@ -173,6 +176,7 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
         delta += L[k]["delta"]
     c["ladder_delta"] = delta
     c["hedge0_delta"] = hedge.coverage(H, 0) / (spot * abs(st["probe_spx"])) if nh > 0 else 0.0
+    c["h0_post"] = hedge.slot_pnl(H, 0, hp[h0]) if nh > 0 else 0.0
     # daily P&L of the front / back layers and the hedges (claims)
     front = 0.0
     back = 0.0
@@ -201,7 +205,7 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
     c["t"], c["day"], c["now"], c["spot"], c["vix"] = t, d, now, spot, vix
     c["nav"], c["prev_nav"] = nav, R[0]["prev_nav"]
     c["near_fomc"], c["cpi_ppi"] = cal[t]["near_fomc"], cal[t]["cpi_ppi"]
-    c["spx_fell"] = spot < R[0]["prev_spot"]
+    c["prev_spot"] = R[0]["prev_spot"]
     acc_day(acc, ctx, L, H)
     R[0]["peak_nav"] = max(R[0]["peak_nav"], nav)
     R[0]["prev_nav"] = nav
@@ -236,7 +240,9 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
             sv_nav, sv_spx, sv_vix):
     """Run strategy ``i // n_paths`` on path ``start + i % n_paths`` (see the module docstring).
 
-    ``kq = (a, b, a3, b3)``: the pricing model's ``VIX^2 = a v + b`` at 30 and 93 days; ``seeds`` =
+    ``kq = (a, b, a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2])``: the pricing model's ``VIX^2 = a v + b``
+    at 30 and 93 days, then the P model's variance/price co-movement terms
+    (:func:`gpu_alvh.strategy.hedge.vix_beta`); ``seeds`` =
     (RSI seed move of SPX, of VIX): Wilder's averages start at the model's expected absolute daily move.
     """
     s = i // n_paths
@@ -317,6 +323,14 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     c = ctx[0]
     c["nav0"] = nav0
     c["t"] = 0
+    n_front = 0
+    for k in range(nk):
+        if sp[g + k]["front"]:
+            n_front += 1
+    c["n_slots"], c["n_front"] = nk, n_front
+    c["front_open"] = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
+    c["front_left"] = L[0]["expiry"]
+    c["gamma"], c["hedge_gamma"], c["margin"] = 0.0, 0.0, 0.0
     c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
     acc_init(acc, ctx, L, H)
     nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq, rate,
@@ -353,6 +367,8 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         c["t"], c["now"], c["gamma"], c["margin"] = t, now, gamma, ladder.margin(L, nk)
         c["front_open"] = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
         c["front_left"] = L[0]["expiry"] - now
+        near = c["front_open"] and c["front_left"] <= NEAR_EXPIRY_DAYS
+        c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, v, now, tv, vx, spot, kq) if (near and nh > 0) else 0.0
         acc_step(acc, ctx, L, H)
         if cal[t]["end_of_day"]:
             nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq,

@@ -30,9 +30,10 @@ from ..kernels.floats import jitable as register_jitable
 
 from . import marks
 
-__all__ = ["unit_value", "mark_all", "position_value", "daily", "coverage"]
+__all__ = ["unit_value", "mark_all", "position_value", "daily", "coverage", "slot_pnl", "vix_beta", "spx_gamma"]
 
 VIX_GRID = 1.0
+FD_VAR_FLOOR = 1e-3  # smallest variance step of the hedges' SPX-equivalent gamma (decimal variance)
 
 
 @register_jitable
@@ -117,6 +118,51 @@ def position_value(H, n, hp, h0):
         else:
             total += H[j]["n"] * p["multiplier"] * H[j]["unit"]
     return total
+
+
+@register_jitable
+def slot_pnl(H, j, p):
+    """P&L of hedge slot ``j`` so far, $: realised flows plus the mark of the open position (futures
+    against their entry price) at its last marks."""
+    mark = H[j]["unit"] - H[j]["entry_px"] if p["is_future"] else H[j]["unit"]
+    return H[j]["realized"] + (H[j]["n"] * p["multiplier"] * mark if H[j]["n"] > 0.0 else 0.0)
+
+
+@register_jitable
+def vix_beta(v, kq):
+    """The model's own regression of the variance move on the log-SPX move over an instant,
+    ``beta(v) = d<v, x> / d<x, x> = (rho sigma v + lambda E[Z_v J]) / (v + lambda E[J^2])`` (decimal variance
+    per unit log return; ``kq[4:7] = (rho sigma, lambda E[Z_v J], lambda E[J^2])`` of the P model)."""
+    return (kq[4] * v + kq[5]) / max(v + kq[6], 1e-12)
+
+
+@register_jitable
+def spx_gamma(H, n, hp, h0, v, now, tv, vx, spot, kq):
+    """SPX-equivalent gamma of the open hedges, $ per index point^2 (the ladder's gamma units).
+
+    Along the model's regression line ``dv = beta dlog S`` (:func:`vix_beta`, beta held at the current
+    state) the hedges' value ``V(v)`` moves with SPX as ``dV/dS = V_v beta / S`` and
+    ``d^2V/dS^2 = (V_vv beta^2 - V_v beta) / S^2``; ``V_v``, ``V_vv`` by central differences of the table
+    values at ``v_c +- h``, ``h = max(0.1 v, 1e-3)``, ``v_c = max(v, h)`` (a variance near 0 is read one
+    step up: the table's kinks make smaller steps noise)."""
+    beta = vix_beta(v, kq)
+    h = max(0.1 * v, FD_VAR_FLOOR)
+    v = max(v, h)
+    up = 0.0
+    mid = 0.0
+    dn = 0.0
+    for j in range(n):
+        if H[j]["n"] > 0.0:
+            p = hp[h0 + j]
+            tau = max(H[j]["expiry"] - now, 0.0) / 365.0
+            tau_v = max(H[j]["expiry_v"] - tv, 0.0)
+            w = H[j]["n"] * p["multiplier"]
+            up += w * unit_value(vx, p, v + h, tau, tau_v, H[j]["k1"])
+            mid += w * unit_value(vx, p, v, tau, tau_v, H[j]["k1"])
+            dn += w * unit_value(vx, p, v - h, tau, tau_v, H[j]["k1"])
+    d1 = (up - dn) / (2.0 * h)
+    d2 = (up - 2.0 * mid + dn) / (h * h)
+    return (d2 * beta * beta - d1 * beta) / (spot * spot)
 
 
 @register_jitable

@@ -20,7 +20,7 @@ from . import accumulators as acc_mod
 from .engine import CORE, CORE_INDEX, GREEKS, N_CORE, NAV_BINS, SPX_BINS, VIX_BINS
 from .params import MAX_LAYERS, BookParams
 
-__all__ = ["KernelInputs", "prepare", "run_batch", "per_path_outputs"]
+__all__ = ["KernelInputs", "prepare", "run_batch", "per_path_outputs", "vix_beta_terms"]
 
 VIX3M_TAU = 93.0 / 365.0
 
@@ -42,7 +42,7 @@ class KernelInputs:
         mq = compiled.model_q
         a, b = mq.vix2_coefficients()
         a3, b3 = mq.vix2_coefficients(VIX3M_TAU)
-        self.kq = (float(a), float(b), float(a3), float(b3))
+        self.kq = (float(a), float(b), float(a3), float(b3), *vix_beta_terms(compiled.model_p))
         v0 = float(compiled.v0)
         self.seeds = (neutral_seed_move(compiled.spot, v0),
                       neutral_seed_move(float(mq.vix_from_variance(v0)), max(compiled.model_p.sigma**2 / max(v0, 1e-6), 0.25)))
@@ -54,6 +54,19 @@ class KernelInputs:
     def scalars(self):
         c = self.compiled
         return (self.kq, float(c.rate), float(c.dividend_yield), float(c.spot), float(c.v0), self.seeds, self.run_has_hedges, self.n_layers)
+
+
+def vix_beta_terms(model) -> tuple[float, float, float]:
+    """``(rho sigma, lambda E[Z_v J], lambda E[J^2])`` of a model: the instantaneous covariation of the
+    variance with the log price and the jump part of the log price's quadratic variation (per year), for
+    :func:`gpu_alvh.strategy.hedge.vix_beta`.  Price jump ``J | Z_v ~ N(mu_J + rho_J Z_v, delta^2)``,
+    ``Z_v ~ Exp(mu_v)`` (``E[Z_v^2] = 2 mu_v^2``); Heston has no jumps, Bates no variance jumps."""
+    lam = float(getattr(model, "jump_intensity", 0.0))
+    mu_j, dlt = float(getattr(model, "jump_mean", 0.0)), float(getattr(model, "jump_std", 0.0))
+    mu_v, rho_j = float(model.mean_variance_jump()), float(getattr(model, "jump_corr", 0.0))
+    e_zj = mu_j * mu_v + 2.0 * rho_j * mu_v**2
+    e_j2 = dlt**2 + mu_j**2 + 2.0 * mu_j * rho_j * mu_v + 2.0 * rho_j**2 * mu_v**2
+    return float(model.rho * model.sigma), lam * e_zj, lam * e_j2
 
 
 def _to_kernel(a, backend):

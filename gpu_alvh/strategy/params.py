@@ -33,7 +33,7 @@ from .instruments import INSTRUMENTS, SPX_STRIKE_GRID
 from .signals import SIGNALS, Condition
 
 __all__ = ["STRAT", "SLOT_P", "HEDGE_P", "CAL", "COND", "MAX_LAYERS", "MAX_HEDGE", "MAX_LEGS", "MAX_COND", "BookParams",
-           "build_params", "OP_CODES", "FRONT_MAX_DTE", "C2_WINDOW_DAYS", "SIGNAL_INDEX"]
+           "build_params", "OP_CODES", "FRONT_MAX_DTE", "C2_WINDOW_DAYS", "SIGNAL_INDEX", "FUT_SLOPE_TENORS", "NEAR_EXPIRY_DAYS"]
 
 MAX_LAYERS = 8
 MAX_HEDGE = 8
@@ -42,6 +42,11 @@ MAX_COND = 64
 #: Layers with DTE up to this are "front" (claims C1/C3/C7); longer ones are "back".
 FRONT_MAX_DTE = 30
 C2_WINDOW_DAYS = 9.0
+#: "Near expiry" (claim C5): the front layer open with at most this many calendar days left.
+NEAR_EXPIRY_DAYS = 2.0
+#: Tenors (variance years: trading sessions / 252) of the VIX futures whose difference is the futures
+#: curve slope of claim C7 (``F(3 months) - F(1 month)``).
+FUT_SLOPE_TENORS = (21.0 / 252.0, 63.0 / 252.0)
 SIGNAL_INDEX = {name: i for i, name in enumerate(SIGNALS)}
 #: Condition program opcodes: terms compare a signal with a value; groups combine the last ``n`` results.
 OP_CODES = {"<": 0, "<=": 1, ">": 2, ">=": 3, "crosses_above": 4, "crosses_below": 5, "all": 10, "any": 11}
@@ -177,11 +182,10 @@ def build_params(book, compiled) -> BookParams:
             c = col_of[(int(hp["tenor_lo"][j]), int(hp["tenor_hi"][j]))]
             r["col_contango"] = r["col_backwardation"] = c
         # activation condition: the layer's compiled condition, thresholds of this slot
-        members = np.flatnonzero(book.hedge_index == h)
         prog: list = []
-        cond = book.hedge_conditions[h]
+        cond = book.hedge_conditions[j]
         if cond.items:
-            _postfix(cond, int(np.flatnonzero(members == j)[0]), prog)
+            _postfix(cond, 0, prog)
         if len(prog) > MAX_COND:
             raise ValueError(f"hedge layer {book.hedge_names[h]}: condition has {len(prog)} nodes (at most {MAX_COND})")
         r["cond0"], r["cond_n"] = len(cond_rows), len(prog)

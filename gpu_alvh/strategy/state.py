@@ -55,9 +55,13 @@ ROW = np.dtype([
 CTX = np.dtype([
     ("t", i8), ("day", i8), ("now", f8), ("spot", f8), ("vix", f8), ("nav", f8), ("prev_nav", f8), ("nav0", f8),
     ("gamma", f8), ("front_open", b1), ("front_left", f8), ("margin", f8),
-    ("day_front", f8), ("day_back", f8), ("day_hedge", f8), ("near_fomc", b1), ("cpi_ppi", b1), ("spx_fell", b1),
+    ("day_front", f8), ("day_back", f8), ("day_hedge", f8), ("near_fomc", b1), ("cpi_ppi", b1), ("prev_spot", f8),
     ("entry7", f8), ("dl7", f8), ("dl45", f8), ("c2_ok", b1),
     ("overlay_day", b1), ("ladder_delta", f8), ("hedge0_delta", f8),
+    # claims (appended): first hedge slot's P&L before / after the day's overlay and whether it was held
+    # at the previous close (C6); the SPX-equivalent gamma of the hedges (C5); the VIX futures slope
+    # F(3m) - F(1m) (C7); slot counts (C1 per-life)
+    ("h0_pre", f8), ("h0_post", f8), ("h0_held", b1), ("hedge_gamma", f8), ("fut_slope", f8), ("n_slots", i8), ("n_front", i8),
 ], align=True)
 
 
