@@ -56,13 +56,29 @@ _MISSING: Any = _Missing()
 SpecIssue.MISSING = _MISSING  # type: ignore[attr-defined]
 
 
+class Shown:
+    """A value shown verbatim in error messages (``repr`` returns ``text``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 8, 8, 6, 6
 _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
-    """``repr`` cut to ``limit`` characters, with bounded work for huge values (``reprlib``)."""
+    """``repr`` cut to ``limit`` characters, with bounded work for huge values (``reprlib``); a value the
+    code chose to show verbatim (``spec.base.Shown``: a path, a date) keeps up to 1,000 characters."""
+    if isinstance(value, Shown):
+        text, limit = value.text, 1000
+        return text if len(text) <= limit else text[: limit - 3] + "..."
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

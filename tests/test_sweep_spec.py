@@ -193,15 +193,15 @@ def test_plan_estimate_from_newest_record(tmp_path, monkeypatch):
     monkeypatch.setenv("ALVH_BENCH_RESULTS", str(folder))
     r = plan_report(resolve_sweep(SMALL), backend="numpy")
     assert r["cells"] == 12 and r["passes"] == 6 and r["paths"] == 24
-    # each pass: 2 variants -> 6 strategy rows (alvh, ladder_unhedged, single_45 per short_delta); 24 paths
-    # calm 10 days (3 passes), shock 12 days (3 passes): 24 * 6 / (3 * 1000) * (3 * 10 + 3 * 12) s
-    assert r["seconds_compute"] == pytest.approx(24 * 6 / 3000 * 66)
+    # each pass: 2 variants -> 10 strategy rows (alvh and its 4 baselines per short_delta); 24 paths
+    # calm 10 days (3 passes), shock 12 days (3 passes): 24 * 10 / (3 * 1000) * (3 * 10 + 3 * 12) s
+    assert r["seconds_compute"] == pytest.approx(24 * 10 / 3000 * 66)
     assert r["benchmark"]["throughput"] == 1000.0
     d = r["pass_detail"][0]
-    # (60 x 10 slots + 40 x 6 hedge slots + 60 x 6 rows + 64) x 8 bytes
-    assert d["rows"] == 6 and d["bytes_per_path"] == (60 * 10 + 40 * 6 + 60 * 6 + 64) * 8
+    # 64 float64 per-path outputs per row (the fused engine's state stays in registers / local memory)
+    assert d["rows"] == 10 and d["bytes_per_path"] == 64 * 8 * 10
     assert d["batch"] == 8 and d["batches"] == 3
-    assert d["hist_bytes"] == (6 + 2) * 11 * 2000 * 8
+    assert d["hist_bytes"] == (10 + 2) * 11 * 2000 * 8
     res = CliRunner().invoke(main, ["sweep", "plan", str(SMALL), "--backend", "numpy"])
     assert res.exit_code == 0, res.output
     assert "cells: 12" in res.output and "passes: 6" in res.output and "device-hours" in res.output

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, Val
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from ..errors import SpecError, SpecIssue
+from ..errors import Shown, SpecError, SpecIssue  # Shown: re-exported for the spec code
 
 __all__ = [
     "FrozenModel",
@@ -96,18 +96,6 @@ class FrozenDict(dict):
 
     def __repr__(self) -> str:
         return dict.__repr__(self)
-
-
-class Shown:
-    """A value shown verbatim in error messages (``repr`` returns ``text``)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
 
 
 def show_date(d: _dt.date) -> Shown:
