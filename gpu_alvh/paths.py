@@ -161,7 +161,7 @@ class PathStepper:
         def draw(block):
             return rng.uniforms(ids, t, int(block), seed, key, xp=xp)
 
-        log_jump, var_jump = model.sample_jumps(draw, count, len(thresholds), xp, sp)
+        log_jump, var_jump = model.sample_jumps(draw, count, len(thresholds), xp, sp, dt=self.c.dt)
         if sub is None:
             if log_jump is not None:
                 x = x + log_jump.astype(dtype, copy=False)

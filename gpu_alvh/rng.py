@@ -58,6 +58,7 @@ class Block(IntEnum):
     EVENT = 4  #: event-day jump of S
     BRIDGE = 5  #: historical-replay dispersion (reserved)
     VAR_JUMP_TAIL = 6  #: normal for the Gamma remainder of > 4 variance jumps in one step
+    VAR_JUMP_TIME = 7  #: (u_time, u_norm): when in the step the variance jumps come, the price diffusion they add
     USER = 16  #: first block free for extensions
 
 

@@ -266,3 +266,35 @@ def test_numpy_cupy_paths_agree(gpu_backend):
     b = simulate(d, n_paths=5000, seed=7, backend=gpu_backend)
     for k in ("spx", "variance", "vix"):
         np.testing.assert_allclose(to_numpy(b[k].values), a[k].values, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "stepper"])
+def test_variance_jumps_feed_the_price_diffusion_of_their_own_step(backend):
+    """SVCJ variance jumps come at a uniform time ``U`` within a step, so the step's price diffusion sees
+    ``I = Z (1 - U) dt`` more integrated variance.  One step with ``sigma = 0``, ``v0 = theta`` and no price
+    jumps: ``ln(S_1/S_0) = mu dt - (theta dt + I)/2 + sqrt(theta dt) z + sqrt(I) z'``, so
+    ``Var = theta dt + E[I] + Var(I)/4`` with ``E[I] = lambda dt mu_v dt/2`` and
+    ``E[I^2] = dt^2 mu_v^2 ((lambda dt)^2 + 2 lambda dt)/3`` (Z = mu_v Gamma(N), N ~ Poisson(lambda dt)).
+    Without the term the variance is ``theta dt`` (z = -100 here)."""
+    lam, mu_v, theta = 504.0, 0.2, 0.04
+    p = {"kappa": 2.0, "theta": theta, "sigma": 0.0, "rho": 0.0, "jump_intensity": lam, "jump_mean": 0.0, "jump_std": 0.0,
+         "var_jump_mean": mu_v, "jump_corr": 0.0}
+    from gpu_alvh.backend import get_backend
+
+    c = compile_scenario(scen("svcj", p, v0=theta, horizon=1))
+    n = 40_000
+    if backend == "stepper":
+        st = PathStepper(c, get_backend("numpy"), 0, n, seed=3)
+        st.step()
+        x = np.log(to_numpy(st.spot) / c.spec.spot)
+    else:
+        ds = simulate(c, n_paths=n, seed=3, backend="numpy")
+        x = np.log(ds["spx"].values[:, 1] / c.spec.spot)
+    dt, l = c.dt, lam * c.dt
+    e_i = l * mu_v * dt / 2.0
+    var_i = dt**2 * mu_v**2 * (l * l + 2.0 * l) / 3.0 - e_i**2
+    want = theta * dt + e_i + var_i / 4.0
+    d = x - x.mean()
+    got = (d**2).sum() / (n - 1)
+    se = math.sqrt(max(np.mean(d**4) - got**2, 0.0) / n)
+    assert abs(got - want) <= 4.0 * se, (got, want, (got - want) / se)

@@ -77,7 +77,9 @@ def _with_history(ds: xr.Dataset) -> xr.Dataset:
     new = both[claim_vars].isel(claim=[0]).assign_coords(claim=["C9_new"])
     for k in claim_vars:
         fill = {"verdict": "n/a", "claim_text": "a claim added after this report was written"}.get(k)
-        new[k] = new[k].copy(data=np.full(new[k].shape, np.nan) if fill is None and new[k].dtype.kind == "f" else np.full(new[k].shape, fill or ""))
+        kind = new[k].dtype.kind
+        blank = np.nan if kind == "f" else False if kind == "b" else ""
+        new[k] = new[k].copy(data=np.full(new[k].shape, blank if fill is None else fill))
     grown = xr.concat([both[claim_vars], new], dim="claim")
     dropped = ["layer_pnl", "final_pnl", "max_drawdown", "worst_day", "hedge_premium", "hedge_payoff",
                "mean_delta", "mean_gamma", "mean_vega", "mean_theta"]

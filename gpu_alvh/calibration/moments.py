@@ -10,7 +10,9 @@ long-run values of the statistics of :mod:`gpu_alvh.calibration.stats` without s
    and ``Exp(beta)`` otherwise (exponential branch); the log-price step is, given ``(v, v')``,
    normal with mean ``mu dt - ln M - K3 v / 2 + K2 v'`` and variance ``K3 (v + v')``.  Jumps:
    ``N ~ Poisson(lambda dt)`` (0, 1 or 2; more has probability below 1e-5 for lambda <= 10),
-   ``Z_v ~ Gamma(N, mu_v)``, log jump ``N mu_J + rho_J Z_v + sqrt(N) delta eps``.
+   ``Z_v ~ Gamma(N, mu_v)``, log jump ``N mu_J + rho_J Z_v + sqrt(N) delta eps`` plus the diffusion of
+   the raised variance for the rest of the step, ``-I/2 + sqrt(I) eps'`` with ``I = Z_v (1 - U) dt``
+   (its mean and variance given ``Z_v``).
 2. **Stationary law** of ``v``: a Markov chain on ``n_cells`` cells uniform in ``sqrt(v)``, whose
    transition matrix is the step law integrated over each cell (closed-form CDFs), jumps applied
    after the diffusion as in the simulator; ``pi P = pi`` is solved by GTH state reduction.
@@ -288,8 +290,10 @@ def model_statistics(p: AffineModel, q: AffineModel, drift: float, *, n_cells: i
     v1 = vq[:, :, None] + jz[None, None, :]  # [n, K, J]
     w1 = wq[:, :, None] * jw[None, None, :]
     mu_j, sd_j, rho_j = (getattr(p, k, 0.0) for k in ("jump_mean", "jump_std", "jump_corr"))  # 0 without jumps
-    mean_r = law.shift[:, None, None] + law.k2 * vq[:, :, None] + jc * mu_j + rho_j * jz
-    var_r = law.k3 * (v0[:, None, None] + vq[:, :, None]) + jc * sd_j**2
+    # the variance jumps' own diffusion within the step, I = Z (1 - U) dt (models.SVCJ.sample_jumps):
+    # mean -E[I]/2 = -Z dt/4, variance E[I] + Var(I)/4 = Z dt/2 + (Z dt)^2/48 (taken as normal)
+    mean_r = law.shift[:, None, None] + law.k2 * vq[:, :, None] + jc * mu_j + rho_j * jz - 0.25 * jz * DT
+    var_r = law.k3 * (v0[:, None, None] + vq[:, :, None]) + jc * sd_j**2 + 0.5 * jz * DT + (jz * DT) ** 2 / 48.0
     vix0 = _vix(q, v0, TENORS["30"])
     vix1 = _vix(q, v1, TENORS["30"])
     lv0 = np.log(vix0)

@@ -24,7 +24,9 @@ the same order, with the same random-number blocks (:class:`gpu_alvh.rng.Block`)
    gives the cap ``K``; ``e^{-l}`` and ``K`` are stored per step), so the thresholds are the array
    engine's; with ``N > 0``, ``z = ndtri(u_2)`` from its second uniform and Bates ``sum J = N mu_J + sqrt(N) delta z``; SVCJ ``Z = mu_v sum_{i<N} (-ln u_i)`` (blocks VAR_JUMP_A/B;
    beyond 4 jumps the remainder is a Gamma(N - 4) by the Wilson-Hilferty cube of the normal
-   ``ndtri(u)`` of block VAR_JUMP_TAIL), ``sum J = N mu_J + rho_J Z + sqrt(N) delta z``; ``v += Z``;
+   ``ndtri(u)`` of block VAR_JUMP_TAIL), ``sum J = N mu_J + rho_J Z + sqrt(N) delta z``; ``v += Z``,
+   and the price diffusion the jumps add within the step, ``x += -I/2 + sqrt(I) ndtri(u_n)`` with
+   ``I = Z (1 - u_t) dt`` (block VAR_JUMP_TIME: the jumps' uniform time ``u_t`` in the step);
 3. events: ``x += mean + std z_e`` (``z_e`` from block EVENT), then ``v *= var_mult`` (bump / crush);
 4. shocks: ``spx_return`` replaces the step's move, ``x' = x + ln(1 + r)``; ``vix_level`` sets
    ``v' = variance_from_vix(level)``; ``vix_change`` sets ``v' = variance_from_vix(VIX(v') + change)``.
@@ -97,6 +99,7 @@ F_JUMPS, F_EVENT, F_EVENT_NOISE, F_VAR_MULT, F_GAP, F_VIX_LEVEL, F_VIX_CHANGE = 
 
 _B_DIFFUSION, _B_JUMP, _B_VJ_A, _B_VJ_B = int(Block.DIFFUSION), int(Block.JUMP), int(Block.VAR_JUMP_A), int(Block.VAR_JUMP_B)
 _B_EVENT, _B_VJ_TAIL, _B_BRIDGE = int(Block.EVENT), int(Block.VAR_JUMP_TAIL), int(Block.BRIDGE)
+_B_VJ_TIME = int(Block.VAR_JUMP_TIME)
 _replay_step = jitable(replay_step)  # the replay maths exists once, in gpu_alvh.historical
 _EXACT_VAR_JUMPS = 4  # SVCJ.EXACT_VAR_JUMPS
 _PSI_C = 1.5
@@ -295,7 +298,10 @@ def jumps(t, path, m, n, u_size, seed, key):
         h = 1.0 / (9.0 * k)
         expo += k * math.pow(fmax(1.0 - h + zt * math.sqrt(h), 0.0), 3.0)
     var_jump = m["var_jump_mean"] * expo
-    return count * m["jump_mean"] + m["jump_corr"] * var_jump + spread, var_jump
+    log_jump = count * m["jump_mean"] + m["jump_corr"] * var_jump + spread
+    u_time, u_norm = uniforms(path, t, _B_VJ_TIME, seed, key)  # the jumps' time in the step (model doc)
+    added = var_jump * (1.0 - u_time) * float(m["dt"])
+    return log_jump + (-0.5 * added + math.sqrt(added) * ndtri(u_norm)), var_jump
 
 
 # ---------------------------------------------------------------------------------- the step

@@ -190,7 +190,7 @@ class AffineModel:
         """Long-run mean of v including variance jumps: ``theta + lambda mu_v / kappa``."""
         return self.theta + self.jump_intensity * self.mean_variance_jump() / self.kappa
 
-    def sample_jumps(self, draw, count, max_count: int, xp, special):
+    def sample_jumps(self, draw, count, max_count: int, xp, special, dt: float = 0.0):
         """Jump contributions over one step, given the Poisson counts.
 
         Parameters
@@ -205,6 +205,9 @@ class AffineModel:
             the Poisson inversion), so rare-branch work is skipped statically.
         xp, special
             Array namespace and its special functions (``ndtri``).
+        dt : float
+            The step's length in variance years (for what a jump of the variance adds to the price
+            diffusion within the step).
 
         Returns
         -------

@@ -62,7 +62,7 @@ class Bates(AffineModel):
     def jump_a(self, u, T: float, xp=np):
         return self.jump_intensity * T * (self.price_jump_cf(u, xp=xp) - 1.0)
 
-    def sample_jumps(self, draw, count, max_count: int, xp, special):
+    def sample_jumps(self, draw, count, max_count: int, xp, special, dt: float = 0.0):
         """Sum of ``N`` log-normal jumps: ``N mu_J + sqrt(N) delta z`` (exact in law).
 
         ``z = ndtri(u)`` from the second lane of the JUMP block (the first lane

@@ -146,7 +146,7 @@ class SVCJ(Bates):
     #: Variance jumps summed exactly (one uniform each); more use Wilson-Hilferty.
     EXACT_VAR_JUMPS: ClassVar[int] = 4
 
-    def sample_jumps(self, draw, count, max_count: int, xp, special):
+    def sample_jumps(self, draw, count, max_count: int, xp, special, dt: float = 0.0):
         """Joint jumps of one step given the count ``N``.
 
         ``Z = mu_v * sum_{i<N} E_i`` with ``E_i = -ln u_i`` (exact for
@@ -154,6 +154,13 @@ class SVCJ(Bates):
         remainder ``N - 4`` is a Gamma(N-4) variate by the Wilson-Hilferty cube
         of a normal from VAR_JUMP_TAIL, computed only in steps where
         ``max_count > 4``).  ``sum J_i = N mu_J + rho_J Z + sqrt(N) delta z``.
+
+        The variance jumps come at a uniform time ``U`` within the step (block VAR_JUMP_TIME, one ``U``
+        for the step's total), so the price diffuses with the raised variance for the rest of it: the
+        step's integrated variance gains ``I = Z (1 - U) dt`` (mean ``Z dt / 2``), added to the log price
+        as ``-I/2 + sqrt(I) z_I`` (``z_I = ndtri(u_norm)``, independent: a martingale given ``I``).
+        Without it a step's own diffusion never sees its jump, and one-step-a-day SVCJ paths carry
+        ``lambda mu_v dt / 2`` too little variance a year.
         """
         _, u_size = draw(Block.JUMP)
         z = special.ndtri(u_size)
@@ -172,4 +179,8 @@ class SVCJ(Bates):
             expo = expo + gamma * (k > 0)
         var_jump = self.var_jump_mean * expo
         log_jump = count * self.jump_mean + self.jump_corr * var_jump + xp.sqrt(count) * (self.jump_std * z)
+        if dt > 0.0:
+            u_time, u_norm = draw(Block.VAR_JUMP_TIME)
+            added = var_jump * (1.0 - u_time) * dt
+            log_jump = log_jump + (-0.5 * added + xp.sqrt(added) * special.ndtri(u_norm))
         return log_jump, var_jump
