@@ -1,0 +1,121 @@
+"""The pieces every benchmark shares: a table row, the sizes of a run, and the suite that collects them.
+
+A :class:`Row` is one line of the SPEC section 11 table; :meth:`Suite.add` prints it (stderr, as it
+is measured), turns it into a JSON record (:mod:`.records`) and writes that at once, so an interrupted
+run keeps every record it finished.  :func:`sizes_for` gives the problem sizes for a backend kind and
+mode (``--quick``: a smoke run of about a minute of measurement on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .records import make_record, save_record
+
+__all__ = ["Row", "Sizes", "Suite", "sizes_for"]
+
+
+@dataclass
+class Row:
+    """One measurement as the table shows it.
+
+    ``key`` identifies the benchmark across backends (``paths.terminal.float64``): rows of a GPU and a
+    CPU backend with the same key get a GPU/CPU ratio of ``rate`` (``throughput``, or the path-days/s
+    of a sweep, or ``1 / seconds`` for a timed first run).
+    """
+
+    key: str
+    group: str
+    what: str
+    backend: str
+    dtype: str | None
+    size: str
+    seconds: float
+    throughput: float | None
+    unit: str
+    reference: str = ""
+    rate: float | None = None
+    gpu_cpu: float | None = None
+    record: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.rate is None:
+            self.rate = self.throughput if self.throughput else (1.0 / self.seconds if self.seconds and self.seconds > 0 else None)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Problem sizes of one backend's benchmarks."""
+
+    steps: int = 252  # path generation: steps per path
+    repeats: int = 3  # timed repeats (median)
+    paths: int = 1 << 18  # fused generator, terminal state
+    paths_store: int = 1 << 15  # fused generator, every step stored
+    ql_paths: int = 20_000  # QuantLib
+    legs: int = 1 << 20  # leg pricing: legs per batch
+    book_paths: int = 4000  # full book
+    book_days: int = 252
+    book_repeats: int = 1
+    first_process: bool = True  # the default `alvh run` in fresh processes (cold and warm cache)
+    first_paths: int = 4000
+    sweep_cells: int = 8  # sweep scaling: cells (one per pass), paths per cell, days
+    sweep_paths: int = 1000
+    sweep_days: int = 42
+    sweep_workers: tuple = (1, 2)  # Dask worker processes compared (CPU); a GPU runs in-process
+
+
+_CPU = Sizes()
+_CPU_QUICK = Sizes(repeats=1, paths=1 << 16, paths_store=1 << 12, ql_paths=4000, legs=1 << 18, book_paths=1000, book_days=63,
+                   first_process=False, sweep_cells=4, sweep_paths=200, sweep_days=21)
+_GPU = Sizes(paths=1 << 24, paths_store=1 << 20, legs=1 << 24, book_paths=1 << 20, book_repeats=3, sweep_cells=4, sweep_paths=1 << 16,
+             sweep_days=252, sweep_workers=(1,))
+_GPU_QUICK = replace(_GPU, repeats=1, paths=1 << 22, paths_store=1 << 18, legs=1 << 22, book_paths=1 << 18, book_repeats=1,
+                     first_process=False, sweep_cells=2, sweep_paths=1 << 14, sweep_days=63)
+
+
+def sizes_for(is_gpu: bool, quick: bool) -> Sizes:
+    """Default sizes: CPU or GPU, full or ``--quick``."""
+    return (_GPU_QUICK if quick else _GPU) if is_gpu else (_CPU_QUICK if quick else _CPU)
+
+
+class Suite:
+    """Rows, notes and records of one ``alvh bench`` run.
+
+    ``out``: folder the records are written to (None: records are made but not written);
+    ``label``: stored in every record; ``shared``: values one benchmark leaves for another
+    (the QuantLib rate, the CPU sweep's scale); ``log``: a stream for progress lines (None: silent).
+    """
+
+    def __init__(self, out: Path | None, label: str = "", mode: str = "full", log=sys.stderr):
+        self.out, self.label, self.mode, self.log = out, label, mode, log
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self.saved: list[Path] = []
+        self.shared: dict[str, Any] = {}
+        self.failed: list[tuple[str, str, str]] = []  # (backend, group, message)
+
+    def say(self, msg: str) -> None:
+        if self.log is not None:
+            print(msg, file=self.log, flush=True)
+
+    def note(self, msg: str) -> None:
+        """A line printed under the table (what was skipped and why)."""
+        if msg not in self.notes:
+            self.notes.append(msg)
+            self.say(f"note: {msg}")
+
+    def add(self, row: Row, *, benchmark: str, device: str, sizes: dict, extra: dict | None = None) -> Row:
+        """Record ``row`` (written at once when ``out`` is set) and keep it for the table."""
+        rec = make_record(benchmark, backend=row.backend, device=device, dtype=row.dtype, sizes=sizes, median_seconds=row.seconds,
+                          throughput=row.throughput, throughput_unit=row.unit, label=self.label,
+                          extra={"what": row.what, "key": row.key, "mode": self.mode, "reference": row.reference, **(extra or {})})
+        row.record = rec
+        if self.out is not None:
+            self.saved.append(save_record(rec, self.out))
+        self.rows.append(row)
+        thr = f"{row.throughput:.3e} {row.unit}" if row.throughput else f"{row.seconds:.2f} s"
+        self.say(f"  {row.backend:8s} {row.what} [{row.dtype or '-'}; {row.size}]: {thr}" + (f"  ({row.reference})" if row.reference else ""))
+        return row
