@@ -5,7 +5,12 @@ NumPy arrays indexed by step (``t = 1..n_steps``; index ``t-1``):
 
 * the clock: ``times`` [n_steps+1] datetime64 (New York, tz-naive; step 0 =
   the close of ``start``), ``day`` [n_steps+1] trading-day index,
-  ``dt = 1 / (252 * steps_per_day)`` years of trading time per step;
+  ``dt = 1 / (252 * steps_per_day)`` years of trading (variance) time per step,
+  ``dcal`` [n_steps] years of calendar time per step (``days / 365``; a weekend's step is 3 days).
+  **One clock** (SPEC section 3): variance, diffusion and jumps accrue in trading time (``dt`` per
+  step, nothing over weekends and holidays), and every option and VIX-derivative price uses the same
+  variance time to expiry (sessions to expiry / 252); the equity drift, the carry, discounting and cash
+  interest accrue in calendar time (``dcal``);
 * regime schedules [n_steps]: ``sigma`` (vol of vol after multipliers),
   ``rho`` (correlation after overrides), ``jump_intensity`` (after multipliers);
 * shock schedules [n_steps] (NaN = none): ``spx_return`` (replaces the step's
@@ -82,6 +87,16 @@ class CompiledScenario:
     @property
     def n_steps(self) -> int:
         return int(self.sigma.shape[0])
+
+    @property
+    def dcal(self) -> np.ndarray:
+        """Calendar years of each step ``[n_steps]`` (``(times[t] - times[t-1]) / 365 days``)."""
+        return np.diff(self.times).astype("timedelta64[ns]").astype(np.int64) / (365.0 * 86_400e9)
+
+    @property
+    def tv(self) -> np.ndarray:
+        """Variance (trading) time of each step since the start close, years ``[n_steps+1]``: ``t dt``."""
+        return np.arange(self.n_steps + 1) * self.dt
 
     @property
     def horizon(self) -> int:

@@ -187,7 +187,7 @@ class PathStepper:
         model = c.model_p
         lam = float(c.jump_intensity[i])
         lam_dt = lam * dt
-        mu_dt = (c.drift - lam * model.jump_compensator()) * dt
+        mu_dt = c.drift * float(c.dcal[i]) - lam * model.jump_compensator() * dt  # carry in calendar time, jumps in trading time
         coef = self.scheme.coefficients(model.kappa, model.theta, float(c.sigma[i]), float(c.rho[i]), dt)
         z_v, z_s = rng.normals(self.ids, t, Block.DIFFUSION, self.seed, c.key, xp=xp)
         dtype = self.dtype

@@ -198,7 +198,7 @@ RUN_META: dict[str, tuple[str, str]] = {
     "mean_delta": ("shares", "mean dollar delta per index point of each layer"),
     "mean_gamma": ("shares/point", "mean gamma of each layer"),
     "mean_vega": ("USD per vol", "mean vega of each layer (per 1.00 of volatility)"),
-    "mean_theta": ("USD/year", "mean theta of each layer"),
+    "mean_theta": ("USD/trading day", "mean theta of each layer: the one-session change of its marks at unchanged market state, at the day close"),
     "pnl_mean": ("USD", "mean final P&L"),
     "pnl_std": ("USD", "standard deviation of the final P&L"),
     "pnl_quantile": ("USD", "quantiles of the final P&L"),
@@ -269,7 +269,7 @@ def cell_dataset(out: dict, rows: list[int], strategy=None) -> xr.Dataset:
 def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) -> xr.Dataset:
     """Dataset of one scenario's run (no ``scenario`` dim yet); ``rows`` selects strategy rows."""
     from .metrics import CLAIMS, QUANTILES, claims_table, hist_quantiles, per_path_metrics, summary_statistics
-    from .strategy.vectorised.engine import GREEKS, NAV_BINS, SPX_BINS, VIX_BINS
+    from .strategy.engine import GREEKS, NAV_BINS, SPX_BINS, VIX_BINS
 
     book, compiled = out["book"], out["compiled"]
     pp, sums, paths = _combine(out["parts"])

@@ -2,7 +2,7 @@
 
 Pipeline per scenario: spec -> compiled scenario -> strategy rows (ALVH +
 baselines on the same paths) -> compiled book -> pricing tables (built once) ->
-batches of paths through :class:`~gpu_alvh.strategy.vectorised.engine.BatchEngine` ->
+batches of paths through the fused per-path program (:mod:`gpu_alvh.strategy.engine`) ->
 per-path metrics, daily bands, summaries and claims -> one ``xarray.Dataset``
 (SPEC section 8).  Several scenarios are stacked along ``scenario``.
 """
@@ -20,7 +20,6 @@ from .batching import run_batches
 from .compile import compile_scenario
 from .spec import load_scenario, load_strategy
 from .strategy.book import baseline_rows, compile_book
-from .strategy.vectorised.engine import BatchEngine
 
 __all__ = ["run", "run_scenario", "run_cells", "build_tables", "trace", "DEFAULT_SCENARIO"]
 
@@ -67,18 +66,13 @@ def _cached_tables(key, model, backend):
     return spx, vix
 
 
-def _bytes_per_path(book, itemsize: int) -> int:
-    return int((book.n_slots * 60 + book.n_hedge_slots * 40 + book.n_strategies * 60 + 64) * itemsize)
-
-
 def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = None, backend="auto", dtype="float64",
                  save_paths: bool = False, strategy=None, batch_size: int | None = None, max_memory: int | None = None,
-                 progress: bool = False, rows=None, tables=None, compiled=None, trace=None, audit: bool = False,
-                 engine: str = "fused") -> dict[str, Any]:
+                 progress: bool = False, rows=None, tables=None, compiled=None) -> dict[str, Any]:
     """Run one scenario; returns host arrays (per path, sums) and metadata (no Dataset yet).
 
-    ``engine="fused"`` (default) runs the per-path program on the backend's kernel target;
-    ``"vectorised"`` the array engine it replaced (kept as its oracle for the parity tests).
+    The book runs as the fused per-path program on the backend's kernel target (CPU, CUDA or the CUDA
+    simulator); step-by-step traces: :func:`trace`.
     """
     b = get_backend(backend)
     spec = load_scenario(scenario)
@@ -90,22 +84,12 @@ def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = Non
     seed = int(spec.seed if seed is None else seed)
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1, got {n_paths}")
-    if engine not in ("fused", "vectorised"):
-        raise ValueError(f"unknown engine {engine!r}; valid engines: fused, vectorised")
     t0 = _time.perf_counter()
     spx, vix = tables if tables is not None else build_tables(compiled, book, b)
     t_tables = _time.perf_counter() - t0
     t1 = _time.perf_counter()
-    if engine == "fused":
-        parts = _run_fused(book, compiled, spx, vix, b, n_paths, seed, save_paths=save_paths, batch_size=batch_size,
-                           max_memory=max_memory, progress=progress, desc=f"run {spec.name}")
-    else:
-        def task(start: int, count: int):
-            eng = BatchEngine(book, compiled, spx, vix, b, start, count, seed, save_paths=save_paths, trace=trace, audit=audit)
-            return eng.run().result()
-
-        parts = run_batches(task, n_paths, backend=b, bytes_per_path=_bytes_per_path(book, compiled.dtype.itemsize),
-                            batch_size=batch_size, max_memory=max_memory, progress=progress, desc=f"run {spec.name}")
+    parts = _run_fused(book, compiled, spx, vix, b, n_paths, seed, save_paths=save_paths, batch_size=batch_size,
+                       max_memory=max_memory, progress=progress, desc=f"run {spec.name}")
     elapsed = _time.perf_counter() - t1
     return {
         "spec": spec,

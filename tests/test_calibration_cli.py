@@ -118,5 +118,5 @@ def test_scenarios_check_prints_the_side_by_side_table():
 
 def test_scenarios_check_bad_input_exit_2(tmp_path):
     _assert_exit_2(run("scenarios", "check", "base", "--years", 20), "--years")
-    _assert_exit_2(run("scenarios", "check", "no_such_scenario"), "library scenarios")
+    _assert_exit_2(run("scenarios", "check", "no_such_scenario"), "no library scenario by that name")
     assert run("scenarios", "check", "base", "--paths", 1).exit_code == 2

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import gpu_alvh as ga
 from gpu_alvh.cli import main
 from gpu_alvh.data import load_history
-from gpu_alvh.historical import central_path
+from gpu_alvh.historical import central_path, floor_note
 from gpu_alvh.spec import load_scenario
 
 SHORT = {"historical.to": "2024-08-09"}  # yen_2024 through the 2024-08-05 gap, 28 sessions
@@ -81,7 +81,21 @@ def test_cli_run_names_the_worst_real_day():
     r = CliRunner().invoke(main, ["run", "yen_2024", "--paths", "4", "--backend", "numpy", "--no-progress"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "worst real day 2024-08-05: SPX -3.00% (5346.56 -> 5186.33), VIX 23.39 -> 38.57" in r.output
-    assert "historical episode yen_2024: 2024-07-01 .. 2024-08-30 (44 sessions), VIX closes, dispersion 0.5" in r.output
+    assert ("historical episode yen_2024: 2024-07-01 .. 2024-08-30 (44 sessions), VIX closes, dispersion 0.5; "
+            "model VIX floor 11.77 (no close below it)") in r.output
     lines = r.output.splitlines()
     i = next(k for k, line in enumerate(lines) if "P&L that day $" in line)
     assert [lines[i + 1 + s].split()[0] for s in range(3)] == ["alvh", "ladder_unhedged", "single_45"]
+
+
+def test_closes_below_the_model_floor_are_recorded_and_named():
+    """volmageddon_2018: the January 2018 closes below the calibrated model's VIX floor, in the provenance
+    and in the summary phrase of alvh run (central_path_lines prints floor_note, checked on yen_2024 above)."""
+    spec = load_scenario("volmageddon_2018", overrides={"historical.to": "2018-02-09"})
+    r = json.loads(ga.simulate(spec, n_paths=2, seed=0, backend="numpy").attrs["historical"])
+    vix = load_history("vix", "2018-01-16", "2018-02-09")
+    floor = spec.model_q().vix_floor()
+    below = [d.date().isoformat() for d, v in vix.items() if v < floor]
+    assert (r["model_vix_floor"], r["closes_below_floor"], r["dates_below_floor"]) == (floor, len(below), below)
+    assert below == ["2018-01-16", "2018-01-19", "2018-01-22", "2018-01-23", "2018-01-24", "2018-01-25", "2018-01-26"]
+    assert floor_note(r) == "model VIX floor 11.77: 7 VIX closes below it (2018-01-16 .. 2018-01-26), marked at the floor (variance 0)"

@@ -60,6 +60,8 @@ def test_library_file_loads_and_is_documented(name):
     # the model VIX at t = 0 is the file's vix
     q = {**spec.params, **(spec.pricing or {})}
     assert spec.vix is not None
+    if name in EPISODES and spec.vix < spec.model_q().vix_floor():  # a real close below the model's floor
+        return  # (volmageddon_2018, day 0 VIX 11.66: v0 = 0; tests/test_historical_spec.py)
     assert vix_points(spec.model, q, spec.v0()) == pytest.approx(spec.vix, rel=1e-10)
     assert spec.initial_vix() == pytest.approx(spec.vix, rel=1e-10)
     assert spec.v0() > 0

@@ -1,49 +1,92 @@
-"""Activation conditions and indicators (signals of the hedge overlay)."""
+"""Activation conditions and indicators of the hedge overlay, as the per-path program runs them."""
 
 import numpy as np
 import pytest
 
-from gpu_alvh.strategy.signals import Macd, WilderRsi, compile_condition
+from gpu_alvh.strategy.params import COND, MAX_COND, _postfix
+from gpu_alvh.strategy.signals import SIGNALS, compile_condition, condition_holds, macd_update, rsi_update, rsi_value
+
+from .kernel_harness import map_kernel
+
+IDX = {name: i for i, name in enumerate(SIGNALS)}
+
+
+def _program(spec, j=0, value_of=None):
+    cond = compile_condition(spec) if value_of is None else compile_condition(spec, value_of=value_of)
+    rows = []
+    if cond.items:
+        _postfix(cond, j, rows)
+    prog = np.zeros(max(len(rows), 1), COND)
+    for i, r in enumerate(rows):
+        prog[i] = r
+    return prog, len(rows)
+
+
+def _holds(prog, n, today: dict, yesterday: dict, target="python"):
+    k = len(next(iter(today.values()))) if today else 1
+    out = []
+    for p in range(k):
+        sig = np.zeros((2, len(SIGNALS)))
+        for name, vals in today.items():
+            sig[0, IDX[name]] = vals[p]
+            sig[1, IDX[name]] = yesterday[name][p]
+        out.append(bool(condition_holds(prog, 0, n, sig)))
+    return out
 
 
 def test_comparisons_groups_and_crossings():
-    cond = compile_condition({"any": [
+    prog, n = _program({"any": [
         {"signal": "vix", "op": ">=", "value": 30.0},
         {"all": [{"signal": "spx_rsi14", "op": "<", "value": 40.0}, {"signal": "term_slope", "op": "crosses_below", "value": 0.0}]},
     ]})
-    prev = {"vix": np.array([20.0, 20, 20, 20]), "spx_rsi14": np.array([35.0, 35, 35, 50]), "term_slope": np.array([1.0, -1.0, 1.0, 1.0])}
-    now = {"vix": np.array([20.0, 20, 31, 20]), "spx_rsi14": np.array([35.0, 35, 50, 35]), "term_slope": np.array([-0.5, -2.0, 1.0, -1.0])}
+    prev = {"vix": [20.0, 20, 20, 20], "spx_rsi14": [35.0, 35, 35, 50], "term_slope": [1.0, -1.0, 1.0, 1.0]}
+    now = {"vix": [20.0, 20, 31, 20], "spx_rsi14": [35.0, 35, 50, 35], "term_slope": [-0.5, -2.0, 1.0, -1.0]}
     # path 0: slope crosses below 0 with RSI < 40; path 1: already below (no crossing);
     # path 2: VIX >= 30; path 3: RSI was 50 yesterday but is 35 now and the slope crosses: true
-    np.testing.assert_array_equal(cond.evaluate(now, prev, np), [True, False, True, True])
-    up = compile_condition({"all": [{"signal": "vix_macd_hist", "op": "crosses_above", "value": 0.0}]})
-    np.testing.assert_array_equal(up.evaluate({"vix_macd_hist": np.array([0.1, 0.0, 0.2])}, {"vix_macd_hist": np.array([0.0, -1.0, 0.1])}, np),
-                                  [True, False, False])
+    assert _holds(prog, n, now, prev) == [True, False, True, True]
+    up, n_up = _program({"all": [{"signal": "vix_macd_hist", "op": "crosses_above", "value": 0.0}]})
+    assert _holds(up, n_up, {"vix_macd_hist": [0.1, 0.0, 0.2]}, {"vix_macd_hist": [0.0, -1.0, 0.1]}) == [True, False, False]
+
+
+def test_deep_nesting_and_every_operator():
+    leaf = lambda op, v: {"signal": "drawdown", "op": op, "value": v}  # noqa: E731
+    spec = {"all": [{"any": [leaf("<", 0.1), {"all": [leaf(">", 0.5), leaf(">=", 0.6)]}]}, {"any": [leaf("<=", 0.05), leaf(">", 0.7)]}]}
+    prog, n = _program(spec)
+    for x in np.linspace(0, 1, 41):
+        want = (x < 0.1 or (x > 0.5 and x >= 0.6)) and (x <= 0.05 or x > 0.7)
+        assert _holds(prog, n, {"drawdown": [x]}, {"drawdown": [x]}) == [want], x
+    assert n <= MAX_COND
 
 
 def test_per_strategy_thresholds_and_empty_condition():
-    cond = compile_condition({"all": [{"signal": "vix", "op": ">", "value": 0.0}]},
-                             value_of=lambda path, v: np.array([[20.0], [30.0]]))
-    got = cond.evaluate({"vix": np.array([25.0, 35.0])}, {"vix": np.array([25.0, 35.0])}, np)
-    np.testing.assert_array_equal(got, [[True, True], [False, True]])
-    assert compile_condition(None).evaluate({}, {}, np) is True
+    spec = {"all": [{"signal": "vix", "op": ">", "value": 0.0}]}
+    vals = lambda path, v: np.array([[20.0], [30.0]])  # noqa: E731 - two strategies' thresholds
+    for j, want in ((0, [True, True]), (1, [False, True])):
+        prog, n = _program(spec, j=j, value_of=vals)
+        assert _holds(prog, n, {"vix": [25.0, 35.0]}, {"vix": [25.0, 35.0]}) == want
+    empty, n0 = _program(None)
+    assert n0 == 0 and condition_holds(empty, 0, 0, np.zeros((2, len(SIGNALS))))
 
 
-def test_wilder_rsi_and_macd_against_loops():
+@pytest.mark.parametrize("target", ["cpu", "cudasim"])
+def test_wilder_rsi_and_macd_against_loops(target):
     rng = np.random.default_rng(0)
     x = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 80)))
-    rsi, macd = WilderRsi(14, np.array([x[0]]), 0.5, np), Macd(np.array([x[0]]))
-    g = l = 0.5
+    g = lo = 0.5
     e12 = e26 = x[0]
     sig = 0.0
+    prev, gk, lk = x[0], 0.5, 0.5
+    fast, slow, s9, hist = x[0], x[0], 0.0, 0.0
     for xi, xprev in zip(x[1:], x[:-1]):
-        rsi.update(np.array([xi]))
-        macd.update(np.array([xi]))
+        prev, gk, lk = map_kernel(rsi_update, target, np.array([prev]), np.array([gk]), np.array([lk]), np.array([xi]), n_out=3)
+        fast, slow, s9, hist = map_kernel(macd_update, target, np.array([fast]), np.array([slow]), np.array([s9]), np.array([xi]), n_out=4)
+        prev, gk, lk, fast, slow, s9, hist = (float(a[0]) for a in (prev, gk, lk, fast, slow, s9, hist))
         d = xi - xprev
         g += (max(d, 0) - g) / 14
-        l += (max(-d, 0) - l) / 14
+        lo += (max(-d, 0) - lo) / 14
         e12 += 2 / 13 * (xi - e12)
         e26 += 2 / 27 * (xi - e26)
         sig += 0.2 * ((e12 - e26) - sig)
-    assert rsi.value[0] == pytest.approx(100 * g / (g + l), rel=1e-12)
-    assert macd.hist[0] == pytest.approx((e12 - e26) - sig, rel=1e-10, abs=1e-12)
+    assert rsi_value(gk, lk) == pytest.approx(100 * g / (g + lo), rel=1e-12)
+    assert hist == pytest.approx((e12 - e26) - sig, rel=1e-10, abs=1e-12)
+    assert rsi_value(0.0, 0.0) == 50.0

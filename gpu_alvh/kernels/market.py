@@ -47,9 +47,11 @@ level costs more than the step's arithmetic).  Division follows IEEE (``error_mo
 
 Step modes: :data:`STEP_MODEL` is the model step above; :data:`STEP_REPLAY` (every step of a historical
 scenario) replaces it by :func:`gpu_alvh.historical.replay_step` - the real close plus the dispersion
-deviations ``(e, w)`` of log price and variance, which are two more numbers of path state (0 on model
-steps) - with ``z_b`` lane 0 of block DIFFUSION (before a day's close only) and ``(z_v, z_s)`` of block
-BRIDGE (``dispersion > 0`` only); no jumps, events or shocks.  The replay runs in float64.
+deviations ``(e, w)`` of log price and variance (``v = F(v^h, w)``, positive without a floor), which
+are two more numbers of path state (0 on model steps) - with ``z_b`` lane 0 of block DIFFUSION (before
+a day's close only) and ``(z_v, z_s)`` of block BRIDGE (``dispersion > 0`` only); no jumps, events or
+shocks.  The replay runs in float64; its record fields are ``x_close``, ``v_anchor``, ``v_day``,
+``n_left`` per step and ``disp``, ``kappa_p``, ``sigma_p``, ``rho_p`` in ``mk``.
 
 float32 (module :mod:`gpu_alvh.kernels.floats`): the fields used every step are stored in the run's
 float type and the diffusion (Philox integers as in float64, Box-Muller by
@@ -148,7 +150,7 @@ def compile_market(compiled):
     for j, (sigma, rho, lam) in enumerate(keys.tolist()):
         lam_dt = lam * c.dt
         row = table[j]
-        row["mu_dt"] = (c.drift - lam * m.jump_compensator()) * c.dt
+        row["mu_dt"] = -lam * m.jump_compensator() * c.dt  # + the drift over the step's calendar time, below
         co = scheme.coefficients(m.kappa, m.theta, sigma, rho, c.dt)
         if scheme.name == "qe":
             row["E"], row["theta_1mE"], row["c1"], row["c2"], row["K2"], row["K3"], row["A"] = co.E, co.theta_1mE, co.c1, co.c2, co.K2, co.K3, co.A
@@ -159,6 +161,7 @@ def compile_market(compiled):
         if lam_dt > 0.0:
             row["lam_dt"], row["pois_e0"], row["pois_n"], row["flags"] = lam_dt, math.exp(-lam_dt), len(poisson_thresholds(lam_dt)), F_JUMPS
     st[:] = table[inverse.ravel()]
+    st["mu_dt"] = c.drift * c.dcal + st["mu_dt"]  # one clock: carry in calendar time, jump compensator in trading time
     st["mode"] = STEP_MODEL
     st["var_mult"] = c.var_mult
     ev = ~np.isnan(c.event_mean)

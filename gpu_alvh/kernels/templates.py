@@ -44,16 +44,18 @@ def simulate_cuda(n, start, mk, steps, seed, key, spx, var, vix, bad):
 BOOK = '''
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_rec, spx_nu, vx_rec, vx_data,
+def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+             spx_rec, spx_nu, vx_rec, vx_data,
              ka, kb, ka3, kb3, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
-             core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+             core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix, n_threads):
     # One chunk of threads per CPU thread, each with private copies of the shared inputs: every call that
     # passes an array updates its reference count, and on a count shared by all threads that atomic
     # update (a cache line bouncing between cores) would cost more than the arithmetic.
-    n_chunks = min(numba.get_num_threads(), n)
+    n_chunks = min(n_threads, n)  # (numba.get_num_threads() here would keep the entry out of the disk cache)
     for c in numba.prange(n_chunks):
         mk_, steps_, strat_, sp_, hp_, cond_, cal_ = mk.copy(), steps.copy(), strat.copy(), sp.copy(), hp.copy(), cond.copy(), cal.copy()
-        spx_e, vix_e, spx_r, spx_n, vx_r, vx_d = spx_expiry.copy(), vix_expiry.copy(), spx_rec.copy(), spx_nu.copy(), vx_rec.copy(), vx_data.copy()
+        spx_e, vix_e, spx_ev, vix_ev = spx_expiry.copy(), vix_expiry.copy(), spx_expiry_v.copy(), vix_expiry_v.copy()
+        spx_r, spx_n, vx_r, vx_d = spx_rec.copy(), spx_nu.copy(), vx_rec.copy(), vx_data.copy()
         L = np.empty({max_layers}, SLOT)
         legs = np.empty(({max_layers}, 4, {n_leg}))
         H = np.empty({max_hedge}, HSLOT)
@@ -62,14 +64,15 @@ def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, 
         ctx = np.empty(1, CTX)
         acc = np.empty({n_acc})
         for i in range(c, n, n_chunks):  # interleaved: every chunk gets its share of each strategy row
-            _engine.run_row(i, n_paths, start, seed, key, mk_, steps_, strat_, sp_, hp_, cond_, cal_, spx_e, vix_e, (spx_r, spx_n),
+            _engine.run_row(i, n_paths, start, seed, key, mk_, steps_, strat_, sp_, hp_, cond_, cal_, spx_e, vix_e, spx_ev, vix_ev, (spx_r, spx_n),
                             (vx_r, vx_d), (ka, kb, ka3, kb3), rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
                             L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 
 
-def book_cuda(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_rec, spx_nu, vx_rec, vx_data,
+def book_cuda(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+              spx_rec, spx_nu, vx_rec, vx_data,
               ka, kb, ka3, kb3, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
-              core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+              core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix, n_threads):
     i = cuda.grid(1)
     if i < n:
         L = cuda.local.array({max_layers}, SLOT_NB)
@@ -79,7 +82,8 @@ def book_cuda(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal,
         sig = cuda.local.array((2, {n_sig}), numba.float64)
         ctx = cuda.local.array(1, CTX_NB)
         acc = cuda.local.array({n_acc}, numba.float64)
-        _engine.run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, (spx_rec, spx_nu),
+        _engine.run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+                        (spx_rec, spx_nu),
                         (vx_rec, vx_data), (ka, kb, ka3, kb3), rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
                         L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 '''

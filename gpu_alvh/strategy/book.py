@@ -17,6 +17,9 @@ Calendar tables, built once on the host (days are calendar days since the
 scenario's start close):
 
 * ``now_days[t]`` - time of step ``t``;
+* ``spx_expiry_v[t, j]`` / ``vix_expiry_v_for(range)[t]`` - the same expiries in variance time (years
+  of trading sessions since the start close: an SPX expiry at a session's close is ``sessions / 252``, a
+  VIX expiry at the 09:30 open counts the sessions before it), the clock of every price (SPEC section 3);
 * ``spx_expiry[t, j]`` - expiry (16:00, or the early close) of a new SPX
   position opened at step ``t`` with DTE ``dtes[j]``: the session nearest
   ``date(t) + DTE``, the later one on a tie (SPX has daily expiries);
@@ -44,6 +47,7 @@ from .signals import compile_condition
 __all__ = ["StrategyRow", "Book", "compile_book", "baseline_rows"]
 
 DAY_NS = 86_400 * 10**9
+TRADING_DAYS = 252.0
 NO_EVENT = 999.0
 
 
@@ -98,6 +102,9 @@ class Book:
     now_days: np.ndarray
     spx_expiry: np.ndarray  # [n_steps+1, n_dtes]
     dte_index: np.ndarray  # [K] column of spx_expiry
+    spx_expiry_v: np.ndarray = None  # type: ignore[assignment]  # [n_steps+1, n_dtes], variance years
+    vix_expiry_v: dict = field(default_factory=dict)  # range -> [n_steps+1] variance years
+    next_close: np.ndarray = None  # type: ignore[assignment]  # [n_steps+1] calendar days of the next day close
     vix_expiry_tables: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     days_to_event: np.ndarray = None  # type: ignore[assignment]
     event_day: np.ndarray = None  # type: ignore[assignment]
@@ -125,8 +132,11 @@ def _days_since(times: np.ndarray, t0: np.datetime64) -> np.ndarray:
     return (times - t0).astype("timedelta64[ns]").astype(np.int64) / DAY_NS
 
 
-def _spx_expiry_days(date: _dt.date, dte: int, t0: np.datetime64) -> float:
-    """Expiry of a new DTE-``dte`` position: the session nearest ``date + dte`` (ties: the later one)."""
+def _spx_expiry_days(date: _dt.date, dte: int, t0: np.datetime64, start: _dt.date | None = None):
+    """Expiry of a new DTE-``dte`` position: the session nearest ``date + dte`` (ties: the later one).
+
+    Returns its close in calendar days since ``t0``, and (with ``start``) in variance years since the
+    start close (``sessions / 252``)."""
     target = date + _dt.timedelta(days=int(dte))
     if cal.is_session(target):
         d = target
@@ -136,15 +146,21 @@ def _spx_expiry_days(date: _dt.date, dte: int, t0: np.datetime64) -> float:
         if d <= date:
             d = after
     close = cal.session_bounds(d)[1]
-    return float((np.datetime64(close, "ns") - t0) / np.timedelta64(1, "D"))
+    days = float((np.datetime64(close, "ns") - t0) / np.timedelta64(1, "D"))
+    if start is None:
+        return days
+    return days, cal.session_index(start, d) / TRADING_DAYS
 
 
-def _vix_expiry_table(dates: list[_dt.date], now_days: np.ndarray, t0: np.datetime64, lo: int, hi: int) -> np.ndarray:
+def _vix_expiry_table(dates: list[_dt.date], now_days: np.ndarray, t0: np.datetime64, lo: int, hi: int):
+    """``(calendar days, variance years)`` of the new-position VIX expiry at every step (see module doc)."""
     first, last = dates[0], dates[-1] + _dt.timedelta(days=hi + 60)
-    exps = cal.vix_expiries(first, last)
+    exps = [e for e in cal.vix_expiries(first, last) if e > dates[0]]
     exp_days = np.array([float((np.datetime64(f"{e.isoformat()}T09:30", "ns") - t0) / np.timedelta64(1, "D")) for e in exps])
+    exp_v = np.array([(cal.session_index(dates[0], e) - 1) / TRADING_DAYS for e in exps])
     mid = 0.5 * (lo + hi)
     out = np.empty(now_days.size)
+    out_v = np.empty(now_days.size)
     for t, now in enumerate(now_days):
         dte = exp_days - now
         inside = (dte >= lo) & (dte <= hi)
@@ -152,8 +168,10 @@ def _vix_expiry_table(dates: list[_dt.date], now_days: np.ndarray, t0: np.dateti
             cand = np.where(inside, np.abs(dte - mid), np.inf)
         else:
             cand = np.where(dte > 0.5, np.minimum(np.abs(dte - lo), np.abs(dte - hi)), np.inf)
-        out[t] = exp_days[int(np.argmin(cand))]
-    return out
+        j = int(np.argmin(cand))
+        out[t] = exp_days[j]
+        out_v[t] = exp_v[j]
+    return out, out_v
 
 
 def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
@@ -247,7 +265,8 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
     now_days = _days_since(times, t0)
     dates = [_dt.date.fromisoformat(str(t)[:10]) for t in times.astype("datetime64[D]")]
     uniq_dtes = sorted(set(dte_of))
-    spx_expiry = np.array([[_spx_expiry_days(d, int(dte), t0) for dte in uniq_dtes] for d in dates])
+    both = np.array([[_spx_expiry_days(d, int(dte), t0, dates[0]) for dte in uniq_dtes] for d in dates])  # [T+1, n_dtes, 2]
+    spx_expiry, spx_expiry_v = both[..., 0], both[..., 1]
     dte_index = np.asarray([uniq_dtes.index(d) for d in dte_of], dtype=np.int64)
     ranges = set()
     for s in hedged:
@@ -258,7 +277,15 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
                 ranges.add(tuple(spec_h.tenor_backwardation))
             else:
                 ranges.add(tuple(lay.tenor))
-    vix_tables = {rg: _vix_expiry_table(dates, now_days, t0, rg[0], rg[1]) for rg in sorted(ranges)}
+    vix_both = {rg: _vix_expiry_table(dates, now_days, t0, rg[0], rg[1]) for rg in sorted(ranges)}
+    vix_tables = {rg: b[0] for rg, b in vix_both.items()}
+    vix_tables_v = {rg: b[1] for rg, b in vix_both.items()}
+    # the next day close after each step (calendar days): one trading day ahead for theta
+    close_days = np.array([float((np.datetime64(cal.session_bounds(d)[1], "ns") - t0) / np.timedelta64(1, "D")) for d in
+                           sorted(set(dates))])
+    after = cal.next_session(dates[-1], inclusive=False)
+    close_days = np.append(close_days, float((np.datetime64(cal.session_bounds(after)[1], "ns") - t0) / np.timedelta64(1, "D")))
+    next_close = close_days[np.searchsorted(close_days, now_days + 1e-9, side="left")]
     day = compiled.day
     spd = compiled.steps_per_day
     events = compiled.spec.resolved_events() if compiled.spec is not None else ()
@@ -297,6 +324,9 @@ def compile_book(rows: list[StrategyRow], compiled: CompiledScenario) -> Book:
         now_days=now_days,
         spx_expiry=spx_expiry,
         dte_index=dte_index,
+        spx_expiry_v=spx_expiry_v,
+        vix_expiry_v=vix_tables_v,
+        next_close=next_close,
         vix_expiry_tables=vix_tables,
         days_to_event=dte_ev,
         event_day=event_day,

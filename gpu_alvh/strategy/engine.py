@@ -83,16 +83,17 @@ def _term_slope(v, vix, kq):
 
 
 @register_jitable
-def _signals(sig, R, L, st, now, spot, v, vix, nav, peak, dte_ev, rate, q, spx):
+def _signals(sig, R, L, st, now, tv, spot, v, vix, nav, peak, dte_ev, rate, q, spx):
     """Today's value of every registered signal (order of ``signals.SIGNALS``) into ``sig[0, :]``."""
     tau = max(L[0]["expiry"] - now, 0.0) / 365.0
+    tau_v = max(L[0]["expiry_v"] - tv, 0.0)
     fwd = spot * math.exp((rate - q) * tau)
-    sd = math.sqrt(max(tau, 1e-8))
+    sd = math.sqrt(max(tau_v, 1e-8))
     kps, kcs = max(L[0]["kps"], 1.0), max(L[0]["kcs"], 1.0)
     dist = 99.0
     if L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0:
-        iv_p = marks.iv(spx, math.log(kps / fwd), v, tau)
-        iv_c = marks.iv(spx, math.log(kcs / fwd), v, tau)
+        iv_p = marks.iv(spx, math.log(kps / fwd), v, tau_v)
+        iv_c = marks.iv(spx, math.log(kcs / fwd), v, tau_v)
         dist = min(math.log(spot / kps) / (iv_p * sd), math.log(kcs / spot) / (iv_c * sd))
     delta = 0.0
     for k in range(st["n_slots"]):
@@ -111,12 +112,12 @@ def _signals(sig, R, L, st, now, spot, v, vix, nav, peak, dte_ev, rate, q, spx):
 
 
 @register_jitable
-def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, spot, v, vix, nav, kq, rate, q, spx, vx):
+def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, kq, rate, q, spx, vx):
     """Signals, activation conditions, probe, ramp and the overlay's day; returns the cash flow."""
     nk, nh, h0 = st["n_slots"], st["n_hedge"], st["hedge0"]
-    now = cal[t]["now"]
+    now, tv = cal[t]["now"], cal[t]["tv"]
     peak = max(R[0]["peak_nav"], nav)
-    _signals(sig, R, L, st, now, spot, v, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
+    _signals(sig, R, L, st, now, tv, spot, v, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
     if not R[0]["have_prev_sig"]:
         for i in range(sig.shape[1]):
             sig[1, i] = sig[0, i]
@@ -128,7 +129,7 @@ def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, spot, v, vix, n
     loss = 0.0
     if st["hedge_on"]:
         vix_p = vix + st["probe_vix"]
-        loss = ladder.probe_loss(L, nk, spot * (1.0 + st["probe_spx"]), market.variance_from_vix(vix_p, kq[0], kq[1]), now, spx)
+        loss = ladder.probe_loss(L, nk, spot * (1.0 + st["probe_spx"]), market.variance_from_vix(vix_p, kq[0], kq[1]), now, tv, spx)
     # ramp on the front layer's strike distance and remaining DTE
     dist = sig[0, 7]
     x_d = min(max((st["ramp_sd"] - dist) / st["ramp_sd"], 0.0), 1.0)
@@ -142,15 +143,15 @@ def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, spot, v, vix, n
     allowance = st["budget_rate"] * max(now / 365.0, st["budget_lead"])
     probe_v = market.variance_from_vix(vix + st["probe_vix"], kq[0], kq[1])
     R[0]["probe_loss"], R[0]["target_fraction"], R[0]["underhedge"], R[0]["allowance"] = loss, tf, under, allowance
-    flow, spent = hedge.daily(H, nh, hp, h0, t, now, v, vix, probe_v, loss, tf, under, allowance, R[0]["term_slope"], st["contango"],
-                              R[0]["spent"], vx, vix_expiry)
+    flow, spent = hedge.daily(H, nh, hp, h0, t, now, tv, v, vix, probe_v, loss, tf, under, allowance, R[0]["term_slope"], st["contango"],
+                              R[0]["spent"], vx, vix_expiry, vix_expiry_v)
     R[0]["spent"] = spent
     return flow
 
 
 @register_jitable
-def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, spot, v, vix, nav, spot0, kq, rate, q, spx, vx,
-               run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq, rate, q,
+               spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
     nk, nh, h0, g = st["n_slots"], st["n_hedge"], st["hedge0"], st["slot0"]
     d = cal[t]["day"]
     now = cal[t]["now"]
@@ -165,7 +166,7 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
     c = ctx[0]
     c["overlay_day"] = run_has_hedges
     if nh > 0:
-        R[0]["cash"] += _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, spot, v, vix, nav, kq, rate, q, spx, vx)
+        R[0]["cash"] += _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, kq, rate, q, spx, vx)
         nav = _nav(R, L, nk, H, nh, hp, h0)
     delta = 0.0
     for k in range(nk):
@@ -206,7 +207,8 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
     R[0]["prev_nav"] = nav
     R[0]["prev_spot"] = spot
     R[0]["nav"] = nav
-    # daily bands and mean greeks
+    # daily bands and mean greeks (theta: the one-day change of the marks at an unchanged state)
+    ladder.theta_day(L, legs, nk, spot, v, now, cal[t]["tv"], cal[t]["dcal_next"], spx)
     n_days1 = cal[cal.shape[0] - 1]["day"] + 1
     scatter_add(h_nav, s * n_days1 + d, _bin(nav / st["nav"], _NAV_LO, _NAV_HI, _NAV_N), 1)
     if s == 0:
@@ -228,7 +230,8 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
 
 
 @register_jitable
-def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx, vx, kq, rate, q,
+def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v, spx, vx,
+            kq, rate, q,
             spot0, v0, seeds, run_has_hedges, n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums,
             sv_nav, sv_spx, sv_vix):
     """Run strategy ``i // n_paths`` on path ``start + i % n_paths`` (see the module docstring).
@@ -252,6 +255,7 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         L[k]["cr_put"] = 0.0
         L[k]["cr_call"] = 0.0
         L[k]["expiry"] = 0.0
+        L[k]["expiry_v"] = 0.0
         L[k]["entry_time"] = 0.0
         L[k]["realized"] = 0.0
         L[k]["costs"] = 0.0
@@ -266,12 +270,13 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         L[k]["prev_pnl"] = 0.0
         L[k]["stopped"] = False
         for leg in range(4):
-            for f in range(5):
+            for f in range(legs.shape[2]):
                 legs[k, leg, f] = 0.0
     for j in range(H.shape[0]):
         H[j]["n"] = 0.0
         H[j]["k1"] = 0.0
         H[j]["expiry"] = 0.0
+        H[j]["expiry_v"] = 0.0
         H[j]["entry_px"] = 0.0
         H[j]["basis"] = 0.0
         H[j]["realized"] = 0.0
@@ -298,12 +303,12 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     r["term_slope"] = _term_slope(v, vix, kq)
     r["probe_loss"], r["target_fraction"], r["underhedge"], r["allowance"] = 0.0, 0.0, 0.0, 0.0
     # ---- day 0: open the ladder, first hedge decision
-    flow, entries = ladder.enter(L, legs, nk, spot, v, 0, 0.0, nav0, sp, g, st, spx, spx_expiry)
+    flow, entries = ladder.enter(L, legs, nk, spot, v, 0, 0.0, 0.0, nav0, sp, g, st, spx, spx_expiry, spx_expiry_v)
     r["n_entries"] += entries
     r["cash"] += flow
     for k in range(nk):
         ladder.derive(L, legs, k)
-    hedge.mark_all(H, nh, hp, h0, v, 0.0, vx)
+    hedge.mark_all(H, nh, hp, h0, v, 0.0, 0.0, vx)
     nav = _nav(R, L, nk, H, nh, hp, h0)
     r["prev_nav"], r["prev_spot"] = nav, spot
     r["prev_hedge_pnl"] = _hedge_pnl(H, nh, hp, h0)
@@ -314,29 +319,29 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     c["t"] = 0
     c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
     acc_init(acc, ctx, L, H)
-    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, spot, v, vix, nav, spot0, kq, rate, q, spx, vx,
-                     run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq, rate,
+                     q, spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
     trace_point(1, 0, 0.0, L, legs, H, R, sig, spot, vix, nav)
     # ---- time loop
     n_steps = cal.shape[0] - 1
     for t in range(1, n_steps + 1):
         x, v_state, e_dev, w_dev = market.advance(t, path, x, v_state, e_dev, w_dev, m, steps[t - 1], seed, key)
         spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, m)
-        now = cal[t]["now"]
+        now, tv = cal[t]["now"], cal[t]["tv"]
         gr = cal[t]["growth"]
         r["interest"] += r["cash"] * (gr - 1.0)
         r["cash"] = r["cash"] * gr
-        ladder.mark_all(L, legs, nk, spot, v, now, spx)
-        hedge.mark_all(H, nh, hp, h0, v, now, vx)
+        ladder.mark_all(L, legs, nk, spot, v, now, tv, spx)
+        hedge.mark_all(H, nh, hp, h0, v, now, tv, vx)
         trace_point(0, t, now, L, legs, H, R, sig, spot, vix, nav)
         flow, stops = ladder.settle_and_exit(L, legs, nk, now, sp, g, st)
         r["n_stops"] += stops
         if stops > 0.0:
-            f2, rolls = ladder.cascade(L, legs, nk, spot, v, now, sp, g, st, spx)
+            f2, rolls = ladder.cascade(L, legs, nk, spot, v, now, tv, sp, g, st, spx)
             flow += f2
             r["n_rolls"] += rolls
         nav_pre = (r["cash"] + flow) - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
-        f3, entries = ladder.enter(L, legs, nk, spot, v, t, now, nav_pre, sp, g, st, spx, spx_expiry)
+        f3, entries = ladder.enter(L, legs, nk, spot, v, t, now, tv, nav_pre, sp, g, st, spx, spx_expiry, spx_expiry_v)
         flow += f3
         r["n_entries"] += entries
         r["cash"] += flow
@@ -350,8 +355,8 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         c["front_left"] = L[0]["expiry"] - now
         acc_step(acc, ctx, L, H)
         if cal[t]["end_of_day"]:
-            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, spot, v, vix, nav, spot0, kq, rate, q,
-                             spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq,
+                             rate, q, spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
         trace_point(1, t, now, L, legs, H, R, sig, spot, vix, nav)
     acc_final(acc, ctx, L, H)
     # ---- outputs

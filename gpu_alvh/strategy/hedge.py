@@ -50,11 +50,12 @@ def _weight(p, i):
 
 
 @register_jitable
-def _unit_and_hs(vx, p, v, tau, k1):
-    """Value per unit (futures: the futures price) and half-spread per unit (index points)."""
+def _unit_and_hs(vx, p, v, tau, tau_v, k1):
+    """Value per unit (futures: the futures price) and half-spread per unit (index points); ``tau``
+    calendar years (discounting), ``tau_v`` variance years (the law of the VIX at expiry)."""
     u = 0.0
     hs = 0.0
-    ctx = marks.vix_ctx(vx, v, tau, tau)
+    ctx = marks.vix_ctx(vx, v, tau, tau_v)
     for i in range(p["n_legs"]):
         px = _leg_price(vx, ctx, p, i, k1)
         w = _weight(p, i)
@@ -65,10 +66,11 @@ def _unit_and_hs(vx, p, v, tau, k1):
 
 
 @register_jitable
-def unit_value(vx, p, v, tau, k1):
-    """Value per unit (index points; futures: the futures price) at variance ``v``, expiry ``tau``."""
+def unit_value(vx, p, v, tau, tau_v, k1):
+    """Value per unit (index points; futures: the futures price) at variance ``v``, expiry ``tau`` (calendar
+    years) / ``tau_v`` (variance years)."""
     u = 0.0
-    ctx = marks.vix_ctx(vx, v, tau, tau)
+    ctx = marks.vix_ctx(vx, v, tau, tau_v)
     for i in range(p["n_legs"]):
         px = _leg_price(vx, ctx, p, i, k1)
         w = _weight(p, i)
@@ -95,12 +97,13 @@ def _cost(p, hs, ncon):
 
 
 @register_jitable
-def mark_all(H, n, hp, h0, v, now, vx):
+def mark_all(H, n, hp, h0, v, now, tv, vx):
     """Unit values and half-spreads of the open positions at the current state (the day's overlay cycle,
     at the same state, reuses them)."""
     for j in range(n):
         if H[j]["n"] > 0.0:
-            H[j]["unit"], H[j]["hs"] = _unit_and_hs(vx, hp[h0 + j], v, max(H[j]["expiry"] - now, 0.0) / 365.0, H[j]["k1"])
+            H[j]["unit"], H[j]["hs"] = _unit_and_hs(vx, hp[h0 + j], v, max(H[j]["expiry"] - now, 0.0) / 365.0,
+                                                    max(H[j]["expiry_v"] - tv, 0.0), H[j]["k1"])
 
 
 @register_jitable
@@ -123,7 +126,8 @@ def coverage(H, j):
 
 
 @register_jitable
-def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowance, term_slope, contango, st_spent, vx, vix_expiry):
+def daily(H, n, hp, h0, t, now, tv, v, vix, probe_v, probe_loss, tf, under, allowance, term_slope, contango, st_spent, vx, vix_expiry,
+          vix_expiry_v):
     """One day of the overlay for one strategy; ``H[j].active`` holds each layer's condition.
 
     Returns ``(cash flow $, premium spent so far $)``."""
@@ -136,6 +140,7 @@ def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowanc
         nj = H[j]["n"]
         k1 = H[j]["k1"]
         tau = max(H[j]["expiry"] - now, 0.0) / 365.0
+        tau_v = max(H[j]["expiry_v"] - tv, 0.0)
         # the step's marks (mark_all ran at this state); an empty slot's old position is never read
         unit, hs = (H[j]["unit"], H[j]["hs"]) if nj > 0.0 else (0.0, 0.0)
         f = 0.0
@@ -145,7 +150,7 @@ def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowanc
             f = mult * nj * (pay - H[j]["entry_px"] if fut else pay)
             nj = 0.0
         # 2. time-shift
-        gain = mult * (unit_value(vx, p, probe_v, tau, k1) - unit) if nj > 0.0 else 0.0
+        gain = mult * (unit_value(vx, p, probe_v, tau, tau_v, k1) - unit) if nj > 0.0 else 0.0
         H[j]["roll_cover"] = 0.0
         if nj > 0.0 and tau * 365.0 < p["time_shift"]:
             cost_n = _cost(p, hs, nj)
@@ -179,15 +184,17 @@ def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowanc
         goal = target if act else min(H[j]["roll_cover"], target)
         want = (act or roll) and not H[j]["monetized"] and cover < (1.0 - p["band"]) * goal
         fresh = not nj > 0.0
-        unit_b, gain_b, hs_b, k1_new, new_exp = unit, gain, hs, 0.0, 0.0
+        unit_b, gain_b, hs_b, k1_new, new_exp, new_exp_v = unit, gain, hs, 0.0, 0.0, 0.0
         if want and fresh:
             col = p["col_contango"] if term_slope > contango else p["col_backwardation"]
             new_exp = vix_expiry[t, col]
+            new_exp_v = vix_expiry_v[t, col]
             tau_new = max(new_exp - now, 0.0) / 365.0
-            fwd = marks.vix_future(vx, v, tau_new)
+            tau_new_v = max(new_exp_v - tv, 0.0)
+            fwd = marks.vix_future(vx, v, tau_new_v)
             k1_new = max(math.floor(fwd * (1.0 + p["offset"]) / VIX_GRID + 0.5) * VIX_GRID, VIX_GRID)
-            unit_b, hs_b = _unit_and_hs(vx, p, v, tau_new, k1_new)
-            gain_b = mult * (unit_value(vx, p, probe_v, tau_new, k1_new) - unit_b)
+            unit_b, hs_b = _unit_and_hs(vx, p, v, tau_new, tau_new_v, k1_new)
+            gain_b = mult * (unit_value(vx, p, probe_v, tau_new, tau_new_v, k1_new) - unit_b)
         mid_pc = 0.0 if fut else mult * unit_b
         price_pc = mid_pc + _cost(p, hs_b, 1.0)
         budget_pc = price_pc + (mult * max(unit_b - vix, 0.0) if fut else 0.0)
@@ -204,6 +211,7 @@ def daily(H, n, hp, h0, t, now, v, vix, probe_v, probe_loss, tf, under, allowanc
             if fresh:
                 H[j]["k1"] = k1_new
                 H[j]["expiry"] = new_exp
+                H[j]["expiry_v"] = new_exp_v
                 H[j]["monetized"] = False
                 unit, gain = unit_b, gain_b
             if fut:

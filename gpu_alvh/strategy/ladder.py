@@ -31,9 +31,9 @@ import math
 from ..kernels.floats import jitable as register_jitable
 
 from . import marks
-from .state import LEG_DELTA, LEG_GAMMA, LEG_PRICE, LEG_THETA, LEG_VEGA
+from .state import LEG_DELTA, LEG_GAMMA, LEG_PRICE, LEG_VEGA
 
-__all__ = ["mark_all", "derive", "value", "settle_and_exit", "cascade", "enter", "margin", "probe_loss"]
+__all__ = ["mark_all", "derive", "value", "settle_and_exit", "cascade", "enter", "margin", "probe_loss", "theta_day"]
 
 M = 100.0  # SPX multiplier
 GRID = 5.0  # SPX strike grid
@@ -41,29 +41,35 @@ GRID = 5.0  # SPX strike grid
 
 @register_jitable
 def _tau(L, k, now):
+    """Calendar years to the slot's expiry (discounting, carry)."""
     return max(L[k]["expiry"] - now, 0.0) / 365.0
 
 
 @register_jitable
+def _tau_v(L, k, tv):
+    """Variance years to the slot's expiry (the clock of the price: sessions left / 252)."""
+    return max(L[k]["expiry_v"] - tv, 0.0)
+
+
+@register_jitable
 def derive(L, legs, k):
-    """Side values (points per contract) and position greeks ($ per point etc.) from the leg marks."""
+    """Side values (points per contract) and position delta, gamma, vega ($ per point etc.) from the leg marks
+    (theta: :func:`theta_day`, at day closes)."""
     L[k]["val_put"] = max(legs[k, 0, LEG_PRICE] - legs[k, 1, LEG_PRICE], 0.0)
     L[k]["val_call"] = max(legs[k, 2, LEG_PRICE] - legs[k, 3, LEG_PRICE], 0.0)
     npt, nc = L[k]["n_put"], L[k]["n_call"]
     L[k]["delta"] = M * (npt * (legs[k, 1, LEG_DELTA] - legs[k, 0, LEG_DELTA]) + nc * (legs[k, 3, LEG_DELTA] - legs[k, 2, LEG_DELTA]))
     L[k]["gamma"] = M * (npt * (legs[k, 1, LEG_GAMMA] - legs[k, 0, LEG_GAMMA]) + nc * (legs[k, 3, LEG_GAMMA] - legs[k, 2, LEG_GAMMA]))
     L[k]["vega"] = M * (npt * (legs[k, 1, LEG_VEGA] - legs[k, 0, LEG_VEGA]) + nc * (legs[k, 3, LEG_VEGA] - legs[k, 2, LEG_VEGA]))
-    L[k]["theta"] = M * (npt * (legs[k, 1, LEG_THETA] - legs[k, 0, LEG_THETA]) + nc * (legs[k, 3, LEG_THETA] - legs[k, 2, LEG_THETA]))
 
 
 @register_jitable
-def mark_all(L, legs, n, spot, v, now, spx):
+def mark_all(L, legs, n, spot, v, now, tv, spx):
     """Mark the open sides of every slot at mid (IV table + Black-Scholes), then derive (the exit rules read
     the side values; after the step's trades the engine derives every slot again)."""
     for k in range(n):
         if L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0:
-            tau = _tau(L, k, now)
-            ctx = marks.spx_ctx(spx, spot, v, tau, tau)
+            ctx = marks.spx_ctx(spx, spot, v, _tau(L, k, now), _tau_v(L, k, tv))
             if L[k]["n_put"] > 0.0:
                 marks.mark_leg(spx, ctx, L[k]["kps"], False, legs, k, 0)
                 marks.mark_leg(spx, ctx, L[k]["kpl"], False, legs, k, 1)
@@ -145,17 +151,17 @@ def settle_and_exit(L, legs, n, now, sp, g, st):
 
 
 @register_jitable
-def _open_side(L, legs, k, is_call, spot, v, tau, delta, width, ncon, st, spx):
+def _open_side(L, legs, k, is_call, spot, v, tau, tau_v, delta, width, ncon, st, spx):
     """Open ``ncon`` verticals on one side of slot ``k``: short at |delta| ``delta``, long ``width`` further
     out (``width < 0``: keep the slot's current width); returns the $ flow (credit net of costs)."""
-    ks = marks.strike_for_delta(spx, spot, v, tau, tau, delta, is_call)
+    ks = marks.strike_for_delta(spx, spot, v, tau, tau_v, delta, is_call)
     if is_call:
         kl = ks + (max(L[k]["kcl"] - L[k]["kcs"], GRID) if width < 0.0 else width)
         a = 2
     else:
         kl = max(ks - (max(L[k]["kps"] - L[k]["kpl"], GRID) if width < 0.0 else width), GRID)
         a = 0
-    ctx = marks.spx_ctx(spx, spot, v, tau, tau)
+    ctx = marks.spx_ctx(spx, spot, v, tau, tau_v)
     marks.mark_leg(spx, ctx, ks, is_call, legs, k, a)
     marks.mark_leg(spx, ctx, kl, is_call, legs, k, a + 1)
     return _book_side(L, legs, k, is_call, ks, kl, ncon, st)
@@ -178,7 +184,7 @@ def _book_side(L, legs, k, is_call, ks, kl, ncon, st):
 
 
 @register_jitable
-def cascade(L, legs, n, spot, v, now, sp, g, st, spx):
+def cascade(L, legs, n, spot, v, now, tv, sp, g, st, spx):
     """After stops: roll the tested side of the next ``depth`` open, unstopped slots; returns the $ flow
     and the number of rolls."""
     flow = 0.0
@@ -199,13 +205,13 @@ def cascade(L, legs, n, spot, v, now, sp, g, st, spx):
         flow += _close(L, legs, k, put_t, call_t, False, st)
         p = sp[g + k]
         n_new = math.floor(p["cascade_fraction"] * old + 1e-9)
-        flow += _open_side(L, legs, k, call_t, spot, v, _tau(L, k, now), p["short_delta"], -1.0, n_new, st, spx)
+        flow += _open_side(L, legs, k, call_t, spot, v, _tau(L, k, now), _tau_v(L, k, tv), p["short_delta"], -1.0, n_new, st, spx)
         rolls += 1.0
     return flow, rolls
 
 
 @register_jitable
-def enter(L, legs, n, spot, v, t, now, nav, sp, g, st, spx, spx_expiry):
+def enter(L, legs, n, spot, v, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_expiry_v):
     """Open a new condor on every slot due for (re-)entry (sized on ``nav``), then roll the flags.
 
     Returns ``(cash flow $, entries)``."""
@@ -215,18 +221,20 @@ def enter(L, legs, n, spot, v, t, now, nav, sp, g, st, spx, spx_expiry):
         if L[k]["reopen"] and nav > 0.0:
             p = sp[g + k]
             expiry = spx_expiry[t, p["dte_col"]]
+            expiry_v = spx_expiry_v[t, p["dte_col"]]
             tau = (expiry - now) / 365.0
+            tau_v = expiry_v - tv
             d = p["short_delta"]
-            kps = marks.strike_for_delta(spx, spot, v, tau, tau, d, False)
-            kcs = marks.strike_for_delta(spx, spot, v, tau, tau, d, True)
+            kps = marks.strike_for_delta(spx, spot, v, tau, tau_v, d, False)
+            kcs = marks.strike_for_delta(spx, spot, v, tau, tau_v, d, True)
             w = p["wing_width"]
             kpl, kcl = kps - w, kcs + w
             if p["use_wing_delta"]:
-                kpl = min(marks.strike_for_delta(spx, spot, v, tau, tau, p["wing_delta"], False), kps - GRID)
-                kcl = max(marks.strike_for_delta(spx, spot, v, tau, tau, p["wing_delta"], True), kcs + GRID)
+                kpl = min(marks.strike_for_delta(spx, spot, v, tau, tau_v, p["wing_delta"], False), kps - GRID)
+                kcl = max(marks.strike_for_delta(spx, spot, v, tau, tau_v, p["wing_delta"], True), kcs + GRID)
             kpl = max(kpl, GRID)
             # the slot is empty (a due slot was closed on both sides), so its leg marks can be overwritten
-            ctx = marks.spx_ctx(spx, spot, v, tau, tau)
+            ctx = marks.spx_ctx(spx, spot, v, tau, tau_v)
             marks.mark_leg(spx, ctx, kps, False, legs, k, 0)
             marks.mark_leg(spx, ctx, kpl, False, legs, k, 1)
             marks.mark_leg(spx, ctx, kcs, True, legs, k, 2)
@@ -239,12 +247,36 @@ def enter(L, legs, n, spot, v, t, now, nav, sp, g, st, spx, spx_expiry):
                 flow += _book_side(L, legs, k, False, kps, kpl, ncon, st)
                 flow += _book_side(L, legs, k, True, kcs, kcl, ncon, st)
                 L[k]["expiry"] = expiry
+                L[k]["expiry_v"] = expiry_v
                 L[k]["entry_time"] = now
                 L[k]["reopen"] = False
                 entries += 1.0
         L[k]["reopen"] = L[k]["reopen"] or L[k]["reopen_next"]
         L[k]["reopen_next"] = False
     return flow, entries
+
+
+@register_jitable
+def theta_day(L, legs, n, spot, v, now, tv, dcal_next, spx):
+    """Position theta of every slot, $ per trading day: the change of its mark from now to the next day
+    close (``dcal_next`` calendar years, 1/252 variance years later) at unchanged spot and variance state
+    - the one-day change of the mark on a day with no move, by construction, smile roll-down included."""
+    for k in range(n):
+        npt, nc = L[k]["n_put"], L[k]["n_call"]
+        if not (npt > 0.0 or nc > 0.0):
+            L[k]["theta"] = 0.0
+            continue
+        ctx = marks.spx_ctx(spx, spot, v, max(_tau(L, k, now) - dcal_next, 0.0), max(_tau_v(L, k, tv) - 1.0 / 252.0, 0.0))
+        d = 0.0
+        if npt > 0.0:
+            dp = marks.leg_price(spx, ctx, L[k]["kps"], False) - legs[k, 0, LEG_PRICE]
+            dl = marks.leg_price(spx, ctx, L[k]["kpl"], False) - legs[k, 1, LEG_PRICE]
+            d += npt * (dl - dp)
+        if nc > 0.0:
+            dc = marks.leg_price(spx, ctx, L[k]["kcs"], True) - legs[k, 2, LEG_PRICE]
+            dl = marks.leg_price(spx, ctx, L[k]["kcl"], True) - legs[k, 3, LEG_PRICE]
+            d += nc * (dl - dc)
+        L[k]["theta"] = M * d
 
 
 @register_jitable
@@ -258,14 +290,13 @@ def margin(L, n):
 
 
 @register_jitable
-def probe_loss(L, n, spot_p, v_p, now, spx):
+def probe_loss(L, n, spot_p, v_p, now, tv, spx):
     """Loss of the ladder under a probe state (spot_p, v_p) at the current time: probe value - value, $."""
     total = 0.0
     for k in range(n):
         if not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):
             continue
-        tau = _tau(L, k, now)
-        ctx = marks.spx_ctx(spx, spot_p, v_p, tau, tau)
+        ctx = marks.spx_ctx(spx, spot_p, v_p, _tau(L, k, now), _tau_v(L, k, tv))
         vp = 0.0
         vc = 0.0
         if L[k]["n_put"] > 0.0:

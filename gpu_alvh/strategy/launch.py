@@ -35,7 +35,8 @@ class KernelInputs:
         self.backend, self.book, self.params, self.compiled = backend, book, params, compiled
         dev = lambda a: _to_kernel(a, backend)  # noqa: E731
         self.market = tuple(dev(a) for a in market.compile_market(compiled))  # (mk, steps)
-        self.book_arrays = tuple(dev(a) for a in (params.strat, params.slots, params.hedges, params.cond, params.cal, params.spx_expiry, params.vix_expiry))
+        self.book_arrays = tuple(dev(a) for a in (params.strat, params.slots, params.hedges, params.cond, params.cal, params.spx_expiry, params.vix_expiry,
+                                                  params.spx_expiry_v, params.vix_expiry_v))
         self.spx = tuple(dev(a) for a in marks.spx_arrays(spx_table))
         self.vix = tuple(dev(a) for a in marks.vix_arrays(vix_table))
         mq = compiled.model_q
@@ -100,7 +101,8 @@ def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: 
     kq, rate, q, spot0, v0, seeds, run_has_hedges, n_layers = inp.scalars()
     args = (n, count, np.int64(start), np.uint64(seed), np.uint64(inp.compiled.key), *inp.market, *inp.book_arrays, *inp.spx, *inp.vix,
             *kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
-            o["core"], o["accs"], o["h_nav"], o["h_spx"], o["h_vix"], o["g_sums"], o["sv_nav"], o["sv_spx"], o["sv_vix"])
+            o["core"], o["accs"], o["h_nav"], o["h_spx"], o["h_vix"], o["g_sums"], o["sv_nav"], o["sv_spx"], o["sv_vix"],
+            np.int64(n_copies(b.kernel_target)))
     build.launch("book", b.kernel_target, n, *args)
     host = {k: to_host(b, v) for k, v in o.items()}
     return per_path_outputs(inp, host, start, count, save_paths)

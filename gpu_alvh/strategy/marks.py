@@ -6,8 +6,8 @@ table and VIX table (:mod:`gpu_alvh.kernels.spx`, :mod:`gpu_alvh.kernels.vix`). 
 expiry - so the per-leg work is the moneyness stencil and one Black-Scholes evaluation.
 
 Times: ``tau`` calendar years (discounting, carry), ``tau_v`` variance years (the tables' axis and the
-total variance).  Leg marks are written to ``legs[k, leg, :]`` as price, delta, gamma, vega and theta
-(``-dV/dtau - dV/dtau_v``: the value change per year when both clocks run), per option.
+total variance).  Leg marks are written to ``legs[k, leg, :]`` as price, delta, gamma, vega, per option
+(theta is the one-day change of the mark, :func:`gpu_alvh.strategy.ladder.theta_day`).
 """
 
 from __future__ import annotations
@@ -43,12 +43,11 @@ def spx_ctx(spx, spot, v, tau, tau_v):
 
 @register_jitable
 def mark_leg(spx, ctx, strike, is_call, legs, k, leg):
-    p, d, g, ve, tc, tv = spx_leg(spx[0], spx[1], ctx, strike, is_call)
+    p, d, g, ve, _tc, _tv = spx_leg(spx[0], spx[1], ctx, strike, is_call)
     legs[k, leg, 0] = p
     legs[k, leg, 1] = d
     legs[k, leg, 2] = g
     legs[k, leg, 3] = ve
-    legs[k, leg, 4] = tc + tv
 
 
 @register_jitable

@@ -11,9 +11,11 @@ Everything the per-path program reads but never writes, as NumPy structured arra
   strikes, tenor columns, rebalancing, monetisation, VIX costs, and its activation condition as a postfix
   program in ``cond`` (:data:`COND`);
 * ``cal[t]`` (:data:`CAL`) - one per step ``t = 0..n_steps``: time (calendar days since the start close),
-  cash growth, end of day, trading days to the next event, event flags;
+  variance time ``tv`` (years of trading sessions: the clock of every price), calendar years to the next
+  day close (theta), cash growth, end of day, trading days to the next event, event flags;
 * ``spx_expiry[t, c]`` / ``vix_expiry[t, c]`` - expiry (calendar days) of a new SPX position of DTE column
-  ``c`` / of a new VIX hedge of tenor column ``c`` opened at step ``t``.
+  ``c`` / of a new VIX hedge of tenor column ``c`` opened at step ``t``; ``spx_expiry_v`` / ``vix_expiry_v``
+  the same expiries in variance years.
 
 Index conventions: slots of strategy ``s`` are ``strat[s].slot0 .. slot0 + n_slots - 1`` in DTE order;
 hedge slots ``strat[s].hedge0 .. hedge0 + n_hedge - 1`` in hedge-layer order (the order the budget is
@@ -72,8 +74,8 @@ HEDGE_P = np.dtype([
 COND = np.dtype([("op", i8), ("arg", i8), ("value", f8)], align=True)  # term: arg = signal index; group: arg = count
 
 CAL = np.dtype([
-    ("now", f8), ("growth", f8), ("end_of_day", b1), ("day", i8), ("days_to_event", f8), ("near_fomc", b1),
-    ("cpi_ppi", b1),
+    ("now", f8), ("tv", f8), ("dcal_next", f8), ("growth", f8), ("end_of_day", b1), ("day", i8), ("days_to_event", f8),
+    ("near_fomc", b1), ("cpi_ppi", b1),
 ], align=True)
 
 
@@ -88,6 +90,8 @@ class BookParams:
     cal: np.ndarray
     spx_expiry: np.ndarray
     vix_expiry: np.ndarray
+    spx_expiry_v: np.ndarray
+    vix_expiry_v: np.ndarray
     n_layers: int  # union of layer DTEs (the ``layer`` coordinate)
 
     @property
@@ -189,6 +193,8 @@ def build_params(book, compiled) -> BookParams:
     n1 = book.now_days.size
     cal = np.zeros(n1, CAL)
     cal["now"] = book.now_days
+    cal["tv"] = compiled.tv
+    cal["dcal_next"] = (book.next_close - book.now_days) / 365.0
     cal["growth"] = book.growth
     cal["end_of_day"] = book.end_of_day
     cal["day"] = compiled.day
@@ -198,8 +204,10 @@ def build_params(book, compiled) -> BookParams:
     for t in range(n1):
         cal[t]["near_fomc"] = bool(fomc[max(t - spd, 0): t + spd + 1].any())
     cal["cpi_ppi"] = book.event_kind_day["cpi"] | book.event_kind_day["ppi"]
-    spx_exp = np.ascontiguousarray(book.spx_expiry, dtype=f8)
-    vix_exp = np.ascontiguousarray(np.stack([book.vix_expiry_tables[rg] for rg in ranges], axis=1) if ranges else np.zeros((n1, 1)), dtype=f8)
+    def stack(tables):
+        return np.ascontiguousarray(np.stack([tables[rg] for rg in ranges], axis=1) if ranges else np.zeros((n1, 1)), dtype=f8)
+
     assert SPX_STRIKE_GRID == 5.0
-    return BookParams(strat=strat, slots=slots, hedges=hedges, cond=cond_arr, cal=cal, spx_expiry=spx_exp, vix_expiry=vix_exp,
-                      n_layers=len(book.layer_dtes))
+    return BookParams(strat=strat, slots=slots, hedges=hedges, cond=cond_arr, cal=cal, spx_expiry=np.ascontiguousarray(book.spx_expiry, dtype=f8),
+                      vix_expiry=stack(book.vix_expiry_tables), spx_expiry_v=np.ascontiguousarray(book.spx_expiry_v, dtype=f8),
+                      vix_expiry_v=stack(book.vix_expiry_v), n_layers=len(book.layer_dtes))

@@ -23,9 +23,10 @@ expected absolute daily move), MACD lines at the starting level.
 A condition is ``{all: [...]}`` / ``{any: [...]}`` over terms
 ``{signal, op, value}`` (nested groups allowed); ``op`` is one of ``< <= > >=``
 or ``crosses_above`` / ``crosses_below`` (true on the day the signal moves from
-one side of ``value`` to the other).  Conditions compile to
-:class:`Condition` objects evaluated on arrays; thresholds may differ per
-strategy variant (arrays ``[strategy, 1]``).
+one side of ``value`` to the other).  Conditions compile to :class:`Condition`
+trees (thresholds may differ per strategy variant) and then to postfix programs
+(:func:`gpu_alvh.strategy.params.build_params`) that the per-path program runs
+with :func:`condition_holds`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["SIGNALS", "SignalInfo", "Ema", "WilderRsi", "Macd", "Condition", "compile_condition", "OPS"]
+from ..kernels.floats import jitable as register_jitable
+
+__all__ = ["SIGNALS", "SignalInfo", "Condition", "compile_condition", "rsi_update", "rsi_value", "macd_update", "condition_holds",
+           "neutral_seed_move"]
 
 
 @dataclass(frozen=True)
@@ -62,67 +66,6 @@ SIGNALS: dict[str, SignalInfo] = {
 }
 
 
-class Ema:
-    """Exponential moving average ``e <- e + alpha (x - e)``, ``alpha = 2/(n+1)``."""
-
-    def __init__(self, n: int, x0):
-        self.alpha = 2.0 / (n + 1.0)
-        self.value = x0 * 1.0
-
-    def update(self, x):
-        self.value = self.value + self.alpha * (x - self.value)
-        return self.value
-
-
-class WilderRsi:
-    """Wilder's RSI(n): ``100 - 100 / (1 + avg_gain / avg_loss)`` with smoothing ``1/n``."""
-
-    def __init__(self, n: int, x0, seed_move, xp):
-        self.n = float(n)
-        self.prev = x0 * 1.0
-        self.gain = xp.zeros_like(self.prev) + seed_move
-        self.loss = xp.zeros_like(self.prev) + seed_move
-        self.xp = xp
-
-    def update(self, x):
-        xp = self.xp
-        d = x - self.prev
-        self.prev = x * 1.0
-        k = 1.0 / self.n
-        self.gain = self.gain + k * (xp.maximum(d, 0.0) - self.gain)
-        self.loss = self.loss + k * (xp.maximum(-d, 0.0) - self.loss)
-        return self.value
-
-    @property
-    def value(self):
-        xp = self.xp
-        total = self.gain + self.loss
-        return xp.where(total > 0, 100.0 * self.gain / xp.where(total > 0, total, 1.0), 50.0)
-
-
-class Macd:
-    """MACD(fast, slow, signal): ``hist = (EMA_fast - EMA_slow) - EMA_signal(EMA_fast - EMA_slow)``."""
-
-    def __init__(self, x0, fast: int = 12, slow: int = 26, signal: int = 9):
-        self.fast = Ema(fast, x0)
-        self.slow = Ema(slow, x0)
-        self.signal = Ema(signal, x0 * 0.0)
-        self.hist = x0 * 0.0
-
-    def update(self, x):
-        line = self.fast.update(x) - self.slow.update(x)
-        self.hist = line - self.signal.update(line)
-        return self.hist
-
-
-OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
 @dataclass(frozen=True)
 class Term:
     signal: str
@@ -144,28 +87,6 @@ class Condition:
         for it in self.items:
             out |= it.signals() if isinstance(it, Condition) else {it.signal}
         return out
-
-    def evaluate(self, values: dict[str, Any], previous: dict[str, Any], xp):
-        """Boolean array: ``values``/``previous`` map signal names to arrays (today / last day)."""
-        result = None
-        for it in self.items:
-            if isinstance(it, Condition):
-                r = it.evaluate(values, previous, xp)
-            elif it.op in OPS:
-                r = OPS[it.op](values[it.signal], it.value)
-            elif it.op == "crosses_above":
-                r = (previous[it.signal] <= it.value) & (values[it.signal] > it.value)
-            else:  # crosses_below
-                r = (previous[it.signal] >= it.value) & (values[it.signal] < it.value)
-            if result is None:
-                result = r
-            elif self.mode == "all":
-                result = result & r
-            else:
-                result = result | r
-        if result is None:
-            return True if self.mode == "all" else False
-        return result
 
 
 def compile_condition(spec: dict | None, value_of: Callable[[tuple, float], Any] = lambda path, v: v, path: tuple = ()) -> Condition:
@@ -193,12 +114,11 @@ def neutral_seed_move(level: float, variance: float, dt: float = 1.0 / 252.0) ->
     return float(level * np.sqrt(max(variance, 1e-12) * dt) * np.sqrt(2.0 / np.pi))
 
 
-# --------------------------------------------------------------------------- per-path (fused engine)
-# The same recursions and conditions as scalar functions of the fused per-path program.  State lives
-# in the row record (``gpu_alvh.strategy.state.ROW``); conditions are postfix programs
-# (``gpu_alvh.strategy.params.COND``) over the signal vector ``sig[0, :]`` (today) / ``sig[1, :]``
-# (previous overlay day).
-from ..kernels.floats import jitable as register_jitable  # noqa: E402
+# --------------------------------------------------------------------------- per-path recursions
+# Scalar functions of the per-path program.  State lives in the row record (``state.ROW``); conditions
+# are postfix programs (``params.COND``) over the signal vector ``sig[0, :]`` (today) / ``sig[1, :]``
+# (the previous overlay day).  Indicators start neutral: RSI at 50 (Wilder averages seeded with the
+# model's expected absolute daily move, :func:`neutral_seed_move`), MACD lines at the starting level.
 
 RSI_N = 14.0
 EMA_FAST, EMA_SLOW, EMA_SIGNAL = 2.0 / 13.0, 2.0 / 27.0, 2.0 / 10.0

@@ -4,10 +4,10 @@ One thread runs one strategy row on one path and keeps, for the whole horizon,
 
 * ``L[k]`` (:data:`SLOT`, ``k < MAX_LAYERS``) - one iron condor per ladder layer: strikes (index
   points), contracts per side, mid credits per contract (points), expiry and entry time (calendar days
-  since the start close), realised cash flows and costs ($), re-entry flags, side values at the last mark
+  since the start close; ``expiry_v``: the expiry in variance years, the clock of its price), realised cash flows and costs ($), re-entry flags, side values at the last mark
   (points per contract), position greeks ($ delta per point etc.), the layer P&L at the last day close;
 * ``legs[k, leg, f]`` - marks of the four legs (short put, long put, short call, long call): ``f`` =
-  price, delta, gamma, vega, theta (:data:`LEG_PRICE` ...), per option, no multiplier;
+  price, delta, gamma, vega (:data:`LEG_PRICE` ...), per option, no multiplier;
 * ``H[j]`` (:data:`HSLOT`, ``j < MAX_HEDGE``) - one VIX hedge position per hedge layer: contracts, first
   strike (VIX points), expiry, futures entry price, cost basis ($), realised flows and costs, probe
   coverage to re-buy after a time-shift, unit value and probe gain per contract at the last cycle,
@@ -24,22 +24,22 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SLOT", "HSLOT", "ROW", "CTX", "N_LEG_FIELDS", "LEG_PRICE", "LEG_DELTA", "LEG_GAMMA", "LEG_VEGA", "LEG_THETA"]
+__all__ = ["SLOT", "HSLOT", "ROW", "CTX", "N_LEG_FIELDS", "LEG_PRICE", "LEG_DELTA", "LEG_GAMMA", "LEG_VEGA", "local_state"]
 
 f8, i8, b1 = np.float64, np.int64, np.bool_
 
-LEG_PRICE, LEG_DELTA, LEG_GAMMA, LEG_VEGA, LEG_THETA = range(5)
-N_LEG_FIELDS = 5
+LEG_PRICE, LEG_DELTA, LEG_GAMMA, LEG_VEGA = range(4)
+N_LEG_FIELDS = 4
 
 SLOT = np.dtype([
     ("kps", f8), ("kpl", f8), ("kcs", f8), ("kcl", f8), ("n_put", f8), ("n_call", f8), ("cr_put", f8), ("cr_call", f8),
-    ("expiry", f8), ("entry_time", f8), ("realized", f8), ("costs", f8), ("reopen", b1), ("reopen_next", b1),
+    ("expiry", f8), ("expiry_v", f8), ("entry_time", f8), ("realized", f8), ("costs", f8), ("reopen", b1), ("reopen_next", b1),
     ("val_put", f8), ("val_call", f8), ("delta", f8), ("gamma", f8), ("vega", f8), ("theta", f8),
     ("prev_pnl", f8), ("stopped", b1),
 ], align=True)
 
 HSLOT = np.dtype([
-    ("n", f8), ("k1", f8), ("expiry", f8), ("entry_px", f8), ("basis", f8), ("realized", f8), ("costs", f8),
+    ("n", f8), ("k1", f8), ("expiry", f8), ("expiry_v", f8), ("entry_px", f8), ("basis", f8), ("realized", f8), ("costs", f8),
     ("roll_cover", f8), ("unit", f8), ("hs", f8), ("gain", f8), ("monetized", b1), ("active", b1),
 ], align=True)
 
