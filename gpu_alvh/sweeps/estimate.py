@@ -5,7 +5,7 @@ Formulas (bytes; ``R`` = strategy rows of a pass after sharing identical rows,
 ``T`` = batches in flight: 1 on a GPU, ``min(threads, batches)`` on the CPU):
 
 * engine state per batch: ``bytes_per_path x B`` with ``bytes_per_path`` =
-  ``gpu_alvh.run._bytes_per_path`` = ``(60 slots + 40 hedge slots + 60 R + 64) x itemsize``;
+  :func:`~gpu_alvh.sweeps.worker.pass_bytes_per_path` = ``R x 64 x 8`` (the fused engine's state);
 * histograms per batch: ``(R + 2) x (D + 1) x 2000 x 8`` (NAV per row, SPX, VIX);
 * host results of the pass: ``R x P x 8 x (21 + 3 L) + 16 P`` (per-path
   metrics of every row);

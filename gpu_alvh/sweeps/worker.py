@@ -23,7 +23,6 @@ import os
 import socket
 import time
 import traceback
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -43,16 +42,14 @@ _LAYOUTS: dict[tuple[str, str], Any] = {}
 
 
 def pass_bytes_per_path(strategies, itemsize: int) -> int:
-    """Engine state per path of a pass (``gpu_alvh.run._bytes_per_path`` of its book, without compiling it)."""
-    from ..run import _bytes_per_path, _cell_rows
+    """Engine state per path of a pass, without compiling it: the fused engine's ``R x 64`` eight-byte
+    words per path (``R`` strategy rows after sharing; what ``gpu_alvh.run._run_fused`` gives
+    ``run_batches``, without ``save_paths``).  ``itemsize`` is kept for the callers' signature: the
+    fused engine's state is float64 words whatever the dtype."""
+    from ..run import _cell_rows
 
     rows, _ = _cell_rows(strategies)
-    book = SimpleNamespace(
-        n_slots=sum(len(r.spec.layers) for r in rows),
-        n_hedge_slots=sum(len(r.spec.hedge.layers) for r in rows if r.spec.hedge.enabled),
-        n_strategies=len(rows),
-    )
-    return _bytes_per_path(book, itemsize)
+    return len(rows) * 8 * 64
 
 
 def pass_batch_size(n_paths: int, bytes_per_path: int, *, is_gpu: bool, batch_size: int | None = None, max_memory: int | None = None) -> int:
