@@ -1,6 +1,7 @@
 """The full book: ALVH + its two baselines per path-day, and the default ``alvh run`` in a fresh process.
 
-* ``full book``: :func:`gpu_alvh.run.run_scenario` (the fused engine) on the ``base`` scenario, ``N`` paths
+* ``full book``: :func:`gpu_alvh.run.run_scenario` (the fused engine) on the ``base`` scenario
+  (:data:`.common.HESTON_BOOK` with ``--quick``), ``N`` paths
   x ``D`` trading days, the pricing tables built beforehand (:func:`.pricing.tables_for`) and the kernels
   compiled by an untimed small run; ``throughput`` in path-days/s, all three strategies of a path-day
   counted once (the ``run_alvh`` record ``alvh sweep plan`` reads: ``sizes.strategies`` and
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import Row, Sizes, Suite
+from .common import Row, Sizes, Suite, scenario_name
 
 __all__ = ["run_book", "first_process", "CPU_TARGET", "GPU_TARGET"]
 
@@ -63,12 +64,12 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
     """Add the full-book rows (and, with ``sizes.first_process``, the fresh-process rows) of ``backend``."""
     from ..run import run_scenario
     from ..spec import load_scenario
-    from .pricing import SCENARIO, tables_for
+    from .pricing import tables_for
     from .records import median_time
 
-    n, days = sizes.book_paths, sizes.book_days
-    _, spx, vix, t_tables = tables_for(suite, backend)
-    spec = load_scenario(SCENARIO, overrides={"horizon": days})
+    n, days, name = sizes.book_paths, sizes.book_days, scenario_name(sizes.scenario)
+    _, spx, vix, t_tables = tables_for(suite, backend, sizes.scenario)
+    spec = load_scenario(sizes.scenario, overrides={"horizon": days})
     tables = (spx, vix)
     suite.say(f"  {backend.name:8s} full book: compiling / loading the kernels (small untimed run) ...")
     warm = run_scenario(spec, n_paths=min(n, 64), seed=1, backend=backend, tables=tables)
@@ -83,12 +84,12 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
     rate = n * days / med
     target = GPU_TARGET if backend.is_gpu else CPU_TARGET
     ref = f"{rate / target:.2g}x the target {target:.3g}"
-    suite.add(Row("book.full", "full book", "full book: ALVH + 2 baselines (base)", backend.name, "float64", f"{n:,} x {days}", med, rate,
-                  "path-days/s", ref),
+    suite.add(Row(f"book.full.{name}", "full book", f"full book: ALVH + 2 baselines ({name})", backend.name, "float64", f"{n:,} x {days}",
+                  med, rate, "path-days/s", ref),
               benchmark="run_alvh", device=backend.device,
               sizes={"paths": n, "days": days, "strategies": book.n_strategies, "ladder_slots": book.n_slots,
                      "hedge_slots": book.n_hedge_slots, "workers": backend.workers},
-              extra={"times": times, "table_build_seconds": t_tables, "scenario": SCENARIO, "engine": "fused",
+              extra={"times": times, "table_build_seconds": t_tables, "scenario": name, "engine": "fused",
                      "engine_seconds": last["out"]["elapsed"], "target_path_days_per_s": target})
     if not sizes.first_process:
         suite.note("--quick: the default `alvh run` in fresh processes (cold / warm kernel cache) was not measured")
@@ -104,4 +105,4 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
                       f"{sizes.first_paths:,} x {r['days']}", r["total_s"], None, "s", ref),
                   benchmark=f"run_default_{label}", device=backend.device,
                   sizes={"paths": sizes.first_paths, "days": r["days"], "workers": backend.workers},
-                  extra={**r, "kernels_seconds_estimate": compile_s, "scenario": SCENARIO})
+                  extra={**r, "kernels_seconds_estimate": compile_s, "scenario": "base"})

@@ -3,7 +3,8 @@
 A :class:`Row` is one line of the SPEC section 11 table; :meth:`Suite.add` prints it (stderr, as it
 is measured), turns it into a JSON record (:mod:`.records`) and writes that at once, so an interrupted
 run keeps every record it finished.  :func:`sizes_for` gives the problem sizes for a backend kind and
-mode (``--quick``: a smoke run of about a minute of measurement on 2 CPU cores).
+mode (``--quick``: a smoke run on :data:`HESTON_BOOK`, well under a minute on 2 CPU cores once the
+kernels are compiled; the full sizes take several minutes).
 """
 
 from __future__ import annotations
@@ -15,7 +16,26 @@ from typing import Any
 
 from .records import make_record, save_record
 
-__all__ = ["Row", "Sizes", "Suite", "sizes_for"]
+__all__ = ["Row", "Sizes", "Suite", "sizes_for", "HESTON_BOOK", "scenario_name"]
+
+#: The ``--quick`` book (pricing tables, legs, full book and sweep): a Heston market with one VIX shock.
+#: Its pricing tables build in about a third of the time of ``base``'s SVCJ tables and are built once per
+#: process (:func:`gpu_alvh.run.build_tables` caches them by pricing model), then shared by every group.
+HESTON_BOOK = {
+    "name": "bench_heston_book",
+    "model": "heston",
+    "params": {"kappa": 2.0, "theta": 0.04, "sigma": 0.5, "rho": -0.7},
+    "spot": 5000.0,
+    "vix": 18.0,
+    "rate": 0.03,
+    "start": "2026-07-31",
+    "shocks": [{"vix_level": 40.0, "day": 5}],
+}
+
+
+def scenario_name(scenario) -> str:
+    """Name of a benchmark scenario: a library name or a mapping's ``name``."""
+    return scenario["name"] if isinstance(scenario, dict) else str(scenario)
 
 
 @dataclass
@@ -50,6 +70,7 @@ class Row:
 class Sizes:
     """Problem sizes of one backend's benchmarks."""
 
+    scenario: Any = "base"  # pricing tables, legs, full book: a library name or a mapping (HESTON_BOOK)
     steps: int = 252  # path generation: steps per path
     repeats: int = 3  # timed repeats (median)
     paths: int = 1 << 18  # fused generator, terminal state
@@ -64,16 +85,16 @@ class Sizes:
     sweep_cells: int = 8  # sweep scaling: cells (one per pass), paths per cell, days
     sweep_paths: int = 1000
     sweep_days: int = 42
-    sweep_workers: tuple = (1, 2)  # Dask worker processes compared (CPU); a GPU runs in-process
+    sweep_workers: tuple = (1, 2)  # Dask worker processes compared; 0: in this process (a GPU, --quick)
 
 
 _CPU = Sizes()
-_CPU_QUICK = Sizes(repeats=1, paths=1 << 16, paths_store=1 << 12, ql_paths=4000, legs=1 << 18, book_paths=1000, book_days=63,
-                   first_process=False, sweep_cells=4, sweep_paths=200, sweep_days=21)
+_CPU_QUICK = Sizes(scenario=HESTON_BOOK, repeats=1, paths=1 << 15, paths_store=1 << 12, ql_paths=2000, legs=1 << 16, book_paths=500,
+                   book_days=42, first_process=False, sweep_cells=4, sweep_paths=200, sweep_days=21, sweep_workers=(0,))
 _GPU = Sizes(paths=1 << 24, paths_store=1 << 20, legs=1 << 24, book_paths=1 << 20, book_repeats=3, sweep_cells=4, sweep_paths=1 << 16,
-             sweep_days=252, sweep_workers=(1,))
-_GPU_QUICK = replace(_GPU, repeats=1, paths=1 << 22, paths_store=1 << 18, legs=1 << 22, book_paths=1 << 18, book_repeats=1,
-                     first_process=False, sweep_cells=2, sweep_paths=1 << 14, sweep_days=63)
+             sweep_days=252, sweep_workers=(0,))
+_GPU_QUICK = replace(_GPU, scenario=HESTON_BOOK, repeats=1, paths=1 << 22, paths_store=1 << 18, legs=1 << 22, book_paths=1 << 18,
+                     book_days=42, book_repeats=1, first_process=False, sweep_cells=4, sweep_paths=1 << 14, sweep_days=21)
 
 
 def sizes_for(is_gpu: bool, quick: bool) -> Sizes:

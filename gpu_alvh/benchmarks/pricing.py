@@ -1,7 +1,7 @@
 """Leg pricing: the fused scalar legs (what the per-path program calls) against the array pricing layer.
 
-Same tables (the ``base`` scenario's SVCJ pricing model, built once per backend as a run builds them:
-:func:`gpu_alvh.run.build_tables`), same legs:
+Same tables (the benchmark scenario's pricing model - ``base``'s SVCJ, or :data:`.common.HESTON_BOOK` with
+``--quick`` - built once per backend as a run builds them: :func:`gpu_alvh.run.build_tables`), same legs:
 
 * ``n / 4`` slices ``(spot, variance, tau)`` with four condor strikes each (puts at -1.6 / -1.0, calls at
   +1.0 / +1.6 standard deviations times U(0.5, 1.5), on the 5-point grid: the legs a ladder marks);
@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Row, Sizes, Suite
+from .common import Row, Sizes, Suite, scenario_name
 
 __all__ = ["run_pricing", "leg_kernel", "condor_legs", "tables_for"]
 
-SCENARIO = "base"
 _CPU_KERNELS: dict = {}
 _CUDA_KERNELS: dict = {}
 
@@ -130,9 +129,9 @@ def condor_legs(n_slices: int, spot: float, seed: int = 1) -> dict:
     return {"S": S, "V": V, "T": T, "K": np.ascontiguousarray(K), "Kv": np.ascontiguousarray(Kv)}
 
 
-def tables_for(suite: Suite, backend, dtype: str = "float64"):
-    """``(compiled, spx, vix)`` of the benchmark scenario on ``backend``, built once per suite; the build's
-    seconds are kept in ``suite.shared`` (the book benchmark records them for ``alvh sweep plan``)."""
+def tables_for(suite: Suite, backend, scenario, dtype: str = "float64"):
+    """``(compiled, spx, vix, seconds)`` of ``scenario`` (a library name or a mapping) on ``backend``, built
+    once per suite; the build's seconds are kept (the book benchmark records them for ``alvh sweep plan``)."""
     import time
 
     from ..compile import compile_scenario
@@ -140,9 +139,9 @@ def tables_for(suite: Suite, backend, dtype: str = "float64"):
     from ..spec import default_strategy, load_scenario
     from ..strategy.book import baseline_rows, compile_book
 
-    key = ("tables", backend.name, dtype)
+    key = ("tables", backend.name, scenario_name(scenario), dtype)
     if key not in suite.shared:
-        spec = load_scenario(SCENARIO)
+        spec = load_scenario(scenario)
         compiled = compile_scenario(spec, dtype=dtype)
         book = compile_book(baseline_rows(spec.strategy_spec() or default_strategy()), compiled)
         t0 = time.perf_counter()
@@ -159,11 +158,12 @@ def run_pricing(suite: Suite, backend, sizes: Sizes) -> None:
     from .records import median_time
 
     xp, dev, reps = backend.xp, backend.device, sizes.repeats
-    compiled, spx, vix, t_tables = tables_for(suite, backend)
+    name = scenario_name(sizes.scenario)
+    compiled, spx, vix, t_tables = tables_for(suite, backend, sizes.scenario)
     nodes = int(spx.info.get("nodes", 0)) + int(vix.info.get("nodes", 0))
-    suite.add(Row("pricing.tables", "leg pricing", "pricing tables (SPX implied vol + VIX), base", backend.name, "float64",
+    suite.add(Row(f"pricing.tables.{name}", "leg pricing", f"pricing tables (SPX implied vol + VIX), {name}", backend.name, "float64",
                   f"{nodes:,} nodes", t_tables, None, "s"),
-              benchmark="pricing_tables", device=dev, sizes={"nodes": nodes}, extra={"scenario": SCENARIO})
+              benchmark="pricing_tables", device=dev, sizes={"nodes": nodes}, extra={"scenario": name})
     n_slices = sizes.legs // 4
     n = 4 * n_slices
     h = condor_legs(n_slices, float(compiled.spot))
@@ -197,4 +197,4 @@ def run_pricing(suite: Suite, backend, sizes: Sizes) -> None:
         ref = f"{rate / ref_rate:.1f}x the array layer" if ref_rate else ""
         suite.add(Row(key, "leg pricing", what, backend.name, "float64", size, med, rate, "legs/s", ref),
                   benchmark=bench, device=dev, sizes=base,
-                  extra={"times": times, "scenario": SCENARIO, "over_array": rate / ref_rate if ref_rate else None})
+                  extra={"times": times, "scenario": name, "over_array": rate / ref_rate if ref_rate else None})

@@ -342,20 +342,20 @@ def load_sweep(obj: Any) -> tuple[SweepSpec, str, Path | None]:
 
 
 def _example(obj: Any, path: Path) -> tuple[SweepSpec, str, Path] | None:
-    """The example sweep named ``obj`` (no path separator), or None for an existing non-file; a name that is
-    neither a file nor an example raises, listing the examples."""
+    """The example sweep named ``obj`` (a bare name, no path separator, nothing of that name on disk), or
+    None (``obj`` is a path: the file loader reports it); a bare name that is not an example raises, listing
+    the examples."""
     from ..sweeps.examples import example_path, list_examples
 
     text = os.fspath(obj)
-    if isinstance(obj, str) and "/" not in text and os.sep not in text:
-        found = example_path(text)
-        if found is not None:
-            source = f"examples/{found.name}"
-            data = load_yaml(found, source=source)
-            data = {"name": found.name[: -len(".yaml")], **data} if "name" not in data else data
-            return validate_spec(SweepSpec, data, source=source), source, Path(str(found)).parent
-    if os.path.lexists(path):
-        return None  # a directory, a FIFO ...: load_yaml names what it is
+    if not isinstance(obj, str) or "/" in text or os.sep in text or os.path.lexists(path):
+        return None  # a path (load_yaml says it is missing), or a directory, a FIFO ...: load_yaml names what it is
+    found = example_path(text)
+    if found is not None:
+        source = f"examples/{found.name}"
+        data = load_yaml(found, source=source)
+        data = {"name": found.name[: -len(".yaml")], **data} if "name" not in data else data
+        return validate_spec(SweepSpec, data, source=source), source, Path(str(found)).parent
     names = ", ".join(list_examples())
     raise SpecError(text, SpecIssue("<file>", Shown(text), f"file not found and no example sweep by that name; allowed: a sweep YAML file "
                                                            f"or an example sweep name: {names} (alvh sweep examples)"))
