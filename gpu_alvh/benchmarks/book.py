@@ -92,7 +92,7 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
               extra={"times": times, "table_build_seconds": t_tables, "scenario": name, "engine": "fused",
                      "engine_seconds": last["out"]["elapsed"], "target_path_days_per_s": target})
     if not sizes.first_process:
-        suite.note("--quick: the default `alvh run` in fresh processes (cold / warm kernel cache) was not measured")
+        suite.note("the default `alvh run` in fresh processes (cold / warm kernel cache) was not measured (--quick, --no-fresh-process)")
         return
     suite.say(f"  {backend.name:8s} default alvh run in two fresh processes (cold cache, then warm) ...")
     t = first_process(backend.name, sizes.first_paths)

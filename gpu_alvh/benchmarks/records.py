@@ -24,6 +24,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import statistics
 import time
 from importlib import resources
@@ -133,7 +134,7 @@ def save_record(rec: dict, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.fromisoformat(rec["timestamp"]).strftime("%Y%m%dT%H%M%SZ")
-    stem = f"{rec['benchmark']}-{rec['backend']}-{rec.get('dtype') or 'na'}-{stamp}"
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{rec['benchmark']}-{rec['backend']}-{rec.get('dtype') or 'na'}-{stamp}")
     text = json.dumps({k: v for k, v in rec.items() if not k.startswith("_")}, indent=2, sort_keys=True) + "\n"
     n = 0
     while True:
@@ -150,11 +151,18 @@ def read_records(paths: Iterable[str | os.PathLike]) -> list[dict]:
     """Records from JSON files: each file one record or a list of records (what ``bench/gpu_check.sh`` returns)."""
     out: list[dict] = []
     for p in paths:
-        data = json.loads(Path(p).read_text(encoding="utf-8"))
+        try:
+            data = json.loads(Path(p).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{p}: not a JSON file of benchmark records ({exc})") from None
         items = data if isinstance(data, list) else [data]
-        for rec in items:
+        for i, rec in enumerate(items):
             if not isinstance(rec, dict) or not {"benchmark", "backend", "timestamp"} <= set(rec):
-                raise ValueError(f"{p}: not a benchmark record (needs benchmark, backend, timestamp): {str(rec)[:80]}")
+                raise ValueError(f"{p}: entry {i} is not a benchmark record (needs benchmark, backend, timestamp): {str(rec)[:80]}")
+            try:
+                _dt.datetime.fromisoformat(str(rec["timestamp"]))
+            except ValueError:
+                raise ValueError(f"{p}: entry {i}: timestamp {str(rec['timestamp'])[:40]!r} is not an ISO date and time") from None
             out.append(rec)
     return out
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from .book import run_book
@@ -59,8 +60,12 @@ def table_text(suite: Suite) -> str:
     return "\n".join(lines)
 
 
-def run_suite(backends, *, quick: bool = False, groups=None, out: Path | None = None, label: str = "", log=None) -> Suite:
+def run_suite(backends, *, quick: bool = False, groups=None, out: Path | None = None, label: str = "", log=None,
+              fresh_process: bool = True) -> Suite:
     """Run ``groups`` (default all) on each backend; records go to ``out`` (None: not written).
+
+    ``fresh_process=False`` leaves out the default ``alvh run`` in two new processes (cold and warm kernel
+    cache: minutes of compilation on a cold cache), as ``quick`` does.
 
     ``backends``: :class:`~gpu_alvh.backend.Backend` objects (resolved by the caller).  Returns the
     :class:`~gpu_alvh.benchmarks.common.Suite`; ``suite.failed`` lists ``(backend, group, message)``.
@@ -72,6 +77,8 @@ def run_suite(backends, *, quick: bool = False, groups=None, out: Path | None = 
     t0 = time.perf_counter()
     for b in sorted(backends, key=lambda b: not b.is_gpu):
         sizes = sizes_for(b.is_gpu, quick)
+        if not fresh_process:
+            sizes = replace(sizes, first_process=False)
         suite.say(f"backend {b.name}: {b.device} ({'quick' if quick else 'full'} sizes; load average {load_average()})")
         for g in names:
             try:

@@ -7,8 +7,8 @@ VIX level, one cell per pass (``variants_per_pass: 1``) so that cells spread ove
 and compiles (or loads) the kernels before the clock starts, so the rate is the sweep's own; the ratio
 ``cells/min(N) / cells/min(1)`` is the scaling.  In this process (``workers`` 0: a GPU, or ``--quick``,
 where starting worker processes would cost more than the sweep): after a small untimed sweep (tables,
-kernels).  Each row also gives path-days/s (cells x paths x days / wall seconds): the GPU/CPU ratio is
-taken on it, since the cells differ in size.
+kernels); that row counts as one worker.  Each row also gives path-days/s (cells x paths x days / wall
+seconds): the GPU/CPU ratio is taken on it, since the cells differ in size.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def run_sweep_scaling(suite: Suite, backend, sizes: Sizes) -> None:
         ratio = r["cells_per_min"] / one["cells_per_min"]
         ref = f"{ratio:.2f}x 1 worker" if w != min(results) else f"{rate:.3g} path-days/s"
         mode = f"in this process ({backend.name})" if w == 0 else f"LocalCluster({w}), 1 thread each, warm"
-        suite.add(Row(f"sweep.workers{w}", "sweep scaling", f"sweep, {mode}", backend.name, "float64", size, r["wall_s"], r["cells_per_min"],
+        suite.add(Row(f"sweep.workers{max(w, 1)}", "sweep scaling", f"sweep, {mode}", backend.name, "float64", size, r["wall_s"], r["cells_per_min"],
                       "cells/min", ref, rate=rate),
                   benchmark="sweep_cells", device=backend.device,
                   sizes={"cells": r["cells"], "paths": sizes.sweep_paths, "days": sizes.sweep_days, "workers": max(w, 1),
