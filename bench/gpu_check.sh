@@ -18,7 +18,10 @@
 #   them one file per record with `alvh bench --import gpu_check-records.json`).
 # The machine has no network: nothing here downloads; without a GPU, `--backend numpy` runs the same
 # stages on the CPU (`pytest -m gpu` then skips) and `--dry-run` prints the commands only.
-# Exit code: 0 when every stage passed, else 1.
+# Exit code: 0 when every stage passed, else 1.  Stage limits: install 60 s, pytest $PYTEST_S (200), bench
+# $BENCH_S (330): 590 s at most.  On the lent machine (device tool): first `bash bench/fetch_wheels.sh` here,
+# then run `bash bench/gpu_check.sh` with carry [".whl"] and timeout_s 600; afterwards
+# `alvh bench --import <files_at>/gpu_check-records.json` stores the records in bench/results/.
 set -uo pipefail
 
 DRY=0
@@ -29,7 +32,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1 ;;
     --backend) BACKENDS+=(--backend "$2"); shift ;;
     --quick) QUICK=(--quick) ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument $1 (allowed: --dry-run, --backend cupy|numpy, --quick)" >&2; exit 2 ;;
   esac
   shift
@@ -97,7 +100,7 @@ EOF
 [ $DRY -eq 1 ] || { : >"$SUMMARY"; echo "gpu_check $(date -u +%FT%TZ) revision ${ALVH_GIT_REVISION:-(git)} on $(hostname)" >>"$SUMMARY";
                     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$SUMMARY" 2>&1 || echo "no nvidia-smi" >>"$SUMMARY"; }
 export -f install
-stage install 120 bash -c install
+stage install 60 bash -c install
 stage pytest "$PYTEST_S" "$PY" -m pytest -m gpu -q -p no:cacheprovider --timeout=180 tests
 stage bench "$BENCH_S" "$PY" -m gpu_alvh.cli bench "${BACKENDS[@]}" "${QUICK[@]}" --no-fresh-process --label "gpu_check.sh on $(hostname)"
 
