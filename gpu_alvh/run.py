@@ -105,6 +105,13 @@ def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = Non
     }
 
 
+def _bytes_per_path(book, n_days: int = 0, save_paths: bool = False) -> int:
+    """Host bytes per path of the fused engine: ~64 float64 per-path outputs per strategy row, plus
+    3 saved float64 series of ``n_days + 1`` day closes per row with ``save_paths`` (the per-path state
+    lives in registers / local memory and the daily bands are summed on the device)."""
+    return int(book.n_strategies * 8 * 64 + (3 * (n_days + 1) * 8 * book.n_strategies if save_paths else 0))
+
+
 def _run_fused(book, compiled, spx, vix, b, n_paths, seed, *, save_paths, batch_size, max_memory, progress, desc):
     """Batches of the fused engine: sized for ~1 s of CPU work (prompt Ctrl-C and progress) or to fill the GPU."""
     from .errors import NonFiniteError
@@ -113,7 +120,7 @@ def _run_fused(book, compiled, spx, vix, b, n_paths, seed, *, save_paths, batch_
 
     inp = prepare(book, build_params(book, compiled), compiled, spx, vix, b)
     n_days = max(compiled.horizon, 1)
-    per_path = (book.n_strategies * 8 * 64 + (3 * (n_days + 1) * 8 * book.n_strategies if save_paths else 0))
+    per_path = _bytes_per_path(book, n_days, save_paths)
     if batch_size is None and not b.is_gpu:
         batch_size = int(min(max(300_000 // (n_days * compiled.steps_per_day), 64), 8192))
         if b.kernel_target == "cudasim":

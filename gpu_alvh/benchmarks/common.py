@@ -29,6 +29,7 @@ HESTON_BOOK = {
     "vix": 18.0,
     "rate": 0.03,
     "start": "2026-07-31",
+    "horizon": 63,  # the benchmarks set their own (book_days, sweep_days >= 5: the shock's day)
     "shocks": [{"vix_level": 40.0, "day": 5}],
 }
 

@@ -4,8 +4,9 @@ Formulas (bytes; ``R`` = strategy rows of a pass after sharing identical rows,
 ``L`` = ladder layers, ``D`` = trading days, ``B`` = paths per batch,
 ``T`` = batches in flight: 1 on a GPU, ``min(threads, batches)`` on the CPU):
 
-* engine state per batch: ``bytes_per_path x B`` with ``bytes_per_path`` =
-  :func:`~gpu_alvh.sweeps.worker.pass_bytes_per_path` = ``R x 64 x 8`` (the fused engine's state);
+* engine outputs per batch: ``bytes_per_path x B`` with ``bytes_per_path`` =
+  ``gpu_alvh.run._bytes_per_path`` = ``64 x 8 x R`` (per-path outputs of every row; the per-path
+  state of the fused engine lives in registers / local memory);
 * histograms per batch: ``(R + 2) x (D + 1) x 2000 x 8`` (NAV per row, SPX, VIX);
 * host results of the pass: ``R x P x 8 x (21 + 3 L) + 16 P`` (per-path
   metrics of every row);
@@ -29,7 +30,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .plan import SweepPlan
 from .worker import pass_batch_size, pass_bytes_per_path
@@ -85,7 +85,6 @@ def plan_report(plan: SweepPlan, *, backend: str = "auto", max_memory: int | Non
         from cpu_fallback.numpy_backend import cpu_count
 
         threads = cpu_count()
-    itemsize = np.dtype(plan.dtype).itemsize
     rec, rec_path = newest_run_record(kind, plan.dtype)
     passes = []
     for sp in plan.passes:
@@ -95,7 +94,7 @@ def plan_report(plan: SweepPlan, *, backend: str = "auto", max_memory: int | Non
         spec = plan.pass_scenario(sp)
         D = int(spec.horizon) * int(spec.steps_per_day)
         L = len({int(d) for r in rows for d in r.spec.layers})
-        bpp = pass_bytes_per_path(strategies, itemsize)
+        bpp = pass_bytes_per_path(strategies)
         B = pass_batch_size(plan.n_paths, bpp, is_gpu=is_gpu, batch_size=plan.spec.batch_size, max_memory=max_memory)
         n_batches = -(-plan.n_paths // B)
         T = 1 if is_gpu else max(1, min(threads, n_batches))

@@ -23,9 +23,9 @@ import os
 import socket
 import time
 import traceback
+from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 
 from ..errors import AlvhError
 from .plan import STATUS
@@ -41,15 +41,12 @@ PROBE_PATHS = 2
 _LAYOUTS: dict[tuple[str, str], Any] = {}
 
 
-def pass_bytes_per_path(strategies, itemsize: int) -> int:
-    """Engine state per path of a pass, without compiling it: the fused engine's ``R x 64`` eight-byte
-    words per path (``R`` strategy rows after sharing; what ``gpu_alvh.run._run_fused`` gives
-    ``run_batches``, without ``save_paths``).  ``itemsize`` is kept for the callers' signature: the
-    fused engine's state is float64 words whatever the dtype."""
-    from ..run import _cell_rows
+def pass_bytes_per_path(strategies) -> int:
+    """Host bytes per path of a pass (``gpu_alvh.run._bytes_per_path`` of its book, without compiling it)."""
+    from ..run import _bytes_per_path, _cell_rows
 
     rows, _ = _cell_rows(strategies)
-    return len(rows) * 8 * 64
+    return _bytes_per_path(SimpleNamespace(n_strategies=len(rows)))
 
 
 def pass_batch_size(n_paths: int, bytes_per_path: int, *, is_gpu: bool, batch_size: int | None = None, max_memory: int | None = None) -> int:
@@ -156,8 +153,7 @@ def run_pass(task: dict) -> dict:
     b = _backend(task["backend"], task.get("cpu_threads"))
     scenario = load_scenario(task["scenario"])
     strategies = [load_strategy(c["strategy"]) for c in cells]  # the whole pass: same composition on every run
-    itemsize = np.dtype(task["dtype"]).itemsize
-    bs = pass_batch_size(int(task["n_paths"]), pass_bytes_per_path(strategies, itemsize), is_gpu=b.is_gpu,
+    bs = pass_batch_size(int(task["n_paths"]), pass_bytes_per_path(strategies), is_gpu=b.is_gpu,
                          batch_size=task.get("batch_size"), max_memory=task.get("max_memory"))
     summary.update(backend=b.name, device=b.device, batch_size=bs)
     kw = dict(n_paths=int(task["n_paths"]), seed=int(task["seed"]), backend=b, dtype=task["dtype"], batch_size=bs)
