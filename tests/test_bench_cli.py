@@ -127,7 +127,9 @@ def test_gpu_cpu_ratio_is_the_rate_over_the_cpu_rate():
     text = suite.table_text(s)
     head, _, *body = text.splitlines()
     col = head.index("GPU/CPU")
-    assert [line[col:col + 7].strip() for line in body] == ["40", "", "8", ""]  # GPU rows first, CPU rows blank
+    # table order: leg pricing before the full book, the GPU row above the CPU row, CPU rows blank
+    assert [line[col:col + 7].strip() for line in body] == ["8", "", "40", ""]
+    assert [line.split()[1] for line in body] == ["cupy", "numpy", "cupy", "numpy"]
 
 
 def test_quick_sizes_share_one_scenario_across_backends():
