@@ -61,9 +61,11 @@ def _kernels_cpu():
     return _CPU_KERNELS
 
 
-def _kernels_cuda(simulator: bool):
-    """CUDA kernels (numba-cuda, or Numba's CUDA simulator): one thread per slice, same arithmetic."""
-    if simulator not in _CUDA_KERNELS:
+def _kernels_cuda():
+    """CUDA kernels (numba-cuda): one thread per slice, the CPU kernels' arithmetic.  (Not for Numba's
+    CUDA simulator: it swaps a kernel's global ``cuda``, not the closure's; the fused legs run in the
+    simulator in ``tests/test_kernel_pricing.py``.)"""
+    if not _CUDA_KERNELS:
         from numba import cuda
 
         from ..kernels import spx as ks
@@ -88,31 +90,24 @@ def _kernels_cuda(simulator: bool):
                     acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)
                 out[i] = acc
 
-        if simulator:
-            from numba.cuda import simulator as sim
-
-            jit = sim.jit
-        else:
-            jit = cuda.jit
-        _CUDA_KERNELS[simulator] = {"spx": jit(spx), "vix": jit(vix)}
-    return _CUDA_KERNELS[simulator]
+        _CUDA_KERNELS.update(spx=cuda.jit(spx), vix=cuda.jit(vix))
+    return _CUDA_KERNELS
 
 
 def leg_kernel(name: str, target: str):
     """``fn(rec, data, S, V, T, K, out)`` running fused kernel ``name`` (``"spx"`` / ``"vix"``) on ``target``
-    (``"cpu"``, ``"cuda"``, ``"cudasim"``); on CUDA ``rec`` is copied to the device and arrays are CuPy's."""
+    (``"cpu"`` or ``"cuda"``); on CUDA ``rec`` is copied to the device and the arrays are CuPy's."""
     if target == "cpu":
         return _kernels_cpu()[name]
-    k = _kernels_cuda(target == "cudasim")[name]
-    threads = 32 if target == "cudasim" else 256
+    if target != "cuda":
+        raise ValueError(f"leg kernels run on the cpu or cuda targets, not {target!r}")
+    k = _kernels_cuda()[name]
+    threads = 256
 
     def launch(rec, data, S, V, T, K, out):
-        n = int(out.size)
-        if target == "cuda":
-            from numba import cuda
+        from numba import cuda
 
-            rec = cuda.to_device(rec)
-        k[max(1, -(-n // threads)), threads](rec, data, S, V, T, K, out)
+        k[max(1, -(-int(out.size) // threads)), threads](cuda.to_device(rec), data, S, V, T, K, out)
 
     return launch
 
