@@ -91,3 +91,19 @@ def test_hedge_instruments_runs_end_to_end_at_tiny_paths(tmp_path):
     dim = next(d for d in ds.dims if "instrument" in d)
     assert list(ds[dim].values) == data["grid"]["strategy.hedge.layers[0].instrument"]
     assert ds.sizes["path"] == 12
+
+
+def test_a_key_into_default_lists_of_a_scenario_without_strategy():
+    """``strategy.hedge.layers[0].instrument`` on volmageddon (no strategy section): the other layers and
+    fields keep their defaults, as if the file had spelled the default strategy out."""
+    from gpu_alvh.spec import default_strategy, load_scenario, spec_hash
+
+    spec = load_scenario("volmageddon", overrides={"strategy.hedge.layers[0].instrument": "future"})
+    d = default_strategy()
+    assert spec.strategy.hedge.layers[0].instrument == "future"
+    assert spec.strategy.hedge.layers[1:] == d.hedge.layers[1:] and spec.strategy.short_delta == d.short_delta
+    spelled = d.to_dict()
+    spelled["hedge"]["layers"][0]["instrument"] = "future"
+    assert spec_hash(spec) == spec_hash(load_scenario("volmageddon", overrides={"strategy": spelled}))
+    assert spec_hash(load_scenario("volmageddon", overrides={"strategy.short_delta": 0.1})) == spec_hash(
+        load_scenario("volmageddon", overrides={"strategy": {"short_delta": 0.1}}))
