@@ -2,12 +2,12 @@
 
 One YAML file per example in this folder (package data); the file stem is its name, and a name is
 accepted wherever a sweep file is (:func:`gpu_alvh.spec.sweep.load_sweep`; a file of that name in the
-working directory wins).  Each runs in under a minute at its default ``paths`` on 2 CPU cores once the
-kernels are compiled; copy one (``alvh sweep examples`` prints where it is) to start your own.
+working directory wins).  Each runs in about a minute or less at its default ``paths`` on 2 CPU cores once
+the kernels are compiled; copy one (``alvh sweep examples`` prints where it is) to start your own.
 
 * ``delta_budget`` - the README's grid: short delta x hedge budget on ``base`` and ``volmageddon``;
 * ``hedge_instruments`` - call / call spread / butterfly / future in the first hedge layer;
-* ``stress_ladder`` - the VIX close of a stress day (``shocks[0].vix_level``) from 25 to 80;
+* ``stress_ladder`` - volmageddon's VIX close of the gap day (``shocks[1].vix_level``) from 25 to 80;
 * ``covid_dispersion`` - ``historical.dispersion`` of the COVID crash replay.
 """
 
