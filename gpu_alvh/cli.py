@@ -285,11 +285,13 @@ from .cli_sweep import sweep_group  # noqa: E402
 from .report.cli import report_command  # noqa: E402
 
 from .calibration.cli import calibrate_command, check_command  # noqa: E402
+from .benchmarks.cli import bench_command  # noqa: E402
 
 main.add_command(price_command, "price")
 main.add_command(sweep_group, "sweep")
 main.add_command(report_command, "report")
 main.add_command(calibrate_command, "calibrate")
+main.add_command(bench_command, "bench")
 scenarios_group.add_command(check_command, "check")
 
 

@@ -1,4 +1,4 @@
-"""``alvh sweep plan|run|status`` (registered on ``alvh`` as ``main.add_command(sweep_group, "sweep")``).
+"""``alvh sweep examples|plan|run|status`` (registered on ``alvh`` as ``main.add_command(sweep_group, "sweep")``).
 
 Errors follow the ``alvh`` conventions (the ``alvh`` group maps them): a bad
 sweep file, option, a store of another sweep (without ``--overwrite``), an
@@ -27,6 +27,31 @@ def sweep_group() -> None:
     """Parameter sweeps: plan, run (locally, on a Dask cluster or as array-job shards), status."""
 
 
+@sweep_group.command("examples")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def examples_cmd(as_json) -> None:
+    """List the example sweeps shipped with the package (run one with `alvh sweep run NAME --out STORE`)."""
+    import textwrap
+
+    from .sweeps.examples import describe_examples
+
+    rows = describe_examples(backend="numpy")
+    if as_json:
+        click.echo(json.dumps(rows, indent=1, default=str))
+        return
+    click.echo(f"{'name':18s} {'cells':>5s} {'passes':>6s} {'paths':>6s} {'CPU time*':>9s}  scenarios")
+    for r in rows:
+        est = "?" if r["seconds"] is None else f"~{r['seconds']:.0f} s"
+        click.echo(f"{r['name']:18s} {r['cells']:5d} {r['passes']:6d} {r['paths']:6d} {est:>9s}  {', '.join(r['scenarios'])}")
+        for line in textwrap.wrap(r["description"], 100):
+            click.echo(f"    {line}")
+        click.echo(f"    file: {r['file']}")
+    bench = next((r["benchmark"] for r in rows if r["benchmark"]), None)
+    src = f"{bench['file']} ({bench['device']})" if bench else "no CPU benchmark record found"
+    click.echo(f"* alvh sweep plan's estimate for the numpy backend, kernels compiled, from {src}")
+    click.echo("run one: alvh sweep run NAME --out STORE.zarr   (alvh sweep plan NAME for its plan; --paths is the file's)")
+
+
 @sweep_group.command("plan")
 @click.argument("sweep_file", metavar="SWEEP.yaml")
 @click.option("--backend", type=_BACKEND, default="auto", show_default=True, help="Backend the estimate is for (its newest benchmark record).")
@@ -35,7 +60,7 @@ def sweep_group() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Workers the wall-time estimate assumes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan_cmd(sweep_file, backend, dtype, max_memory, workers, as_json) -> None:
-    """Cells, passes, paths, memory per cell and estimated device-hours of SWEEP.yaml (runs nothing)."""
+    """Cells, passes, paths, memory per cell and estimated device-hours of SWEEP.yaml or an example name (runs nothing)."""
     from .sweeps import format_report, parse_size, plan_report, resolve_sweep
 
     plan = resolve_sweep(sweep_file, dtype=dtype)
@@ -67,7 +92,7 @@ def plan_cmd(sweep_file, backend, dtype, max_memory, workers, as_json) -> None:
 @click.pass_context
 def run_cmd(ctx, sweep_file, out, workers, scheduler, shard, backend, dtype, max_memory, cpu_threads, progress, overwrite, lock_timeout,
             scheduler_timeout, quiet) -> None:
-    """Run SWEEP.yaml into the store OUT; rerunning the same command resumes (done cells are skipped)."""
+    """Run SWEEP.yaml (or an example name: alvh sweep examples) into the store OUT; rerunning the same command resumes."""
     from .sweeps import sweep, sweep_status
 
     progress = sys.stderr.isatty() if progress is None else progress

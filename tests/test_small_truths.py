@@ -133,6 +133,7 @@ def test_installed_build_knows_its_revision_and_benchmark_records(installed, tmp
              "print(json.dumps({'file': gpu_alvh.__file__, 'rev': git_revision(), 'record': str(path), 'throughput': (rec or {}).get('throughput')}))")
     env = {k: v for k, v in os.environ.items() if k != "ALVH_BENCH_RESULTS"}
     env["PYTHONPATH"] = str(installed["site"])
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")  # no records of this user's own `alvh bench` runs
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])

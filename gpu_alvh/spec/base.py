@@ -503,9 +503,32 @@ def _set_path(data: dict, parts: list, value: Any, model: type[BaseModel], key: 
             return
         child = node[part] if isinstance(node, list) else node.get(part)
         if child is None:
-            child = [] if get_origin(_unwrap(tp)[0]) in (tuple, list) else {}
+            child = _default_dump(base, part, tp)
             node[part] = child
         node = child
+
+
+def _default_dump(owner: Any, name: Any, tp: Any) -> Any:
+    """JSON dump of the default of field ``name`` of model ``owner`` (field type ``tp``), so that a key can
+    address what the file left out, e.g. ``strategy.hedge.layers[0].instrument`` of a scenario without a
+    strategy section (its default: ``StrategySpec()``).  A ``None`` default of a model type is that model's
+    defaults when it has them; otherwise an empty list or mapping."""
+    inner = _unwrap(tp)[0]
+    empty: Any = [] if get_origin(inner) in (tuple, list) else {}
+    value = None
+    if isinstance(owner, type) and issubclass(owner, BaseModel) and isinstance(name, str) and name in owner.model_fields:
+        value = owner.model_fields[name].get_default(call_default_factory=True)
+    if value is None and isinstance(inner, type) and issubclass(inner, BaseModel):
+        try:
+            value = inner()
+        except ValidationError:  # required fields: nothing to start from
+            value = None
+    if value is None:
+        return empty
+    from pydantic import TypeAdapter
+
+    dumped = TypeAdapter(Any).dump_python(value, mode="json", exclude_none=True)
+    return dumped if isinstance(dumped, type(empty)) else empty
 
 
 def apply_overrides(spec: BaseModel, overrides: Mapping[str, Any] | None, *, source: str = "<overrides>"):

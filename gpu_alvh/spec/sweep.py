@@ -304,7 +304,9 @@ def load_sweep(obj: Any) -> tuple[SweepSpec, str, Path | None]:
     Parameters
     ----------
     obj
-        A :class:`SweepSpec`, a mapping, or a YAML file path.
+        A :class:`SweepSpec`, a mapping, a YAML file path, or the name of an example sweep shipped with
+        the package (``"delta_budget"``: :func:`gpu_alvh.sweeps.examples.list_examples`; a file of that
+        name wins).
 
     Returns
     -------
@@ -327,9 +329,33 @@ def load_sweep(obj: Any) -> tuple[SweepSpec, str, Path | None]:
     if isinstance(obj, (str, os.PathLike)):
         path = Path(os.fspath(obj))
         source = os.fspath(obj)
+        if not path.is_file():
+            example = _example(obj, path)
+            if example is not None:
+                return example
         data = load_yaml(path, source=source)
         if "name" not in data:
             stem = re.sub(r"[^a-z0-9_.-]+", "_", path.stem.lower()).strip("_.-") or "sweep"
             data = {"name": stem, **data}
         return validate_spec(SweepSpec, data, source=source), source, path.resolve().parent
     raise SpecError.single("argument", "<sweep>", obj, "allowed: a SweepSpec, a mapping or the path of a sweep YAML file")
+
+
+def _example(obj: Any, path: Path) -> tuple[SweepSpec, str, Path] | None:
+    """The example sweep named ``obj`` (a bare name, no path separator, nothing of that name on disk), or
+    None (``obj`` is a path: the file loader reports it); a bare name that is not an example raises, listing
+    the examples."""
+    from ..sweeps.examples import example_path, list_examples
+
+    text = os.fspath(obj)
+    if not isinstance(obj, str) or "/" in text or os.sep in text or os.path.lexists(path):
+        return None  # a path (load_yaml says it is missing), or a directory, a FIFO ...: load_yaml names what it is
+    found = example_path(text)
+    if found is not None:
+        source = f"examples/{found.name}"
+        data = load_yaml(found, source=source)
+        data = {"name": found.name[: -len(".yaml")], **data} if "name" not in data else data
+        return validate_spec(SweepSpec, data, source=source), source, Path(str(found)).parent
+    names = ", ".join(list_examples())
+    raise SpecError(text, SpecIssue("<file>", Shown(text), f"file not found and no example sweep by that name; allowed: a sweep YAML file "
+                                                           f"or an example sweep name: {names} (alvh sweep examples)"))

@@ -12,13 +12,14 @@ Formulas (bytes; ``R`` = strategy rows of a pass after sharing identical rows,
   metrics of every row);
 * peak per pass = ``T x (state + histograms) + results``; per cell = peak / cells in the pass.
 
-Device time: the newest ``run_alvh-<backend>-*.json`` record (``bench/bench_run.py``;
+Device time: the newest ``run_alvh-<backend>-*.json`` record (``alvh bench``, group ``book``;
 ``throughput`` in path-days/s for ``sizes.strategies`` rows) gives
 ``seconds(pass) = P x D x R / (strategies x throughput)``, plus one pricing-table
 build per distinct pricing model per worker (``extra.table_build_seconds``).
 Records are searched in ``$ALVH_BENCH_RESULTS`` if set (point it at the
 ``bench/results`` folder of your own benchmark runs), else in ``bench/results/``
-of a source checkout and in the records shipped with the package
+of a source checkout, in the user folder ``alvh bench`` writes to from an installed
+package (``$XDG_DATA_HOME/gpu_alvh/bench_results``) and in the records shipped with the package
 (``gpu_alvh.bench_records``: the ``run_alvh`` records of the repository, made on
 the machine named in each record); the newest record of the backend wins.
 """
@@ -26,8 +27,6 @@ the machine named in each record); the newest record of the backend wins.
 from __future__ import annotations
 
 import json
-import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +40,12 @@ HIST_BINS = 2000
 
 
 def bench_record_dirs() -> list[Path]:
-    """Folders searched for benchmark records: ``[$ALVH_BENCH_RESULTS]`` if set, else the source
-    checkout's ``bench/results`` (when there is one) and the records shipped with the package."""
-    env = os.environ.get("ALVH_BENCH_RESULTS")
-    if env:
-        return [Path(env).expanduser()]
-    import gpu_alvh
+    """Folders searched for benchmark records: :func:`gpu_alvh.benchmarks.records.search_dirs`
+    (``[$ALVH_BENCH_RESULTS]`` if set, else the source checkout's ``bench/results``, the user folder
+    ``alvh bench`` writes to from an installed package, and the records shipped with the package)."""
+    from ..benchmarks.records import search_dirs
 
-    dirs = [Path(gpu_alvh.__file__).resolve().parents[1] / "bench" / "results"]
-    try:
-        shipped = Path(str(resources.files("gpu_alvh.bench_records")))
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover - a build without the records
-        shipped = None
-    if shipped is not None and shipped.resolve() not in [d.resolve() for d in dirs]:
-        dirs.append(shipped)
-    return [d for d in dirs if d.is_dir()] or dirs[:1]
+    return search_dirs()
 
 
 def newest_run_record(backend: str, dtype: str | None = None, folder: Path | None = None) -> tuple[dict | None, Path | None]:

@@ -1,0 +1,195 @@
+"""Leg pricing: the fused scalar legs (what the per-path program calls) against the array pricing layer.
+
+Same tables (the benchmark scenario's pricing model - ``base``'s SVCJ, or :data:`.common.HESTON_BOOK` with
+``--quick`` - built once per backend as a run builds them: :func:`gpu_alvh.run.build_tables`), same legs:
+
+* ``n / 4`` slices ``(spot, variance, tau)`` with four condor strikes each (puts at -1.6 / -1.0, calls at
+  +1.0 / +1.6 standard deviations times U(0.5, 1.5), on the 5-point grid: the legs a ladder marks);
+* fused SPX legs, price + delta, gamma, vega, two thetas (:func:`gpu_alvh.kernels.spx.spx_slice` once per
+  slice, :func:`~gpu_alvh.kernels.spx.spx_leg` per leg), one CPU thread per slice over every core
+  (Numba ``prange``) or one CUDA thread per slice;
+* the array layer on the same ``n`` legs: ``SpxTable.price_greeks`` (NumPy or CuPy, one call);
+* VIX options, four strikes per ``(variance, tau)`` slice: fused :func:`~gpu_alvh.kernels.vix.vix_leg`
+  against ``VixTable.option``;
+* the table build itself (SPX implied-vol table + VIX table), seconds.
+
+Each fused kernel sums its outputs into one value per slice (nothing is optimised away).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import Row, Sizes, Suite, scenario_name
+
+__all__ = ["run_pricing", "leg_kernel", "condor_legs", "tables_for"]
+
+_CPU_KERNELS: dict = {}
+_CUDA_KERNELS: dict = {}
+
+
+def _kernels_cpu():
+    """CPU kernels (compiled on first call, cached on disk): ``name -> fn(rec, data, S, V, T, K, out)``."""
+    if not _CPU_KERNELS:
+        import numba
+
+        from ..kernels import spx as ks
+        from ..kernels import vix as kv
+
+        jit = numba.njit(parallel=True, cache=True, error_model="numpy")  # the per-path programs' error model
+
+        @jit
+        def spx(rec, nu, S, V, T, K, out):
+            for i in numba.prange(S.size):
+                ctx = ks.spx_slice(rec, S[i], V[i], T[i], T[i])
+                acc = 0.0
+                for j in range(4):
+                    p, d, g, ve, tc, tv = ks.spx_leg(rec, nu, ctx, K[i, j], j >= 2)
+                    acc += p + d + g + ve + tc + tv
+                out[i] = acc
+
+        @jit
+        def vix(rec, data, S, V, T, K, out):  # S unused: one signature for both
+            for i in numba.prange(V.size):
+                ctx = kv.vix_slice(rec, data, V[i], T[i], T[i])
+                acc = ctx[0]
+                for j in range(4):
+                    acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)
+                out[i] = acc
+
+        _CPU_KERNELS.update(spx=spx, vix=vix)
+    return _CPU_KERNELS
+
+
+def _kernels_cuda():
+    """CUDA kernels (numba-cuda): one thread per slice, the CPU kernels' arithmetic.  (Not for Numba's
+    CUDA simulator: it swaps a kernel's global ``cuda``, not the closure's; the fused legs run in the
+    simulator in ``tests/test_kernel_pricing.py``.)"""
+    if not _CUDA_KERNELS:
+        from numba import cuda
+
+        from ..kernels import spx as ks
+        from ..kernels import vix as kv
+
+        def spx(rec, nu, S, V, T, K, out):
+            i = cuda.grid(1)
+            if i < S.size:
+                ctx = ks.spx_slice(rec, S[i], V[i], T[i], T[i])
+                acc = 0.0
+                for j in range(4):
+                    p, d, g, ve, tc, tv = ks.spx_leg(rec, nu, ctx, K[i, j], j >= 2)
+                    acc += p + d + g + ve + tc + tv
+                out[i] = acc
+
+        def vix(rec, data, S, V, T, K, out):
+            i = cuda.grid(1)
+            if i < V.size:
+                ctx = kv.vix_slice(rec, data, V[i], T[i], T[i])
+                acc = ctx[0]
+                for j in range(4):
+                    acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)
+                out[i] = acc
+
+        _CUDA_KERNELS.update(spx=cuda.jit(spx), vix=cuda.jit(vix))
+    return _CUDA_KERNELS
+
+
+def leg_kernel(name: str, target: str):
+    """``fn(rec, data, S, V, T, K, out)`` running fused kernel ``name`` (``"spx"`` / ``"vix"``) on ``target``
+    (``"cpu"`` or ``"cuda"``); on CUDA ``rec`` is copied to the device and the arrays are CuPy's."""
+    if target == "cpu":
+        return _kernels_cpu()[name]
+    if target != "cuda":
+        raise ValueError(f"leg kernels run on the cpu or cuda targets, not {target!r}")
+    k = _kernels_cuda()[name]
+    threads = 256
+
+    def launch(rec, data, S, V, T, K, out):
+        from numba import cuda
+
+        k[max(1, -(-int(out.size) // threads)), threads](cuda.to_device(rec), data, S, V, T, K, out)
+
+    return launch
+
+
+def condor_legs(n_slices: int, spot: float, seed: int = 1) -> dict:
+    """Host inputs: ``S, V, T [n]`` and condor strikes ``K [n, 4]`` (SPX), VIX strikes ``Kv [n, 4]``."""
+    rng = np.random.default_rng(seed)
+    S = rng.uniform(0.8, 1.2, n_slices) * spot
+    V = rng.uniform(0.002, 0.5, n_slices)
+    T = rng.uniform(1.0, 120.0, n_slices) / 365.0
+    z = np.array([-1.6, -1.0, 1.0, 1.6]) * rng.uniform(0.5, 1.5, (n_slices, 1))
+    K = np.maximum(np.round(S[:, None] * np.exp(z * np.sqrt(V * T)[:, None]) / 5.0) * 5.0, 5.0)
+    Kv = np.sort(rng.uniform(10.0, 60.0, (n_slices, 4)), axis=1)
+    return {"S": S, "V": V, "T": T, "K": np.ascontiguousarray(K), "Kv": np.ascontiguousarray(Kv)}
+
+
+def tables_for(suite: Suite, backend, scenario, dtype: str = "float64"):
+    """``(compiled, spx, vix, seconds)`` of ``scenario`` (a library name or a mapping) on ``backend``, built
+    once per suite; the build's seconds are kept (the book benchmark records them for ``alvh sweep plan``)."""
+    import time
+
+    from ..compile import compile_scenario
+    from ..run import build_tables
+    from ..spec import default_strategy, load_scenario
+    from ..strategy.book import baseline_rows, compile_book
+
+    key = ("tables", backend.name, scenario_name(scenario), dtype)
+    if key not in suite.shared:
+        spec = load_scenario(scenario)
+        compiled = compile_scenario(spec, dtype=dtype)
+        book = compile_book(baseline_rows(spec.strategy_spec() or default_strategy()), compiled)
+        t0 = time.perf_counter()
+        spx, vix = build_tables(compiled, book, backend)
+        backend.synchronize()
+        suite.shared[key] = (compiled, spx, vix, time.perf_counter() - t0)
+    return suite.shared[key]
+
+
+def run_pricing(suite: Suite, backend, sizes: Sizes) -> None:
+    """Add the leg-pricing rows of ``backend`` to ``suite``."""
+    from ..kernels.spx import spx_kernel_data
+    from ..kernels.vix import vix_kernel_data
+    from .records import median_time
+
+    xp, dev, reps = backend.xp, backend.device, sizes.repeats
+    name = scenario_name(sizes.scenario)
+    compiled, spx, vix, t_tables = tables_for(suite, backend, sizes.scenario)
+    nodes = int(spx.info.get("nodes", 0)) + int(vix.info.get("nodes", 0))
+    suite.add(Row(f"pricing.tables.{name}", "leg pricing", f"pricing tables (SPX implied vol + VIX), {name}", backend.name, "float64",
+                  f"{nodes:,} nodes", t_tables, None, "s"),
+              benchmark="pricing_tables", device=dev, sizes={"nodes": nodes}, extra={"scenario": name})
+    n_slices = sizes.legs // 4
+    n = 4 * n_slices
+    h = condor_legs(n_slices, float(compiled.spot))
+    d = {k: xp.asarray(v) for k, v in h.items()}
+    flat = {"S": xp.repeat(d["S"], 4), "V": xp.repeat(d["V"], 4), "T": xp.repeat(d["T"], 4), "K": d["K"].reshape(-1),
+            "Kv": d["Kv"].reshape(-1)}
+    call = xp.asarray(np.tile([False, False, True, True], n_slices))
+    vix_call = xp.asarray(np.tile([True, True, True, False], n_slices))
+
+    def timed(fn):
+        def run():
+            fn()
+            backend.synchronize()
+        return median_time(run, repeats=reps, warmup=1)
+
+    med_a, times_a = timed(lambda: spx.price_greeks(flat["S"], flat["K"], flat["V"], flat["T"], call))
+    med_av, times_av = timed(lambda: vix.option(flat["V"], flat["T"], flat["Kv"], vix_call))
+    ds, dv = spx_kernel_data(spx), vix_kernel_data(vix)
+    out = xp.empty(n_slices)
+    spx_k, vix_k = leg_kernel("spx", backend.kernel_target), leg_kernel("vix", backend.kernel_target)
+    med_f, times_f = timed(lambda: spx_k(ds.rec, ds.nu, d["S"], d["V"], d["T"], d["K"], out))
+    med_fv, times_fv = timed(lambda: vix_k(dv.rec, dv.data, d["S"], d["V"], d["T"], d["Kv"], out))
+    size = f"{n:,} legs"
+    base = {"legs": n, "legs_per_slice": 4, "workers": backend.workers}
+    for key, what, med, times, bench, ref_rate in (
+            ("pricing.array_spx", "array layer SpxTable.price_greeks", med_a, times_a, "pricing_spx_legs", None),
+            ("pricing.fused_spx", "fused SPX legs, price + greeks (4 per slice)", med_f, times_f, "pricing_fused_spx_legs", n / med_a),
+            ("pricing.array_vix", "array layer VixTable.option", med_av, times_av, "pricing_vix_options", None),
+            ("pricing.fused_vix", "fused VIX legs (4 per slice)", med_fv, times_fv, "pricing_fused_vix_legs", n / med_av)):
+        rate = n / med
+        ref = f"{rate / ref_rate:.1f}x the array layer" if ref_rate else ""
+        suite.add(Row(key, "leg pricing", what, backend.name, "float64", size, med, rate, "legs/s", ref),
+                  benchmark=bench, device=dev, sizes=base,
+                  extra={"times": times, "scenario": name, "over_array": rate / ref_rate if ref_rate else None})

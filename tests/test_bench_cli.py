@@ -1,0 +1,139 @@
+"""``alvh bench``: every group prints its rows and writes its records; ``--import`` stores a bundle.
+
+The suite runs at tiny sizes (``sizes_for`` replaced): the test checks the table and the records, never
+a time.  Throughputs are checked against the sizes and the median seconds the same record states.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from gpu_alvh.benchmarks import common, suite
+from gpu_alvh.cli import main
+
+TINY = common.Sizes(scenario=common.HESTON_BOOK, steps=8, repeats=1, paths=512, paths_store=64, ql_paths=64, legs=256, book_paths=16,
+                    book_days=5, first_process=False, sweep_cells=2, sweep_paths=8, sweep_days=5, sweep_workers=(0,))
+ROW_WHATS = ["fused Heston QE, terminal state", "fused Heston QE, every step stored", "pricing tables (SPX implied vol + VIX), bench_heston_book",
+             "array layer SpxTable.price_greeks", "fused SPX legs, price + greeks (4 per slice)", "array layer VixTable.option",
+             "fused VIX legs (4 per slice)", "full book: ALVH + 2 baselines (bench_heston_book)", "sweep, in this process (numpy)"]
+RECORD_KEYS = {"benchmark", "backend", "device", "dtype", "sizes", "median_seconds", "throughput", "throughput_unit", "git_revision",
+               "timestamp", "host", "load_average", "label", "extra"}
+
+
+def _quantlib() -> bool:
+    try:
+        import QuantLib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """``alvh bench --quick --backend numpy --out DIR`` at the TINY sizes: (result, DIR)."""
+    out = tmp_path_factory.mktemp("bench")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(suite, "sizes_for", lambda is_gpu, quick: TINY)
+    try:
+        res = CliRunner().invoke(main, ["bench", "--quick", "--backend", "numpy", "--out", str(out), "--label", "test"])
+    finally:
+        mp.undo()
+    return res, out
+
+
+def test_quick_prints_every_row(quick_run):
+    res, _ = quick_run
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("benchmark"))
+    for col in ("backend", "dtype", "size", "median s", "throughput", "unit", "vs reference / target"):
+        assert col in lines[header]
+    assert "GPU/CPU" not in lines[header]  # one backend: no ratio column
+    body = lines[header + 2:]
+    for what in ROW_WHATS:
+        assert sum(line.startswith(what) for line in body) == (2 if what.startswith("fused Heston QE, terminal") else 1), what
+    for line in body:
+        if line.startswith("fused Heston QE, terminal"):
+            assert ("float64" in line) != ("float32" in line)
+    if _quantlib():
+        ql = [line for line in body if line.startswith("QuantLib MCEuropeanHestonEngine")]
+        assert len(ql) == 1 and "quantlib" in ql[0]
+        assert "x QuantLib (target 5x)" in next(line for line in body if line.startswith("fused Heston QE, terminal") and "float64" in line)
+    else:
+        assert "note: QuantLib is not installed" in res.output
+    assert "note: the default `alvh run` in fresh processes" in res.output
+
+
+def test_quick_writes_one_record_per_row(quick_run):
+    res, out = quick_run
+    files = sorted(out.glob("*.json"))
+    recs = [json.loads(p.read_text()) for p in files]
+    rows = [r for r in recs if r["benchmark"] != "bench_suite"]
+    (summary,) = [r for r in recs if r["benchmark"] == "bench_suite"]
+    assert f"{len(files)} records written to {out}" in res.output
+    assert len(rows) == len(ROW_WHATS) + 1 + _quantlib() == len(summary["extra"]["rows"])
+    for r in recs:
+        assert RECORD_KEYS <= set(r) and r["label"] == "test" and r["extra"].get("mode", "quick") == "quick"
+    assert {r["extra"]["what"] for r in rows} >= set(ROW_WHATS)
+    for r in rows:
+        s = r["sizes"]
+        if r["throughput_unit"] == "path-steps/s":  # the rate is the sizes over the stated median
+            assert r["throughput"] == pytest.approx(s["paths"] * s["steps"] / r["median_seconds"], rel=1e-9)
+        elif r["throughput_unit"] == "path-days/s":
+            assert r["benchmark"] == "run_alvh" and s["strategies"] == 3 and r["sizes"]["days"] == TINY.book_days
+            assert r["throughput"] == pytest.approx(s["paths"] * s["days"] / r["median_seconds"], rel=1e-9)
+        elif r["throughput_unit"] == "legs/s":
+            assert r["throughput"] == pytest.approx(s["legs"] / r["median_seconds"], rel=1e-9)
+    sweep = next(r for r in rows if r["benchmark"] == "sweep_cells")
+    assert sweep["sizes"]["cells"] == TINY.sweep_cells and sweep["sizes"]["mode"] == "in-process"
+
+
+def test_import_stores_a_bundle_and_refuses_junk(quick_run, tmp_path):
+    _, out = quick_run
+    recs = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    bundle = tmp_path / "gpu_check-records.json"
+    bundle.write_text(json.dumps(recs))
+    dest = tmp_path / "records"
+    res = CliRunner().invoke(main, ["bench", "--import", str(bundle), "--out", str(dest)])
+    assert res.exit_code == 0, res.output
+    got = sorted((json.loads(p.read_text()) for p in dest.glob("*.json")), key=json.dumps)
+    assert got == sorted(recs, key=json.dumps)
+    res = CliRunner().invoke(main, ["bench", "--import", str(bundle), "--out", str(dest)])  # again: new files, nothing replaced
+    assert res.exit_code == 0 and len(list(dest.glob("*.json"))) == 2 * len(recs)
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps([{**recs[0], "benchmark": "../../escape"}]))
+    assert CliRunner().invoke(main, ["bench", "--import", str(hostile), "--out", str(dest)]).exit_code == 0
+    assert not list(tmp_path.glob("*escape*")) and len(list(dest.glob("*escape*"))) == 1
+    for text, where in (("{not json", "not a JSON file"), (json.dumps([{"benchmark": "x"}]), "entry 0 is not a benchmark record"),
+                        (json.dumps({**recs[0], "timestamp": "yesterday"}), "not an ISO date")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        res = CliRunner().invoke(main, ["bench", "--import", str(bad), "--out", str(dest)])
+        assert res.exit_code == 2 and where in res.output, res.output
+
+
+def test_gpu_cpu_ratio_is_the_rate_over_the_cpu_rate():
+    rows = [common.Row("k", "full book", "x", "numpy", "float64", "n", 2.0, 100.0, "path-days/s"),
+            common.Row("k", "full book", "x", "cupy", "float64", "n", 0.5, 4000.0, "path-days/s"),
+            common.Row("t", "leg pricing", "tables", "cupy", "float64", "n", 0.5, None, "s"),
+            common.Row("t", "leg pricing", "tables", "numpy", "float64", "n", 4.0, None, "s")]
+    assert suite.gpu_cpu_ratios(rows) == {"k": 40.0, "t": 8.0}  # throughputs; 1 / seconds for a timed step
+    s = common.Suite(None, log=None)
+    s.rows = rows
+    text = suite.table_text(s)
+    head, _, *body = text.splitlines()
+    col = head.index("GPU/CPU")
+    # table order: leg pricing before the full book, the GPU row above the CPU row, CPU rows blank
+    assert [line[col:col + 7].strip() for line in body] == ["8", "", "40", ""]
+    assert [line.split()[1] for line in body] == ["cupy", "numpy", "cupy", "numpy"]
+
+
+def test_quick_sizes_share_one_scenario_across_backends():
+    """--quick measures one scenario on both backends, so that every GPU row finds its CPU row."""
+    cpu, gpu = common.sizes_for(False, True), common.sizes_for(True, True)
+    assert cpu.scenario == gpu.scenario == common.HESTON_BOOK and not cpu.first_process and cpu.sweep_workers == gpu.sweep_workers == (0,)
+    assert replace(common.sizes_for(False, False)).scenario == common.sizes_for(True, False).scenario == "base"
