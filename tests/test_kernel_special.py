@@ -36,3 +36,28 @@ def test_special_functions_match_scipy(target):
     assert np.max(_rel(got, want)) < 1e-14, y[np.argmax(_rel(got, want))]
     assert np.isinf(map_kernel(erfcx, target, np.array([-27.0]))).all()
     assert np.isfinite(z).all()
+
+
+def test_the_kernel_cache_key_skips_only_host_code():
+    """The entry modules' hash leaves out the host-only parts of the package; none of them holds kernel
+    code (``jitable`` functions) or is imported by the modules that do, so leaving them out cannot make a
+    cached compilation stale."""
+    import re
+    from pathlib import Path
+
+    from gpu_alvh.kernels import build
+
+    pkg = Path(build.__file__).resolve().parents[1]
+    host = [p for p in pkg.rglob("*.py") if p.relative_to(pkg).parts[0] in build._HOST_ONLY]
+    assert host
+    for p in host:
+        if p.relative_to(pkg).parts[0] == "benchmarks":
+            continue  # its own micro-kernels, compiled by Numba's cache next to them, not through the entries
+        assert not re.search(r"\bjitable\b|\bnumba\b", p.read_text()), p
+    names = {n.removesuffix(".py") for n in build._HOST_ONLY}
+    for p in pkg.rglob("*.py"):
+        if p.relative_to(pkg).parts[0] in build._HOST_ONLY:
+            continue
+        for m in re.finditer(r"^\s*from \.+(\w+)", p.read_text(), re.M):
+            if re.search(r"\bjitable\b", p.read_text()):
+                assert m.group(1) not in names, (p, m.group(1))

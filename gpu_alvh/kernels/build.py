@@ -4,9 +4,10 @@ The per-path programs live in ordinary modules (``register_jitable`` functions).
 the CPU ``prange`` loops, the CUDA kernels, the local-array allocations - live in one small module that
 this file *generates* into a cache directory and imports:
 
-* its name carries a hash of every source file of the package, of Numba's version and of Python's, so a
-  cached compilation can never be stale (Numba's own ``cache=True`` only watches the file of the cached
-  function, not the files of the functions it calls);
+* its name carries a hash of every source file of the package that can reach a kernel (all but the
+  host-only command line, results, reports, sweeps, calibration and benchmarks: :data:`_HOST_ONLY`), of
+  Numba's version and of Python's, so a cached compilation can never be stale (Numba's own
+  ``cache=True`` only watches the file of the cached function, not the files of the functions it calls);
 * registries become code there: :data:`gpu_alvh.strategy.accumulators.UNITS` turns into straight-line
   dispatch functions, so adding an accumulator is one new file plus one registry line.
 
@@ -37,7 +38,7 @@ __all__ = ["entry_module", "cpu_kernel", "cuda_kernel", "launch", "cache_dir", "
 
 TARGETS = ("cpu", "cuda", "cudasim")
 _PACKAGE = Path(__file__).resolve().parents[1]
-_KEEP = 6  # generated modules kept in the cache directory
+_KEEP = 12  # generated modules kept in the cache directory
 _LOCK = threading.Lock()
 
 
@@ -61,12 +62,21 @@ def cache_dir() -> Path:
     return path
 
 
+#: host-only parts of the package (command line, results, reports, sweeps, calibration, benchmarks):
+#: nothing in them is compiled into a kernel, so editing them does not recompile the entries
+_HOST_ONLY = frozenset({"cli.py", "cli_sweep.py", "results.py", "metrics.py", "claims.py", "stores.py", "limits.py",
+                        "runner.py", "run.py", "report", "sweeps", "calibration", "benchmarks", "data"})
+
+
 @lru_cache(maxsize=1)
 def sources_hash() -> str:
-    """Hash of every ``.py`` file of the package plus the Numba and Python versions (16 hex digits)."""
+    """Hash of the ``.py`` files that can reach a kernel (all but :data:`_HOST_ONLY`) plus the Numba and
+    Python versions (16 hex digits)."""
     h = hashlib.sha256()
     h.update(f"numba {numba.__version__} python {sys.version_info[:3]}".encode())
     for path in sorted(_PACKAGE.rglob("*.py")):
+        if path.relative_to(_PACKAGE).parts[0] in _HOST_ONLY:
+            continue
         h.update(str(path.relative_to(_PACKAGE)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
