@@ -6,6 +6,7 @@ Public API (see the README):
 * :func:`load_scenario` - validated, immutable scenario spec from YAML / dict / library name;
 * :func:`simulate` - joint SPX / variance / VIX paths as an ``xarray.Dataset``;
 * :func:`run` - the ALVH book and its baselines, metrics and claims (``xarray.Dataset``);
+* :func:`trace` - the step-by-step state of chosen paths, with a bookkeeping audit;
 * :func:`price_options` / :func:`price_vix` - Fourier (COS) SPX option prices, VIX futures and options;
 * :func:`sweep` - parameter grids x scenarios into one Zarr store (local, Dask, array-job shards; resumable);
 * :func:`open_results` - open a results store (or a sweep) lazily;
@@ -27,7 +28,7 @@ from .paths import simulate
 from .pricing import price_options, price_vix
 from .report import report
 from .results import open_results
-from .run import run
+from .runner import run, trace
 from .spec import load_scenario
 from .sweeps import sweep
 
@@ -38,6 +39,7 @@ __all__ = [
     "load_scenario",
     "simulate",
     "run",
+    "trace",
     "sweep",
     "price_options",
     "price_vix",

@@ -221,7 +221,7 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, overwrite, 
     """Run the ALVH book and its baselines on SCENARIO(s) [default: the built-in base scenario]."""
     from .report.cli import check_report_dir, write_report
     from .results import write_zarr
-    from .run import DEFAULT_SCENARIO, run
+    from .runner import DEFAULT_SCENARIO, run
     from .spec import load_strategy
     from .stores import check_out
 

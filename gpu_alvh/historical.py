@@ -302,7 +302,7 @@ def central_path(spec, *, strategy=None, backend="numpy", dtype="float64", seed:
     and the final P&L.  With ``steps_per_day > 1`` the intraday bridge is path 0's.
     """
     from .results import scenario_dataset
-    from .run import run_scenario
+    from .runner import run_scenario
 
     spec0 = spec.with_overrides({"historical.dispersion": 0.0}) if spec.historical.dispersion else spec
     out = run_scenario(spec0, n_paths=1, seed=seed, backend=backend, dtype=dtype, save_paths=True, strategy=strategy, batch_size=1)

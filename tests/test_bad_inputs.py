@@ -240,7 +240,7 @@ def engine_forbidden(monkeypatch):
         raise AssertionError("the engine ran on bad input")
 
     targets = {
-        "run": (sys.modules["gpu_alvh.run"], "run"),
+        "run": (sys.modules["gpu_alvh.runner"], "run"),
         "simulate": (sys.modules["gpu_alvh.paths"], "simulate"),
         "sweep": (sys.modules["gpu_alvh.sweeps.worker"], "probe_schema"),
         "run_pass": (sys.modules["gpu_alvh.sweeps.worker"], "run_pass"),

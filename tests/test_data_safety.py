@@ -38,7 +38,7 @@ def no_compute(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("computed before refusing")
 
-    monkeypatch.setattr(sys.modules["gpu_alvh.run"], "run", boom)
+    monkeypatch.setattr(sys.modules["gpu_alvh.runner"], "run", boom)
     monkeypatch.setattr(sys.modules["gpu_alvh.paths"], "simulate", boom)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpu_alvh.run import run_scenario
+from gpu_alvh.runner import run_scenario
 from gpu_alvh.spec import load_scenario
 
 
@@ -106,7 +106,7 @@ def test_cpu_batches_are_small_enough_for_a_prompt_interrupt(monkeypatch, horizo
     wait is bounded whatever the path count; the progress bar moves once per batch."""
     import importlib
 
-    runner = importlib.import_module("gpu_alvh.run")
+    runner = importlib.import_module("gpu_alvh.runner")
 
     seen = {}
 

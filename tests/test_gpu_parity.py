@@ -54,7 +54,7 @@ def test_fused_legs_cuda_equal_cpu(gpu_backend, name):
 
 def test_full_book_cuda_equals_cpu(gpu_backend):
     from gpu_alvh.results import _combine
-    from gpu_alvh.run import run_scenario
+    from gpu_alvh.runner import run_scenario
     from gpu_alvh.spec import load_scenario
 
     n = N_PATHS

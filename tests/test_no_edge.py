@@ -67,7 +67,7 @@ SHORT_DELTA = StrategySpec().short_delta  # the engine's defaults: 16-delta shor
 WING = StrategySpec().wing_width
 ENTRIES = ("2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20", "2026-07-02")
 LEGS = (("short_put", False, -1.0), ("long_put", False, 1.0), ("short_call", True, -1.0), ("long_call", True, 1.0))
-# the engine's SPX table for a ladder up to 90 DTE (gpu_alvh.run.build_tables: ceil((90 + 10) / 30) * 30 days)
+# the engine's SPX table for a ladder up to 90 DTE (gpu_alvh.runner.build_tables: ceil((90 + 10) / 30) * 30 days)
 TABLE_DAYS = 120.0
 NO_COSTS = {k: {"commission": 0.0, "half_spread_points": 0.0, "half_spread_pct": 0.0} for k in ("spx", "vix", "vix_future")}
 

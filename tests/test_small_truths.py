@@ -76,6 +76,19 @@ def test_sweep_function_does_not_shadow_a_module():
     assert not (REPO / "gpu_alvh" / "sweep").exists()
 
 
+def test_run_function_does_not_shadow_a_module_and_the_documented_trace_works():
+    assert callable(gpu_alvh.run) and gpu_alvh.run.__module__ == "gpu_alvh.runner"
+    assert importlib.import_module("gpu_alvh.runner").run is gpu_alvh.run
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("gpu_alvh.run")
+    readme = (REPO / "README.md").read_text()
+    call = re.search(r"`(gpu_alvh\.[\w.]+)\(scenario, paths=\[0, 7\]\)`", readme)
+    assert call and call.group(1) == "gpu_alvh.trace"  # the README's call, as written there
+    tr = gpu_alvh.trace("gap_1p8", paths=[0, 7], overrides={"horizon": 6})
+    assert list(tr["paths"]) == [0, 7] and tr["records"]
+    assert max(abs(float(v)) for v in tr["audit"].values() if isinstance(v, (int, float))) < 0.01  # NAV balances to the cent
+
+
 # ------------------------------------------------------------------------------------ closed pipes
 @pytest.mark.parametrize("args", [["price", "base", "--dte", "7,21,45,90,120,180"], ["scenarios", "show", "base"],
                                   ["sweep", "plan", str(REPO / "tests" / "data" / "sweeps" / "small.yaml")]])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gpu_alvh.results import open_results, write_zarr
-from gpu_alvh.run import run, run_scenario, trace
+from gpu_alvh.runner import run, run_scenario, trace
 from gpu_alvh.spec import load_scenario
 from gpu_alvh.spec.baselines import BASELINES
 

@@ -109,7 +109,7 @@ def test_in_process_store(reference):
 
 def test_cell_equals_run(reference):
     """A sweep cell holds exactly what gpu_alvh.run gives for that scenario with the overrides applied."""
-    from gpu_alvh.run import run
+    from gpu_alvh.runner import run
 
     spec = load_scenario(DATA / "calm.yaml", overrides={"shocks[0].vix_level": 45, "strategy.short_delta": 0.16})
     direct = run(spec, n_paths=24, seed=11, backend="numpy", batch_size=8).sel(scenario="calm", drop=True)
@@ -331,7 +331,7 @@ def test_sigkill_at_several_points_then_resume(reference, tmp_path):
 def test_failed_cells_are_reported_and_retried(reference, tmp_path, monkeypatch):
     import importlib
 
-    run_mod = importlib.import_module("gpu_alvh.run")  # the module (gpu_alvh.run is also the name of the function)
+    run_mod = importlib.import_module("gpu_alvh.runner")
     real = run_mod.run_cells
 
     def flaky(scenario, strategies, **kw):

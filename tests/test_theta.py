@@ -26,7 +26,7 @@ import pytest
 from scipy.stats import norm
 
 import gpu_alvh
-from gpu_alvh.run import trace
+from gpu_alvh.runner import trace
 
 THETA = 0.03
 R, Q = 0.04, 0.012

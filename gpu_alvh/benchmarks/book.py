@@ -1,13 +1,13 @@
 """The full book: ALVH + its two baselines per path-day, and the default ``alvh run`` in a fresh process.
 
-* ``full book``: :func:`gpu_alvh.run.run_scenario` (the fused engine) on the ``base`` scenario
+* ``full book``: :func:`gpu_alvh.runner.run_scenario` (the fused engine) on the ``base`` scenario
   (:data:`.common.HESTON_BOOK` with ``--quick``), ``N`` paths
   x ``D`` trading days, the pricing tables built beforehand (:func:`.pricing.tables_for`) and the kernels
   compiled by an untimed small run; ``throughput`` in path-days/s, all three strategies of a path-day
   counted once (the ``run_alvh`` record ``alvh sweep plan`` reads: ``sizes.strategies`` and
   ``extra.table_build_seconds`` too).  Targets (SPEC section 11): CPU >= 3e5 path-days/s on 2 cores;
   GPU 1M paths x 252 days in under 1 s, i.e. >= 2.52e8 path-days/s.
-* ``default alvh run``: what ``alvh run`` does (``gpu_alvh.run.run(["base"])``: 4,000 paths, 252 days,
+* ``default alvh run``: what ``alvh run`` does (``gpu_alvh.run(["base"])``: 4,000 paths, 252 days,
   tables, kernels, engine, Dataset) in a new Python process, first with an empty kernel cache
   (``ALVH_CACHE_DIR`` and ``NUMBA_CACHE_DIR`` pointing at an empty temporary folder: cold, compilation
   included) and then in a second process on the cache the first one filled (warm).  Each process also
@@ -34,7 +34,7 @@ DEFAULT_RUN_TARGET_S = 5.0
 _FIRST = """
 import json, time
 t0 = time.perf_counter()
-from gpu_alvh.run import run, run_scenario
+from gpu_alvh.runner import run, run_scenario
 t1 = time.perf_counter()
 ds = run(["base"], n_paths={paths}, backend={backend!r})
 t2 = time.perf_counter()
@@ -62,7 +62,7 @@ def first_process(backend: str, paths: int, timeout: float | None = None) -> dic
 
 def run_book(suite: Suite, backend, sizes: Sizes) -> None:
     """Add the full-book rows (and, with ``sizes.first_process``, the fresh-process rows) of ``backend``."""
-    from ..run import run_scenario
+    from ..runner import run_scenario
     from ..spec import load_scenario
     from .pricing import tables_for
     from .records import median_time

@@ -20,7 +20,7 @@ __all__ = ["Row", "Sizes", "Suite", "sizes_for", "HESTON_BOOK", "scenario_name"]
 
 #: The ``--quick`` book (pricing tables, legs, full book and sweep): a Heston market with one VIX shock.
 #: Its pricing tables build in about a third of the time of ``base``'s SVCJ tables and are built once per
-#: process (:func:`gpu_alvh.run.build_tables` caches them by pricing model), then shared by every group.
+#: process (:func:`gpu_alvh.runner.build_tables` caches them by pricing model), then shared by every group.
 HESTON_BOOK = {
     "name": "bench_heston_book",
     "model": "heston",

@@ -1,7 +1,7 @@
 """Leg pricing: the fused scalar legs (what the per-path program calls) against the array pricing layer.
 
 Same tables (the benchmark scenario's pricing model - ``base``'s SVCJ, or :data:`.common.HESTON_BOOK` with
-``--quick`` - built once per backend as a run builds them: :func:`gpu_alvh.run.build_tables`), same legs:
+``--quick`` - built once per backend as a run builds them: :func:`gpu_alvh.runner.build_tables`), same legs:
 
 * ``n / 4`` slices ``(spot, variance, tau)`` with four condor strikes each (puts at -1.6 / -1.0, calls at
   +1.0 / +1.6 standard deviations times U(0.5, 1.5), on the 5-point grid: the legs a ladder marks);
@@ -130,7 +130,7 @@ def tables_for(suite: Suite, backend, scenario, dtype: str = "float64"):
     import time
 
     from ..compile import compile_scenario
-    from ..run import build_tables
+    from ..runner import build_tables
     from ..spec import default_strategy, load_scenario
     from ..strategy.book import baseline_rows, compile_book
 

@@ -5,7 +5,7 @@ Formulas (bytes; ``R`` = strategy rows of a pass after sharing identical rows,
 ``T`` = batches in flight: 1 on a GPU, ``min(threads, batches)`` on the CPU):
 
 * engine outputs per batch: ``bytes_per_path x B`` with ``bytes_per_path`` =
-  ``gpu_alvh.run._bytes_per_path`` = ``64 x 8 x R`` (per-path outputs of every row; the per-path
+  ``gpu_alvh.runner._bytes_per_path`` = ``64 x 8 x R`` (per-path outputs of every row; the per-path
   state of the fused engine lives in registers / local memory);
 * histograms per batch: ``(R + 2) x (D + 1) x 2000 x 8`` (NAV per row, SPX, VIX);
 * host results of the pass: ``R x P x 8 x (21 + 3 L) + 16 P`` (per-path
@@ -77,7 +77,7 @@ def _backend_kind(backend: str) -> str:
 def plan_report(plan: SweepPlan, *, backend: str = "auto", max_memory: int | None = None, threads: int | None = None,
                 workers: int = 1) -> dict[str, Any]:
     """Numbers behind ``alvh sweep plan`` (see the module docstring for the formulas)."""
-    from ..run import _cell_rows
+    from ..runner import _cell_rows
 
     kind = _backend_kind(backend)
     is_gpu = kind == "cupy"

@@ -13,7 +13,7 @@
 * **Passes.**  Cells of one scenario whose *scenario-level* values (keys not
   under ``strategy.``) are equal run on the same paths; they are cut, in cell
   order, into passes of at most ``variants_per_pass`` strategy variants.  One
-  pass = one call of :func:`gpu_alvh.run.run_cells` = one engine run in which
+  pass = one call of :func:`gpu_alvh.runner.run_cells` = one engine run in which
   the variants share the simulated paths.  Random numbers are keyed by (seed,
   scenario name, path, step), so every cell of a scenario sees the same paths
   whatever the pass, shard or worker (common random numbers).  The pass

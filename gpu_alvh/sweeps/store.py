@@ -4,7 +4,7 @@ Layout
 ------
 * dims: ``scenario``, one per swept key (see :func:`~gpu_alvh.sweeps.plan.dim_names`),
   then the per-cell dims of a run (``strategy, path, day, layer, quantile, claim``);
-* every results variable of :func:`gpu_alvh.run.run_cells` with the cell dims
+* every results variable of :func:`gpu_alvh.runner.run_cells` with the cell dims
   in front: ``final_pnl (scenario, short_delta, ..., strategy, path)``; chunks
   of size 1 along ``scenario`` and the swept dims and whole along the others,
   so a cell is a set of whole chunks that only its writer touches;
@@ -158,7 +158,7 @@ def schema_from_dataset(ds: xr.Dataset) -> dict:
     """JSON-able description of a cell dataset (variables, dims, dtypes, attrs; claim/quantile coords).
 
     Taken from a tiny probe run (:func:`gpu_alvh.sweeps.worker.probe_schema`),
-    so the template follows whatever :func:`gpu_alvh.run.run_cells` returns.
+    so the template follows whatever :func:`gpu_alvh.runner.run_cells` returns.
     Strings get at least 32 characters of width.
     """
     out: dict[str, Any] = {"vars": {}, "coords": {}}

@@ -3,7 +3,7 @@
 :func:`run_pass` is what every driver executes - in-process, as a Dask task on
 a (CUDA) worker, or inside an array-job shard.  It takes a plain-JSON task
 (scenario and strategy specs as dicts: nothing pickled but builtins), runs the
-variants of the pass together with :func:`gpu_alvh.run.run_cells` (one engine
+variants of the pass together with :func:`gpu_alvh.runner.run_cells` (one engine
 run on shared paths), and for each cell that is not done yet writes its region
 and then its status (see :mod:`gpu_alvh.sweeps.store`).  It returns a small
 summary dict.
@@ -42,8 +42,8 @@ _LAYOUTS: dict[tuple[str, str], Any] = {}
 
 
 def pass_bytes_per_path(strategies) -> int:
-    """Host bytes per path of a pass (``gpu_alvh.run._bytes_per_path`` of its book, without compiling it)."""
-    from ..run import _bytes_per_path, _cell_rows
+    """Host bytes per path of a pass (``gpu_alvh.runner._bytes_per_path`` of its book, without compiling it)."""
+    from ..runner import _bytes_per_path, _cell_rows
 
     rows, _ = _cell_rows(strategies)
     return _bytes_per_path(SimpleNamespace(n_strategies=len(rows)))
@@ -88,7 +88,7 @@ def probe_schema(scenario: dict, strategy: dict, *, seed: int, dtype: str, backe
     that ran it (``{"backend": {name, device, versions}}``).  Falls back to a
     small built-in Heston scenario if the probe fails (e.g. a non-finite value).
     """
-    from ..run import run_cells
+    from ..runner import run_cells
     from .store import schema_from_dataset
 
     b = _backend(backend, cpu_threads)
@@ -130,7 +130,7 @@ def run_pass(task: dict) -> dict:
     ``cpu_threads``.  Returns ``{"pass", "done", "failed", "skipped",
     "seconds", "backend", "device", "batch_size", "pid", "host"}``.
     """
-    from ..run import run_cells
+    from ..runner import run_cells
     from ..spec import load_scenario, load_strategy
     from .store import clear_failure, read_status, record_event, record_failure, write_cell, write_status
 

@@ -1,4 +1,4 @@
-"""``gpu_alvh.run``: the ALVH book and its baselines over joint SPX/VIX paths.
+"""``gpu_alvh.runner``: the ALVH book and its baselines over joint SPX/VIX paths (``gpu_alvh.run`` is its function :func:`run`).
 
 Pipeline per scenario: spec -> compiled scenario -> strategy rows (ALVH +
 baselines on the same paths) -> compiled book -> pricing tables (built once) ->
