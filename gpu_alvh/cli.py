@@ -271,7 +271,7 @@ def _print_run_summary(ds) -> None:
         r = ds.sel(claim=c)
         m, lo, hi = float(r["measured"]), float(r["ci_low"]), float(r["ci_high"])
         cl, ch = float(r["claimed_low"]), float(r["claimed_high"])
-        claimed = f"{cl:g}" if cl == ch else f"{cl:g}-{ch:g}"
+        claimed = f"{cl:.3g}" if cl == ch else f"{cl:.3g}-{ch:.3g}"
         meas = "n/a" if not np.isfinite(m) else (f"{m:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) and np.isfinite(hi) else f"{m:.3g} [no CI]")
         claimed = "-" if not np.isfinite(cl) else claimed
         note = str(r["claim_note"].values) if "claim_note" in r else ""
