@@ -284,3 +284,31 @@ def test_a_jump_storm_never_costs_a_condor_more_than_its_width_in_a_day():
         worst = max(worst, float(np.max(np.where(open_, loss / np.where(open_, 100.0 * n * width, 1.0), 0.0))))
     assert moved > 0.2, "the storm should move SPX by more than 20% in a step (else the test sees nothing extreme)"
     assert worst > 0.5, "some condor should lose at least half its width in a step"
+
+
+# ----------------------------------------------------------------------------- the summary of `alvh run`
+def test_run_summary_prints_excess_pnl_and_the_per_layer_table(tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from gpu_alvh.cli import main
+    from gpu_alvh.results import open_results
+
+    sc = tmp_path / "det.yaml"
+    strat = {"layers": [7, 21], "hedge": {"enabled": False}, "baselines": []}
+    sc.write_text(yaml.safe_dump(det_scenario([-0.012] * 10 + [0.0] * 3, strategy=strat, name="det_rules")))
+    out = tmp_path / "r.zarr"
+    r = CliRunner().invoke(main, ["run", str(sc), "--paths", "2", "--backend", "numpy", "--no-progress", "--out", str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    ds = open_results(out).sel(scenario="det_rules", strategy="alvh")
+    lines = r.output.splitlines()
+    head = next(i for i, s in enumerate(lines) if "mean P&L $" in s)
+    assert "over cash $" in lines[head]
+    assert f"{float(ds['excess_pnl_mean']):,.0f}" in lines[head + 1] and lines[head + 1].startswith("alvh")
+    table = next(i for i, s in enumerate(lines) if s.startswith("layers (means per path"))
+    rows = [s for s in lines[table + 2: table + 4]]
+    for s, lay in zip(rows, (7, 21)):
+        x = ds.sel(layer=lay)
+        assert s.split()[:2] == ["alvh", str(lay)]
+        assert f"{float(x['stop_multiple_mean']):.2f}" in s and f"({float(x['stopped_lives']):.0f})" in s
+        assert f"{float(x['layer_rolls'].mean()):.2f}" in s
