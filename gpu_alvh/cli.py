@@ -255,7 +255,7 @@ def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, overwrite, 
 
 def _print_run_summary(ds) -> None:
     click.echo(f"\nscenario {str(ds['scenario'].values)}  (NAV_0 ${float(ds['final_nav'].isel(strategy=0, path=0) - ds['final_pnl'].isel(strategy=0, path=0)):,.0f})")
-    cols = [("pnl_mean", "mean P&L $"), ("pnl_std", "stdev $"), ("cvar95", "CVaR95 $"), ("cvar99", "CVaR99 $"),
+    cols = [("pnl_mean", "mean P&L $"), ("excess_pnl_mean", "over cash $"), ("pnl_std", "stdev $"), ("cvar95", "CVaR95 $"), ("cvar99", "CVaR99 $"),
             ("max_drawdown_mean", "max DD"), ("prob_loss", "P(loss)"), ("hedge_drag_bp", "hedge drag bp/yr"), ("ruin_fraction", "ruin")]
     header = f"{'strategy':16s}" + "".join(f"{h:>17s}" for _, h in cols)
     click.echo(header)
@@ -266,6 +266,7 @@ def _print_run_summary(ds) -> None:
             x = float(row[k])
             cells.append(f"{x:>17.1%}" if k in ("max_drawdown_mean", "prob_loss", "ruin_fraction") else f"{x:>17,.0f}" if k != "hedge_drag_bp" else f"{x:>17.0f}")
         click.echo(f"{str(s):16s}" + "".join(cells))
+    _print_layer_table(ds)
     click.echo("claims (ALVH vs its baselines, 95% CI; definitions: docs/claims.md):")
     for c in ds["claim"].values:
         r = ds.sel(claim=c)
@@ -277,6 +278,30 @@ def _print_run_summary(ds) -> None:
         note = str(r["claim_note"].values) if "claim_note" in r else ""
         click.echo(f"  {str(c):11s} {meas:>28s}  claimed {claimed:>9s}  {str(r['verdict'].values):14s} {str(r['claim_text'].values)}"
                    + (f" [{note}]" if note else ""))
+
+
+#: the per-layer table: (variable, header); counts are means per path
+_LAYER_COLS = (("layer_pnl", "P&L $"), ("layer_targets", "targets"), ("layer_stops", "stops"), ("layer_time_exits", "time exits"),
+               ("layer_settled", "settled"), ("layer_rolls", "rolls"), ("layer_rolled_targets", "rolled>tgt"), ("layer_rolled_stops", "rolled>stop"),
+               ("layer_rolled_time_exits", "rolled>time"), ("layer_rolled_settled", "rolled>exp"))
+
+
+def _print_layer_table(ds) -> None:
+    """Per strategy and layer: mean P&L and lives per path by outcome, rolls, and the realised stop multiple."""
+    if "layer_targets" not in ds:
+        return
+    click.echo("layers (means per path; 'rolled>': lives rolled at least once, by how they ended; realised stop multiple: "
+               "mean loss / entry credit of stopped lives [95% CI] (n), stops checked at each step's marks):")
+    click.echo(f"{'strategy':16s}{'layer':>6s}" + "".join(f"{h:>12s}" for _, h in _LAYER_COLS) + f"{'stop multiple':>30s}")
+    for s in ds["strategy"].values:
+        for lay in ds["layer"].values:
+            row = ds.sel(strategy=s, layer=lay)
+            if not np.isfinite(float(row["layer_pnl"].isel(path=0))):
+                continue  # a layer this strategy does not hold
+            cells = [f"{float(row[k].mean()):>12,.0f}" if k == "layer_pnl" else f"{float(row[k].mean()):>12.2f}" for k, _ in _LAYER_COLS]
+            m, lo, hi, n = (float(row[k]) for k in ("stop_multiple_mean", "stop_multiple_ci_low", "stop_multiple_ci_high", "stopped_lives"))
+            sm = "n/a" if not np.isfinite(m) else (f"{m:.2f} [{lo:.2f}, {hi:.2f}] ({n:.0f})" if np.isfinite(lo) else f"{m:.2f} ({n:.0f})")
+            click.echo(f"{str(s):16s}{int(lay):>6d}" + "".join(cells) + f"{sm:>30s}")
 
 
 from .pricing.cli import price_command  # noqa: E402 - commands that live in their own modules

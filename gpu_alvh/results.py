@@ -167,6 +167,8 @@ def open_results(path: str | os.PathLike) -> xr.Dataset:
 #: units and long names of the variables of a run dataset
 RUN_META: dict[str, tuple[str, str]] = {
     "final_pnl": ("USD", "final P&L (NAV_T - NAV_0)"),
+    "excess_pnl": ("USD", "final P&L in excess of cash: NAV_T - NAV_0 - NAV_0 (exp(rate x calendar days / 365) - 1), what NAV_0 would have "
+                          "earned at the rate over the horizon"),
     "final_nav": ("USD", "final net asset value"),
     "annualized_return": ("1/year", "annualised return (NAV_T/NAV_0)^(1/years) - 1"),
     "max_drawdown": ("1", "maximum drawdown of NAV from its running peak (fraction)"),
@@ -188,7 +190,24 @@ RUN_META: dict[str, tuple[str, str]] = {
     "sortino": ("1", "annualised Sortino ratio of daily NAV returns"),
     "ruined": ("1", "1 if NAV fell below 50% of NAV_0"),
     "layer_pnl": ("USD", "P&L of each ladder layer (realised + final mark)"),
-    "layer_stops": ("count", "stops per ladder layer"),
+    "layer_stops": ("count", "condor lives of each ladder layer ended by the stop rule"),
+    "layer_targets": ("count", "condor lives of each ladder layer ended at the profit target"),
+    "layer_time_exits": ("count", "condor lives of each ladder layer ended by the time exit"),
+    "layer_settled": ("count", "condor lives of each ladder layer held to expiry and cash-settled"),
+    "layer_rolls": ("count", "cascade rolls of a tested side of each ladder layer (a roll continues the condor's life)"),
+    "layer_rolled_targets": ("count", "rolled condor lives (at least one cascade roll) ended at the profit target"),
+    "layer_rolled_stops": ("count", "rolled condor lives ended by the stop rule"),
+    "layer_rolled_time_exits": ("count", "rolled condor lives ended by the time exit"),
+    "layer_rolled_settled": ("count", "rolled condor lives held to expiry and cash-settled"),
+    "layer_stop_multiple": ("1", "sum over the path's stopped lives of each layer of the mid loss at the stop's mark / entry credit "
+                                 "(costs excluded; the quantity the rule compares with stop_multiple)"),
+    "layer_stop_multiple_net": ("1", "sum over the path's stopped lives of each layer of the life's cash loss incl. costs / entry credit"),
+    "stop_multiple_mean": ("1", "realised stop multiple per layer: mean over stopped lives (all paths) of mid loss at the stop / entry credit "
+                                "(the rule's trigger is stop_multiple; stops are checked at each step's marks)"),
+    "stop_multiple_ci_low": ("1", "95% confidence interval of stop_multiple_mean, lower end (ratio estimator over paths)"),
+    "stop_multiple_ci_high": ("1", "95% confidence interval of stop_multiple_mean, upper end"),
+    "stop_multiple_net_mean": ("1", "mean over stopped lives of the life's cash loss incl. costs / entry credit"),
+    "stopped_lives": ("count", "stopped condor lives per layer, all paths (the count behind stop_multiple_mean)"),
     "layer_peak_gamma": ("shares/point", "peak |gamma| per ladder layer"),
     "spx_final": ("index points", "SPX at the end of the horizon"),
     "vix_final": ("index points", "model VIX at the end of the horizon"),
@@ -200,6 +219,7 @@ RUN_META: dict[str, tuple[str, str]] = {
     "mean_vega": ("USD per vol", "mean vega of each layer (per 1.00 of volatility)"),
     "mean_theta": ("USD/trading day", "mean theta of each layer: the one-session change of its marks at unchanged market state, at the day close"),
     "pnl_mean": ("USD", "mean final P&L"),
+    "excess_pnl_mean": ("USD", "mean final P&L in excess of cash (NAV_0 at the rate over the horizon)"),
     "pnl_std": ("USD", "standard deviation of the final P&L"),
     "pnl_quantile": ("USD", "quantiles of the final P&L"),
     "var95": ("USD", "95% value at risk of the final P&L (loss, positive)"),
@@ -232,8 +252,32 @@ RUN_META: dict[str, tuple[str, str]] = {
     "real_vix": ("index points", "real implied-vol close of the episode: VIX, or VXO before 1990 (see attrs historical; NaN when not historical)"),
 }
 
-PER_PATH = ("final_pnl", "final_nav", "min_nav", "max_drawdown", "worst_day", "n_stops", "n_rolls", "n_entries", "hedge_premium", "hedge_pnl",
+PER_PATH = ("final_pnl", "excess_pnl", "final_nav", "min_nav", "max_drawdown", "worst_day", "n_stops", "n_rolls", "n_entries", "hedge_premium", "hedge_pnl",
             "interest", "costs", "peak_gamma", "peak_gamma_near_expiry", "margin_peak")
+
+
+PER_LAYER = ("layer_pnl", "layer_stops", "layer_peak_gamma", "layer_targets", "layer_time_exits", "layer_settled", "layer_rolls",
+             "layer_rolled_targets", "layer_rolled_stops", "layer_rolled_time_exits", "layer_rolled_settled", "layer_stop_multiple",
+             "layer_stop_multiple_net")
+
+
+def _stop_multiples(pp: dict, held: np.ndarray) -> dict[str, np.ndarray]:
+    """Realised stop multiples ``[S, L]``: mean over stopped lives of loss / entry credit (ratio of sums
+    over paths, delta-method 95% CI with paths as the units); NaN without stops."""
+    from .metrics import ratio_ci
+
+    S, L = held.shape
+    out = {k: np.full((S, L), np.nan) for k in ("stop_multiple_mean", "stop_multiple_ci_low", "stop_multiple_ci_high", "stop_multiple_net_mean")}
+    out["stopped_lives"] = np.where(held, pp["layer_stops"].sum(axis=-1), np.nan)
+    for s in range(S):
+        for j in range(L):
+            n = pp["layer_stops"][s, j]
+            if not held[s, j] or not n.sum() > 0:
+                continue
+            m, lo, hi = ratio_ci(pp["layer_stop_multiple"][s, j], n)
+            out["stop_multiple_mean"][s, j], out["stop_multiple_ci_low"][s, j], out["stop_multiple_ci_high"][s, j] = m, lo, hi
+            out["stop_multiple_net_mean"][s, j] = pp["layer_stop_multiple_net"][s, j].sum() / n.sum()
+    return out
 
 
 def _combine(parts: list[dict]) -> tuple[dict, dict, dict | None]:
@@ -300,11 +344,11 @@ def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) ->
         dv[k] = V(("strategy", "path"), pp[k], k)
     for k in ("annualized_return", "time_under_water", "sharpe", "sortino", "ruined", "hedge_payoff"):
         dv[k] = V(("strategy", "path"), derived[k], k)
-    for k in ("layer_pnl", "layer_stops", "layer_peak_gamma"):
-        dv[k] = V(("strategy", "layer", "path"), pp[k], k)
     # layers a strategy does not hold are NaN, not 0
-    for k in ("layer_pnl", "layer_stops", "layer_peak_gamma"):
+    for k in PER_LAYER:
         dv[k] = V(("strategy", "layer", "path"), np.where(held[:, :, None], pp[k], np.nan), k)
+    for k, a in _stop_multiples(pp, held).items():
+        dv[k] = V(("strategy", "layer"), a, k)
     dv["spx_final"] = V(("path",), pp["spx_final"], "spx_final")
     dv["vix_final"] = V(("path",), pp["vix_final"], "vix_final")
     nav_q = hist_quantiles(sums["nav_hist"], NAV_BINS) * nav0[:, None, None]
@@ -315,6 +359,7 @@ def scenario_dataset(out: dict, rows: list[int] | None = None, strategy=None) ->
     for gi, g in enumerate(GREEKS):
         arr = np.where(held[:, :, None], gs[gi], np.nan).transpose(0, 2, 1)  # [S, D+1, L]
         dv[f"mean_{g}"] = V(("strategy", "day", "layer"), arr, f"mean_{g}")
+    dv["excess_pnl_mean"] = V(("strategy",), pp["excess_pnl"].mean(axis=1), "excess_pnl_mean")
     for k in ("pnl_mean", "pnl_std", "var95", "cvar95", "var99", "cvar99", "prob_loss", "max_drawdown_mean", "hedge_drag_bp", "ruin_fraction", "ann_return_mean"):
         dv[k] = V(("strategy",), summ[k], k)
     dv["sharpe_mean"] = V(("strategy",), summ["sharpe"], "sharpe_mean")

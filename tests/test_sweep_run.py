@@ -278,7 +278,8 @@ def test_sigkill_at_several_points_then_resume(reference, tmp_path):
     after a status write (in a resumed run) and from outside at an arbitrary moment; rerun; compare."""
     ref = _load(reference)
     stores = {p: tmp_path / f"{p}.zarr" for p in ("template", "torn_chunk", "before_status", "external")}
-    procs = {"template": _killer("template", 1, stores["template"]), "torn_chunk": _killer("torn_chunk", 150, stores["torn_chunk"]),
+    torn = 5 * (len(ref) - 1) // 2  # half-way through cell 3: each cell writes one chunk per variable (all but cell_status)
+    procs = {"template": _killer("template", 1, stores["template"]), "torn_chunk": _killer("torn_chunk", torn, stores["torn_chunk"]),
              "before_status": _killer("before_status", 3, stores["before_status"]),
              "external": cli("sweep", "run", str(SMALL), "--out", str(stores["external"]), "--no-progress")}
     ext = procs["external"]

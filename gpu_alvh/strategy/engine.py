@@ -275,6 +275,12 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         L[k]["theta"] = 0.0
         L[k]["prev_pnl"] = 0.0
         L[k]["stopped"] = False
+        L[k]["credit0"] = 0.0
+        L[k]["life_mid"] = 0.0
+        L[k]["life_start"] = 0.0
+        L[k]["life_rolls"] = 0.0
+        L[k]["outcome"] = 0
+        L[k]["rolled"] = False
         for leg in range(4):
             for f in range(legs.shape[2]):
                 legs[k, leg, f] = 0.0
@@ -348,7 +354,7 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         ladder.mark_all(L, legs, nk, spot, v, now, tv, spx)
         hedge.mark_all(H, nh, hp, h0, v, now, tv, vx)
         trace_point(0, t, now, L, legs, H, R, sig, spot, vix, nav)
-        flow, stops = ladder.settle_and_exit(L, legs, nk, now, sp, g, st)
+        flow, stops = ladder.settle_and_exit(L, legs, nk, now, cal[t]["next_close"], sp, g, st)
         r["n_stops"] += stops
         if stops > 0.0:
             f2, rolls = ladder.cascade(L, legs, nk, spot, v, now, tv, sp, g, st, spx)

@@ -6,22 +6,33 @@ the row (DTE order); parameters ``sp[g + k]`` (:data:`gpu_alvh.strategy.params.S
 verticals (put side: short ``kps`` / long ``kpl``; call side: short ``kcs`` / long ``kcl``) with their
 own contract counts and mid credits per contract (index points).
 
-Rules (SPEC section 6), checked on mid marks:
+Rules (SPEC section 6), checked on mid marks at every step.  A condor's *life* runs from its entry to
+its close; a cascade roll of one side continues it (same entry credit, its P&L carried on).  Its mid
+P&L is ``life_mid - value`` (mid credits received minus mid debits paid over the life, minus the mid
+value of what is open) and it is judged against its **entry credit** ``credit0`` (points x contracts):
 
-* profit target: ``value <= (1 - profit_target) credit`` (whole condor);
-* stop: ``value - credit >= stop_multiple credit``;
-* time exit: ``DTE <= exit_dte``; cash settlement at expiry (intrinsic value, no costs);
+* profit target: ``P&L >= profit_target credit0`` (without a roll: ``value <= (1 - profit_target) credit``);
+* stop: ``-P&L >= stop_multiple credit0`` (without a roll: ``value - credit >= stop_multiple credit``);
+* time exit: on the last step at or before the exit DTE - ``DTE <= exit_dte``, or the next session's close
+  is already past it (``expiry - next close < exit_dte``: a Monday or post-holiday expiry exits at the
+  session before the gap); cash settlement at expiry (intrinsic value, no costs);
 * a closed layer re-opens on the next step at its DTE (``reopen_next`` -> ``reopen``; a layer whose
   sizing gives no contract stays due); sizing ``floor(max_loss_pct% NAV / ((max wing - credit) 100))``;
 * cascade: a stopped slot rolls the tested side (short strike nearer the spot in log-moneyness) of the
   next ``depth`` slots back to the target delta, same expiry and width; ``fraction`` of its contracts is
-  re-opened, the rest closed.
+  re-opened, the rest closed (a roll that leaves the slot empty ends its life, counted in no outcome).
 
-Cash flows per contract: open ``100 (credit_mid - hs_short - hs_long) - 2 commission``, close
-``-100 (value_mid + hs_short + hs_long) - 2 commission``, settlement ``-100 intrinsic``, with
-``hs = half_spread_points + half_spread_pct |leg price|``.  Every flow goes into ``realized`` so a layer's
-P&L is ``realized - 100 (n_put val_put + n_call val_call)`` and NAV balances exactly.  Legs of sides with
-no contracts are not marked (their marks are never read).
+Each close records its outcome (``L[k].outcome``: target, stop, time, expiry) for the accumulators.
+
+Costs are quoted per vertical, as a package: half-spread ``hs = hs_short + hs_long`` with
+``hs_leg = half_spread_points + half_spread_pct |leg price|``, and the package quote kept inside the
+vertical's bounds ``[0, width]``: a vertical is bought back at ``min(mid + hs, width)`` and sold at
+``max(mid - hs, 0)`` (mids themselves clipped to ``[0, width]``).  Closing a condor therefore never
+costs more than ``100 width`` per contract plus commissions, however deep in the money its legs are.
+Cash flows per vertical contract: open ``100 bid - 2 commission``, close ``-100 ask - 2 commission``,
+settlement ``-100 intrinsic``.  Every flow goes into ``realized`` so a layer's P&L is
+``realized - 100 (n_put val_put + n_call val_call)`` and NAV balances exactly.  Legs of sides with no
+contracts are not marked (their marks are never read).
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ import math
 from ..kernels.floats import jitable as register_jitable
 
 from . import marks
-from .state import LEG_DELTA, LEG_GAMMA, LEG_PRICE, LEG_VEGA
+from .state import LEG_DELTA, LEG_GAMMA, LEG_PRICE, LEG_VEGA, OUT_EXPIRY, OUT_STOP, OUT_TARGET, OUT_TIME
 
 __all__ = ["mark_all", "derive", "value", "settle_and_exit", "cascade", "enter", "margin", "probe_loss", "theta_day"]
 
@@ -52,11 +63,17 @@ def _tau_v(L, k, tv):
 
 
 @register_jitable
+def _vertical(legs, k, a, width):
+    """Mid value of the vertical short leg ``a`` / long leg ``a + 1`` (points), inside ``[0, width]``."""
+    return min(max(legs[k, a, LEG_PRICE] - legs[k, a + 1, LEG_PRICE], 0.0), max(width, 0.0))
+
+
+@register_jitable
 def derive(L, legs, k):
     """Side values (points per contract) and position delta, gamma, vega ($ per point etc.) from the leg marks
     (theta: :func:`theta_day`, at day closes)."""
-    L[k]["val_put"] = max(legs[k, 0, LEG_PRICE] - legs[k, 1, LEG_PRICE], 0.0)
-    L[k]["val_call"] = max(legs[k, 2, LEG_PRICE] - legs[k, 3, LEG_PRICE], 0.0)
+    L[k]["val_put"] = _vertical(legs, k, 0, L[k]["kps"] - L[k]["kpl"])
+    L[k]["val_call"] = _vertical(legs, k, 2, L[k]["kcl"] - L[k]["kcs"])
     npt, nc = L[k]["n_put"], L[k]["n_call"]
     L[k]["delta"] = M * (npt * (legs[k, 1, LEG_DELTA] - legs[k, 0, LEG_DELTA]) + nc * (legs[k, 3, LEG_DELTA] - legs[k, 2, LEG_DELTA]))
     L[k]["gamma"] = M * (npt * (legs[k, 1, LEG_GAMMA] - legs[k, 0, LEG_GAMMA]) + nc * (legs[k, 3, LEG_GAMMA] - legs[k, 2, LEG_GAMMA]))
@@ -95,55 +112,64 @@ def _hs(legs, k, leg, pts, pct):
 
 @register_jitable
 def _close(L, legs, k, put, call, settle, st):
-    """Close the masked sides of slot ``k`` at mid plus costs (or settle at intrinsic); returns the $ flow."""
+    """Close the masked sides of slot ``k`` at the package ask (or settle at intrinsic); returns the $ flow."""
     comm = st["spx_comm"]
     npt, nc = L[k]["n_put"], L[k]["n_call"]
+    vp, vc = L[k]["val_put"], L[k]["val_call"]
     if settle:
-        fp = -M * npt * L[k]["val_put"]
-        fc = -M * nc * L[k]["val_call"]
+        fp = -M * npt * vp
+        fc = -M * nc * vc
     else:
         pts, pct = st["spx_hs_pts"], st["spx_hs_pct"]
-        hp = _hs(legs, k, 0, pts, pct) + _hs(legs, k, 1, pts, pct)
-        hc = _hs(legs, k, 2, pts, pct) + _hs(legs, k, 3, pts, pct)
-        fp = -M * npt * (L[k]["val_put"] + hp) - 2.0 * comm * npt
-        fc = -M * nc * (L[k]["val_call"] + hc) - 2.0 * comm * nc
+        ask_p = min(vp + _hs(legs, k, 0, pts, pct) + _hs(legs, k, 1, pts, pct), max(L[k]["kps"] - L[k]["kpl"], vp))
+        ask_c = min(vc + _hs(legs, k, 2, pts, pct) + _hs(legs, k, 3, pts, pct), max(L[k]["kcl"] - L[k]["kcs"], vc))
+        fp = -M * npt * ask_p - 2.0 * comm * npt
+        fc = -M * nc * ask_c - 2.0 * comm * nc
         if put:
-            L[k]["costs"] += M * npt * hp + 2.0 * comm * npt
+            L[k]["costs"] += M * npt * (ask_p - vp) + 2.0 * comm * npt
         if call:
-            L[k]["costs"] += M * nc * hc + 2.0 * comm * nc
+            L[k]["costs"] += M * nc * (ask_c - vc) + 2.0 * comm * nc
     flow = (fp if put else 0.0) + (fc if call else 0.0)
     L[k]["realized"] += flow
     if put:
+        L[k]["life_mid"] -= npt * vp
         L[k]["n_put"] = 0.0
     if call:
+        L[k]["life_mid"] -= nc * vc
         L[k]["n_call"] = 0.0
     return flow
 
 
 @register_jitable
-def settle_and_exit(L, legs, n, now, sp, g, st):
-    """Settle expired slots, then apply profit target / stop / time exit; sets ``L[k].stopped``.
+def settle_and_exit(L, legs, n, now, next_close, sp, g, st):
+    """Settle expired slots, then apply profit target / stop / time exit (module docstring); sets
+    ``L[k].stopped`` and ``L[k].outcome`` (``next_close``: the next day close after this step, calendar days).
 
     Returns ``(cash flow $, number of stops)``."""
     flow = 0.0
     stops = 0.0
     for k in range(n):
         L[k]["stopped"] = False
+        L[k]["rolled"] = False
+        L[k]["outcome"] = 0
         if not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):
             continue
         if L[k]["expiry"] <= now + 1e-9:
             flow += _close(L, legs, k, True, True, True, st)
             L[k]["reopen_next"] = True
+            L[k]["outcome"] = OUT_EXPIRY
             continue
         p = sp[g + k]
-        credit = L[k]["n_put"] * L[k]["cr_put"] + L[k]["n_call"] * L[k]["cr_call"]
-        val = L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"]
-        take = val <= (1.0 - p["profit_target"]) * credit
-        stop = (not take) and (val - credit >= p["stop_multiple"] * credit)
-        timed = (not take) and (not stop) and (L[k]["expiry"] - now <= p["exit_dte"] + 1e-9)
+        credit = L[k]["credit0"]
+        pnl = L[k]["life_mid"] - (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
+        take = pnl >= p["profit_target"] * credit
+        stop = (not take) and (-pnl >= p["stop_multiple"] * credit)
+        left = L[k]["expiry"] - now
+        timed = (not take) and (not stop) and (left <= p["exit_dte"] + 1e-9 or L[k]["expiry"] - next_close < p["exit_dte"] - 1e-9)
         if take or stop or timed:
             flow += _close(L, legs, k, True, True, False, st)
             L[k]["reopen_next"] = True
+            L[k]["outcome"] = OUT_TARGET if take else (OUT_STOP if stop else OUT_TIME)
             if stop:
                 L[k]["stopped"] = True
                 stops += 1.0
@@ -169,16 +195,18 @@ def _open_side(L, legs, k, is_call, spot, v, tau, tau_v, delta, width, ncon, st,
 
 @register_jitable
 def _book_side(L, legs, k, is_call, ks, kl, ncon, st):
+    """Sell ``ncon`` verticals (short ``ks``, long ``kl``) at the package bid; returns the $ flow."""
     a = 2 if is_call else 0
     pts, pct, comm = st["spx_hs_pts"], st["spx_hs_pct"], st["spx_comm"]
-    cr = max(legs[k, a, LEG_PRICE] - legs[k, a + 1, LEG_PRICE], 0.0)
-    hs = _hs(legs, k, a, pts, pct) + _hs(legs, k, a + 1, pts, pct)
+    cr = _vertical(legs, k, a, abs(kl - ks))
+    bid = max(cr - _hs(legs, k, a, pts, pct) - _hs(legs, k, a + 1, pts, pct), 0.0)
     if is_call:
         L[k]["kcs"], L[k]["kcl"], L[k]["cr_call"], L[k]["n_call"] = ks, kl, cr, ncon
     else:
         L[k]["kps"], L[k]["kpl"], L[k]["cr_put"], L[k]["n_put"] = ks, kl, cr, ncon
-    L[k]["costs"] += M * ncon * hs + 2.0 * comm * ncon
-    flow = M * ncon * (cr - hs) - 2.0 * comm * ncon
+    L[k]["costs"] += M * ncon * (cr - bid) + 2.0 * comm * ncon
+    L[k]["life_mid"] += ncon * cr
+    flow = M * ncon * bid - 2.0 * comm * ncon
     L[k]["realized"] += flow
     return flow
 
@@ -207,6 +235,10 @@ def cascade(L, legs, n, spot, v, now, tv, sp, g, st, spx):
         n_new = math.floor(p["cascade_fraction"] * old + 1e-9)
         flow += _open_side(L, legs, k, call_t, spot, v, _tau(L, k, now), _tau_v(L, k, tv), p["short_delta"], -1.0, n_new, st, spx)
         rolls += 1.0
+        L[k]["rolled"] = True
+        L[k]["life_rolls"] += 1.0
+        if not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):  # nothing re-opened: the roll ended the life
+            L[k]["reopen_next"] = True
     return flow, rolls
 
 
@@ -239,13 +271,17 @@ def enter(L, legs, n, spot, v, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_
             marks.mark_leg(spx, ctx, kpl, False, legs, k, 1)
             marks.mark_leg(spx, ctx, kcs, True, legs, k, 2)
             marks.mark_leg(spx, ctx, kcl, True, legs, k, 3)
-            credit = max(legs[k, 0, LEG_PRICE] - legs[k, 1, LEG_PRICE], 0.0) + max(legs[k, 2, LEG_PRICE] - legs[k, 3, LEG_PRICE], 0.0)
+            credit = _vertical(legs, k, 0, kps - kpl) + _vertical(legs, k, 2, kcl - kcs)
             max_loss = M * (max(kps - kpl, kcl - kcs) - credit)
             budget = p["max_loss_pct"] / 100.0 * nav
             ncon = math.floor(max(budget, 0.0) / max(max_loss, 1.0))
             if ncon > 0.0:
+                L[k]["life_start"] = L[k]["realized"]
+                L[k]["life_mid"] = 0.0
+                L[k]["life_rolls"] = 0.0
                 flow += _book_side(L, legs, k, False, kps, kpl, ncon, st)
                 flow += _book_side(L, legs, k, True, kcs, kcl, ncon, st)
+                L[k]["credit0"] = L[k]["life_mid"]
                 L[k]["expiry"] = expiry
                 L[k]["expiry_v"] = expiry_v
                 L[k]["entry_time"] = now
@@ -300,8 +336,8 @@ def probe_loss(L, n, spot_p, v_p, now, tv, spx):
         vp = 0.0
         vc = 0.0
         if L[k]["n_put"] > 0.0:
-            vp = max(marks.leg_price(spx, ctx, L[k]["kps"], False) - marks.leg_price(spx, ctx, L[k]["kpl"], False), 0.0)
+            vp = min(max(marks.leg_price(spx, ctx, L[k]["kps"], False) - marks.leg_price(spx, ctx, L[k]["kpl"], False), 0.0), L[k]["kps"] - L[k]["kpl"])
         if L[k]["n_call"] > 0.0:
-            vc = max(marks.leg_price(spx, ctx, L[k]["kcs"], True) - marks.leg_price(spx, ctx, L[k]["kcl"], True), 0.0)
+            vc = min(max(marks.leg_price(spx, ctx, L[k]["kcs"], True) - marks.leg_price(spx, ctx, L[k]["kcl"], True), 0.0), L[k]["kcl"] - L[k]["kcs"])
         total += M * (L[k]["n_put"] * vp + L[k]["n_call"] * vc) - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
     return total

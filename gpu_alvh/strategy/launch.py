@@ -132,6 +132,8 @@ def per_path_outputs(inp: KernelInputs, host: dict, start: int, count: int, save
         if name != "layer_pnl" and name not in ("spx_final", "vix_final"):
             pp[name] = core[CORE_INDEX[name]]
     pp["final_pnl"] = pp["final_nav"] - strat["nav"][:, None]
+    # excess over cash: what NAV_0 would have earned at the rate, accrued as the engine accrues cash
+    pp["excess_pnl"] = pp["final_pnl"] - strat["nav"][:, None] * (float(np.prod(inp.params.cal["growth"])) - 1.0)
     fields = acc_mod.FIELD
     per_layer = {}
     for f in fields.values():

@@ -12,7 +12,7 @@ Everything the per-path program reads but never writes, as NumPy structured arra
   program in ``cond`` (:data:`COND`);
 * ``cal[t]`` (:data:`CAL`) - one per step ``t = 0..n_steps``: time (calendar days since the start close),
   variance time ``tv`` (years of trading sessions: the clock of every price), calendar years to the next
-  day close (theta), cash growth, end of day, trading days to the next event, event flags;
+  day close (theta) and that close (calendar days since the start close: the time exit), cash growth, end of day, trading days to the next event, event flags;
 * ``spx_expiry[t, c]`` / ``vix_expiry[t, c]`` - expiry (calendar days) of a new SPX position of DTE column
   ``c`` / of a new VIX hedge of tenor column ``c`` opened at step ``t``; ``spx_expiry_v`` / ``vix_expiry_v``
   the same expiries in variance years.
@@ -79,7 +79,7 @@ HEDGE_P = np.dtype([
 COND = np.dtype([("op", i8), ("arg", i8), ("value", f8)], align=True)  # term: arg = signal index; group: arg = count
 
 CAL = np.dtype([
-    ("now", f8), ("tv", f8), ("dcal_next", f8), ("growth", f8), ("end_of_day", b1), ("day", i8), ("days_to_event", f8),
+    ("now", f8), ("tv", f8), ("dcal_next", f8), ("next_close", f8), ("growth", f8), ("end_of_day", b1), ("day", i8), ("days_to_event", f8),
     ("near_fomc", b1), ("cpi_ppi", b1),
 ], align=True)
 
@@ -199,6 +199,7 @@ def build_params(book, compiled) -> BookParams:
     cal["now"] = book.now_days
     cal["tv"] = compiled.tv
     cal["dcal_next"] = (book.next_close - book.now_days) / 365.0
+    cal["next_close"] = book.next_close
     cal["growth"] = book.growth
     cal["end_of_day"] = book.end_of_day
     cal["day"] = compiled.day

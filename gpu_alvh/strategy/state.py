@@ -6,6 +6,10 @@ One thread runs one strategy row on one path and keeps, for the whole horizon,
   points), contracts per side, mid credits per contract (points), expiry and entry time (calendar days
   since the start close; ``expiry_v``: the expiry in variance years, the clock of its price), realised cash flows and costs ($), re-entry flags, side values at the last mark
   (points per contract), position greeks ($ delta per point etc.), the layer P&L at the last day close;
+  and the current *life* of the slot's condor (from its entry to its close; a cascade roll continues it):
+  ``credit0`` its entry mid credit and ``life_mid`` its mid cash so far (mid credits received minus mid
+  debits paid, points x contracts), ``life_start`` the slot's realised $ before it opened, ``life_rolls``
+  its cascade rolls, ``rolled`` (a roll this step) and ``outcome`` (how it ended this step, :data:`OUTCOMES`);
 * ``legs[k, leg, f]`` - marks of the four legs (short put, long put, short call, long call): ``f`` =
   price, delta, gamma, vega (:data:`LEG_PRICE` ...), per option, no multiplier;
 * ``H[j]`` (:data:`HSLOT`, ``j < MAX_HEDGE``) - one VIX hedge position per hedge layer: contracts, first
@@ -24,18 +28,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SLOT", "HSLOT", "ROW", "CTX", "N_LEG_FIELDS", "LEG_PRICE", "LEG_DELTA", "LEG_GAMMA", "LEG_VEGA", "local_state"]
+__all__ = ["SLOT", "HSLOT", "ROW", "CTX", "N_LEG_FIELDS", "LEG_PRICE", "LEG_DELTA", "LEG_GAMMA", "LEG_VEGA", "OUTCOMES", "OUT_TARGET",
+           "OUT_STOP", "OUT_TIME", "OUT_EXPIRY", "local_state"]
 
 f8, i8, b1 = np.float64, np.int64, np.bool_
 
 LEG_PRICE, LEG_DELTA, LEG_GAMMA, LEG_VEGA = range(4)
 N_LEG_FIELDS = 4
+#: How a condor's life ended (``L[k].outcome`` at the step it closed; 0 = no close this step).
+OUTCOMES = ("target", "stop", "time", "expiry")
+OUT_TARGET, OUT_STOP, OUT_TIME, OUT_EXPIRY = 1, 2, 3, 4
 
 SLOT = np.dtype([
     ("kps", f8), ("kpl", f8), ("kcs", f8), ("kcl", f8), ("n_put", f8), ("n_call", f8), ("cr_put", f8), ("cr_call", f8),
     ("expiry", f8), ("expiry_v", f8), ("entry_time", f8), ("realized", f8), ("costs", f8), ("reopen", b1), ("reopen_next", b1),
     ("val_put", f8), ("val_call", f8), ("delta", f8), ("gamma", f8), ("vega", f8), ("theta", f8),
     ("prev_pnl", f8), ("stopped", b1),
+    ("credit0", f8), ("life_mid", f8), ("life_start", f8), ("life_rolls", f8), ("outcome", i8), ("rolled", b1),
 ], align=True)
 
 HSLOT = np.dtype([

@@ -23,7 +23,7 @@ from numba.extending import overload
 __all__ = ["trace_point", "Recorder", "LADDER_FIELDS", "HEDGE_FIELDS", "EXTRA_FIELDS"]
 
 LADDER_FIELDS = ("kps", "kpl", "kcs", "kcl", "n_put", "n_call", "cr_put", "cr_call", "expiry", "entry_time", "val_put", "val_call", "realized",
-                 "reopen", "reopen_next", "stopped")
+                 "reopen", "reopen_next", "stopped", "credit0", "life_mid", "life_start", "life_rolls", "outcome", "rolled")
 HEDGE_FIELDS = ("n", "k1", "expiry", "entry_px", "basis", "monetized", "unit", "gain", "active")
 EXTRA_FIELDS = ("probe_loss", "target_fraction", "underhedge", "allowance")
 

@@ -29,7 +29,7 @@ from ...kernels.floats import jitable as register_jitable
 __all__ = ["UNITS", "FIELD", "Field", "layout", "dispatch", "N_ACC"]
 
 #: The registry: accumulator modules in call order.
-UNITS = ("drawdown", "returns", "gamma", "margin", "layer_stops", "nonfinite",
+UNITS = ("drawdown", "returns", "gamma", "margin", "layer_stops", "layer_lives", "nonfinite",
          "c1_migration", "c2_rescue", "c3_butterflies", "c6_delta", "c7_events", "c5_gamma", "c1_life")
 
 _HOOKS = ("on_init", "on_step", "on_day", "on_final")
