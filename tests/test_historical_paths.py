@@ -125,7 +125,7 @@ def test_dispersion_zero_reproduces_every_close(name):
     dates = spec.session_dates()
     assert p["model_vix_floor"] == floor and p["closes_below_floor"] == below.sum()
     assert p["dates_below_floor"] == [dates[k].isoformat() for k in np.flatnonzero(below)]
-    # the library's only closes below the calibrated floor (11.77) are January 2018's (docs, README)
+    # the library's only closes below the calibrated floor (11.79) are January 2018's (docs, README)
     assert below.any() == (name == "volmageddon_2018")
 
 

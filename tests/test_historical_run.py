@@ -82,7 +82,7 @@ def test_cli_run_names_the_worst_real_day():
     assert r.exit_code == 0, r.output
     assert "worst real day 2024-08-05: SPX -3.00% (5346.56 -> 5186.33), VIX 23.39 -> 38.57" in r.output
     assert ("historical episode yen_2024: 2024-07-01 .. 2024-08-30 (44 sessions), VIX closes, dispersion 0.5; "
-            "model VIX floor 11.77 (no close below it)") in r.output
+            "model VIX floor 11.79 (no close below it)") in r.output
     lines = r.output.splitlines()
     i = next(k for k, line in enumerate(lines) if "P&L that day $" in line)
     assert [lines[i + 1 + s].split()[0] for s in range(3)] == ["alvh", "ladder_unhedged", "single_45"]
@@ -98,4 +98,4 @@ def test_closes_below_the_model_floor_are_recorded_and_named():
     below = [d.date().isoformat() for d, v in vix.items() if v < floor]
     assert (r["model_vix_floor"], r["closes_below_floor"], r["dates_below_floor"]) == (floor, len(below), below)
     assert below == ["2018-01-16", "2018-01-19", "2018-01-22", "2018-01-23", "2018-01-24", "2018-01-25", "2018-01-26"]
-    assert floor_note(r) == "model VIX floor 11.77: 7 VIX closes below it (2018-01-16 .. 2018-01-26), marked at the floor (variance 0)"
+    assert floor_note(r) == "model VIX floor 11.79: 7 VIX closes below it (2018-01-16 .. 2018-01-26), marked at the floor (variance 0)"

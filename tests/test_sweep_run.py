@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 import gpu_alvh
 from gpu_alvh.cli import main
+from gpu_alvh.spec.baselines import BASELINES
 from gpu_alvh.errors import NonFiniteError, SpecError
 from gpu_alvh.spec import load_scenario
 from gpu_alvh.sweeps import STATUS, SweepFailedError, sweep, sweep_status
@@ -85,7 +86,7 @@ def test_in_process_store(reference):
     ds = gpu_alvh.open_results(reference)
     assert ds["final_pnl"].chunks is not None  # lazy, dask-backed
     assert ds["final_pnl"].dims == ("scenario", "short_delta", "vix_level", "strategy", "path")
-    assert ds["final_pnl"].data.chunksize == (1, 1, 1, 3, 24)  # a cell is whole chunks
+    assert ds["final_pnl"].data.chunksize == (1, 1, 1, 1 + len(BASELINES), 24)  # a cell is whole chunks
     assert ds["short_delta"].attrs["key"] == "strategy.short_delta"
     assert ds["vix_level"].attrs["key"] == "scenario.shocks[0].vix_level"
     assert ds.attrs["sweep_hash"] == st.meta["hash"] and "sweep_json" in ds.attrs and ds.attrs["seed"] == 11
