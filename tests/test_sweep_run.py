@@ -419,3 +419,16 @@ def test_worker_refuses_a_store_of_another_sweep(reference):
     task["hash"] = plan.hash  # the right sweep: all its cells are done, nothing to do
     summary = run_pass(task)
     assert "refused" not in summary and sorted(summary["skipped"]) == sorted(plan.passes[0].cells) and summary["done"] == []
+
+
+def test_string_columns_leave_room_for_longer_values_than_the_probe():
+    """The template's string widths come from a 2-path probe, but a claim's note counts its days (its length
+    follows the data): the store leaves twice the probe's width and at least 256 characters."""
+    import xarray as xr
+
+    from gpu_alvh.sweeps.store import schema_from_dataset
+
+    ds = xr.Dataset({"claim_note": (("claim",), np.array(["[7 path-days]", ""])), "x": (("claim",), np.zeros(2))},
+                    coords={"claim": ["C6", "C7"]})
+    width = np.dtype(schema_from_dataset(ds)["vars"]["claim_note"]["dtype"]).itemsize // 4
+    assert width >= 256 and len("[70546 path-days] " * 10) < width

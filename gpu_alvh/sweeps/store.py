@@ -88,7 +88,7 @@ LOCK_SUFFIX = ".lock"
 TMP_INFIX = ".tmp-"
 STALE_AFTER = 900.0  # seconds after which a template lock is considered abandoned
 _DATE_KEYS = ("start", "horizon", "steps_per_day")
-_MIN_STR = 32
+_MIN_STR = 256
 
 
 def _now() -> str:
@@ -159,13 +159,14 @@ def schema_from_dataset(ds: xr.Dataset) -> dict:
 
     Taken from a tiny probe run (:func:`gpu_alvh.sweeps.worker.probe_schema`),
     so the template follows whatever :func:`gpu_alvh.runner.run_cells` returns.
-    Strings get at least 32 characters of width.
+    Strings get twice the probe's width and at least 256 characters: their length follows the data
+    (a claim's note counts its days), and a longer string in a later cell is refused, never cut.
     """
     out: dict[str, Any] = {"vars": {}, "coords": {}}
     for name, v in ds.data_vars.items():
         dt = np.dtype(v.dtype)
         if dt.kind == "U":
-            dt = np.dtype(f"<U{max(dt.itemsize // 4, _MIN_STR)}")
+            dt = np.dtype(f"<U{max(2 * (dt.itemsize // 4), _MIN_STR)}")
         out["vars"][name] = {"dims": list(v.dims), "dtype": dt.str, "attrs": _jsonable(v.attrs)}
     for name in ("strategy", "path", "day", "date", "layer", "quantile", "claim"):
         if name in ds.coords:
