@@ -103,7 +103,7 @@ def test_book_kernel_compiles_for_cuda(monkeypatch):
 @pytest.mark.parametrize("horizon, steps", [(252, 1), (21, 13)])
 def test_cpu_batches_are_small_enough_for_a_prompt_interrupt(monkeypatch, horizon, steps):
     """Ctrl-C is answered between batches (Numba does not look at signals): on the CPU a batch is at most
-    ~150,000 row-path-steps (about a second for the 5 default rows on 2 cores: bench/bench_run.py), so the
+    ~75,000 row-path-steps (about half a second for the 5 default rows on 2 cores), so the
     wait is bounded whatever the path count; the progress bar moves once per batch."""
     import importlib
 
