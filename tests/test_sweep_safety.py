@@ -232,8 +232,14 @@ def _group(pgid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to follow the worker processes")
 def test_ctrl_c_with_two_workers(tmp_path):
+    # the test sweep with enough paths that it cannot finish before the interrupt, whatever is cached
+    for f in ("calm.yaml", "shock.yaml"):
+        (tmp_path / f).write_text((SMALL.parent / f).read_text())
+    long = tmp_path / "long.yaml"
+    long.write_text(SMALL.read_text().replace("paths: 24", "paths: 20000").replace("batch_size: 8", "batch_size: 256"))
+    assert "paths: 20000" in long.read_text()
     out = tmp_path / "s.zarr"
-    p = subprocess.Popen([sys.executable, "-m", "gpu_alvh.cli", "sweep", "run", str(SMALL), "--out", str(out), "--workers", "2", "--no-progress"],
+    p = subprocess.Popen([sys.executable, "-m", "gpu_alvh.cli", "sweep", "run", str(long), "--out", str(out), "--workers", "2", "--no-progress"],
                          env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     lines = []
     deadline = time.time() + 240
