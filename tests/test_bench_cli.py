@@ -13,14 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from gpu_alvh.benchmarks import common, suite
-from gpu_alvh.spec.baselines import BASELINES
+from gpu_alvh.benchmarks.book import TARGET_BASELINES
 from gpu_alvh.cli import main
 
 TINY = common.Sizes(scenario=common.HESTON_BOOK, steps=8, repeats=1, paths=512, paths_store=64, ql_paths=64, legs=256, book_paths=16,
                     book_days=5, first_process=False, sweep_cells=2, sweep_paths=8, sweep_days=5, sweep_workers=(0,))
 ROW_WHATS = ["fused Heston QE, terminal state", "fused Heston QE, every step stored", "pricing tables (SPX implied vol + VIX), bench_heston_book",
              "array layer SpxTable.price_greeks", "fused SPX legs, price + greeks (4 per slice)", "array layer VixTable.option",
-             "fused VIX legs (4 per slice)", "full book: ALVH + 2 baselines (bench_heston_book)", "sweep, in this process (numpy)"]
+             "fused VIX legs (4 per slice)", "full book: alvh + ladder_unhedged + single_45 (bench_heston_book)", "sweep, in this process (numpy)"]
 RECORD_KEYS = {"benchmark", "backend", "device", "dtype", "sizes", "median_seconds", "throughput", "throughput_unit", "git_revision",
                "timestamp", "host", "load_average", "label", "extra"}
 
@@ -85,7 +85,7 @@ def test_quick_writes_one_record_per_row(quick_run):
         if r["throughput_unit"] == "path-steps/s":  # the rate is the sizes over the stated median
             assert r["throughput"] == pytest.approx(s["paths"] * s["steps"] / r["median_seconds"], rel=1e-9)
         elif r["throughput_unit"] == "path-days/s":
-            assert r["benchmark"] == "run_alvh" and s["strategies"] == 1 + len(BASELINES) and r["sizes"]["days"] == TINY.book_days
+            assert r["benchmark"] == "run_alvh" and s["strategies"] == 1 + len(TARGET_BASELINES) and r["sizes"]["days"] == TINY.book_days
             assert r["throughput"] == pytest.approx(s["paths"] * s["days"] / r["median_seconds"], rel=1e-9)
         elif r["throughput_unit"] == "legs/s":
             assert r["throughput"] == pytest.approx(s["legs"] / r["median_seconds"], rel=1e-9)

@@ -27,7 +27,7 @@ def bench_command(backends, quick, groups, out, label, no_save, no_fresh_process
     """Run the benchmark suite and print the SPEC section 11 table (GPU/CPU ratio when both ran).
 
     Groups: path generation (the fused Heston QE generator, and QuantLib's MCEuropeanHestonEngine in the
-    same run when QuantLib is installed), leg pricing, the full book (ALVH + 2 baselines through
+    same run when QuantLib is installed), leg pricing, the full book (ALVH + ladder_unhedged + single_45 through
     gpu_alvh.run) and sweep scaling; one JSON record per row is written as it is measured.
     """
     from ..backend import cupy_status, get_backend
