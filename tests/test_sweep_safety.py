@@ -236,8 +236,8 @@ def test_ctrl_c_with_two_workers(tmp_path):
     for f in ("calm.yaml", "shock.yaml"):
         (tmp_path / f).write_text((SMALL.parent / f).read_text())
     long = tmp_path / "long.yaml"
-    long.write_text(SMALL.read_text().replace("paths: 24", "paths: 20000").replace("batch_size: 8", "batch_size: 256"))
-    assert "paths: 20000" in long.read_text()
+    long.write_text(SMALL.read_text().replace("paths: 24", "paths: 2000").replace("batch_size: 8", "batch_size: 256"))
+    assert "paths: 2000" in long.read_text()
     out = tmp_path / "s.zarr"
     p = subprocess.Popen([sys.executable, "-m", "gpu_alvh.cli", "sweep", "run", str(long), "--out", str(out), "--workers", "2", "--no-progress"],
                          env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
