@@ -231,6 +231,12 @@ def _group(pgid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to follow the worker processes")
+def _ctrl_c_as_in_a_terminal():
+    """In the child: the default SIGINT handling a shell gives a command (a test runner's worker process may
+    ignore SIGINT, and an ignored signal stays ignored across exec, so the command would never see it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_with_two_workers(tmp_path):
     # the test sweep with enough paths that it cannot finish before the interrupt, whatever is cached
     for f in ("calm.yaml", "shock.yaml"):
@@ -240,7 +246,8 @@ def test_ctrl_c_with_two_workers(tmp_path):
     assert "paths: 2000" in long.read_text()
     out = tmp_path / "s.zarr"
     p = subprocess.Popen([sys.executable, "-m", "gpu_alvh.cli", "sweep", "run", str(long), "--out", str(out), "--workers", "2", "--no-progress"],
-                         env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=_ctrl_c_as_in_a_terminal)
     lines = []
     deadline = time.time() + 240
     while time.time() < deadline:  # wait for the passes to be on the cluster
