@@ -63,3 +63,26 @@ def shared_dir() -> Path:
     if not SHARED.exists():
         pytest.skip(f"shared data folder not found at {SHARED}")
     return SHARED
+
+
+def _empty_kernel(a):
+    pass
+
+
+@pytest.fixture
+def ptx_sm90(monkeypatch):
+    """PTX compilation for sm_90 without a GPU: device functions ask a device for its compute capability,
+    which a fake device answers; skipped (with the reason) where the CUDA toolchain (NVRTC, libNVVM:
+    ``pip install nvidia-cuda-nvrtc``) is missing.  Returns ``numba.cuda``."""
+    import numba.cuda.dispatcher as dispatcher
+    from numba import cuda
+
+    class FakeDevice:
+        compute_capability = (9, 0)
+
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: FakeDevice)
+    try:
+        cuda.compile_ptx(_empty_kernel, "void(float64[:])", cc=(9, 0))
+    except Exception as exc:  # noqa: BLE001 - any missing piece of the CUDA toolchain
+        pytest.skip(f"CUDA compilation not checked: {type(exc).__name__}: {exc}")
+    return cuda

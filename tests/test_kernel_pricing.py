@@ -502,28 +502,12 @@ def test_kernel_data_records():
     assert (r["a_vix"], r["b_vix"]) == MODELS["heston"].vix2_coefficients()
 
 
-def _cuda_compiler():
-    """``numba.cuda.compile_ptx`` when NVVM and NVRTC are installed (no device needed), else skip."""
-    from numba import cuda
-
-    try:
-        cuda.compile_ptx(lambda x: x + 1.0, "float64(float64)", device=True, cc=(9, 0))
-    except Exception as exc:  # noqa: BLE001 - missing libnvvm / nvrtc or an unusable toolkit
-        pytest.skip(f"CUDA compiler unavailable: {type(exc).__name__}: {exc}")
-    return cuda
-
-
-def test_kernels_compile_for_cuda(monkeypatch):
+def test_kernels_compile_for_cuda(ptx_sm90):
     """Every public device function compiles to PTX for sm_90 (H100/H200) (float32 tables: the CPU test compiles them)."""
     import numba
-    import numba.cuda.dispatcher as dispatcher
     from numba import types
 
-    class FakeDevice:
-        compute_capability = (9, 0)
-
-    monkeypatch.setattr(dispatcher, "get_current_device", lambda: FakeDevice)
-    cuda = _cuda_compiler()
+    cuda = ptx_sm90
 
     def kernel(rec, nu, vrec, data, S, K, v, t, out):
         i = cuda.grid(1)
