@@ -12,7 +12,14 @@ NumPy arrays indexed by step (``t = 1..n_steps``; index ``t-1``):
   variance time to expiry (sessions to expiry / 252); the equity drift, the carry, discounting and cash
   interest accrue in calendar time (``dcal``);
 * regime schedules [n_steps]: ``sigma`` (vol of vol after multipliers),
-  ``rho`` (correlation after overrides), ``jump_intensity`` (after multipliers);
+  ``rho`` (correlation after overrides), ``jump_intensity`` (after multipliers) of the paths;
+* pricing regimes: ``pricing_models`` (tuple; ``[0]`` is ``model_q``) and ``regime`` [n_steps+1]
+  (int; which of them prices the state at the end of each step, :func:`pricing_regimes`);
+  ``regime_models_p``: the paths' model as the same regime changes it (what the strategy's
+  model-based sizing assumes).  A window effect without ``surprise`` applies to the pricing model
+  too (Q ``sigma`` and ``jump_intensity`` multiplied by the window's factor, Q ``rho`` replaced by
+  its value), so the closes that price the window's sessions do it in the regime's market, believed
+  to persist (docs/scenarios.md, "Regimes and prices"); with ``surprise: true`` only the paths change;
 * shock schedules [n_steps] (NaN = none): ``spx_return`` (replaces the step's
   price move: with one step per day the day's close-to-close return is exactly
   the shock on every path; with intraday steps it is the opening gap),
@@ -32,6 +39,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+import math
 
 import numpy as np
 
@@ -81,6 +90,9 @@ class CompiledScenario:
     event_mean: np.ndarray
     event_std: np.ndarray
     var_mult: np.ndarray
+    regime: np.ndarray = field(default=None)
+    pricing_models: tuple = ()
+    regime_models_p: tuple = ()
     dtype: np.dtype = field(default=np.dtype(np.float64))
     historical: Any = None
 
@@ -106,7 +118,7 @@ class CompiledScenario:
     def describe(self) -> str:
         return (
             f"{self.name}: {self.model_p.name}/{self.scheme}, {self.horizon} trading days x "
-            f"{self.steps_per_day} steps, S0={self.spot:g}, VIX0={float(self.model_q.vix_from_variance(self.v0)):.2f}"
+            f"{self.steps_per_day} steps, S0={self.spot:g}, VIX0={float(self.pricing_models[self.regime[0]].vix_from_variance(self.v0)):.2f}"
         )
 
 
@@ -148,6 +160,7 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
             rho[sl] = sh.value
         else:  # pragma: no cover - the spec layer rejects unknown kinds
             raise ValueError(f"unknown shock kind {sh.kind!r}")
+    regime, pricing_models, regime_models_p = pricing_regimes(spec, model_q, model_p)
     ev_mean = np.full(n, np.nan)
     ev_std = np.full(n, np.nan)
     var_mult = np.ones(n)
@@ -187,9 +200,32 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
         event_mean=ev_mean,
         event_std=ev_std,
         var_mult=var_mult,
+        regime=regime,
+        pricing_models=pricing_models,
+        regime_models_p=regime_models_p,
         dtype=dt_np,
         historical=_compile_historical(spec, model_p, model_q),
     )
+
+
+def pricing_regimes(spec, model_q, model_p) -> tuple[np.ndarray, tuple, tuple]:
+    """``(regime [n_steps+1], Q models, P models)``: the distinct pricing regimes of the steps, base first.
+
+    Regime ``j`` is ``model_q`` (and ``model_p``) changed by one distinct
+    :meth:`~gpu_alvh.spec.ScenarioSpec.pricing_key` of the horizon's days
+    (:func:`~gpu_alvh.spec.scenario.regime_model`); ``j = 0`` is the unchanged pair.  ``regime[t]``
+    indexes the regime that prices the state at the end of step ``t``: that of step ``t + 1``'s day (the
+    market prices the dynamics that follow, so a window's first session is priced from the close
+    before it and its last close is priced for the session after it), and for the last step its own.
+    """
+    from .spec.scenario import regime_model
+
+    spd, horizon = int(spec.steps_per_day), int(spec.horizon)
+    found: dict[tuple, int] = {(1.0, 1.0, math.inf): 0}
+    day_regime = [found.setdefault(spec.pricing_key(d), len(found)) for d in range(1, horizon + 1)]
+    steps = np.arange(horizon * spd + 1)
+    regime = np.asarray(day_regime, dtype=np.int64)[np.minimum(steps // spd + 1, horizon) - 1]
+    return regime, tuple(regime_model(model_q, k) for k in found), tuple(regime_model(model_p, k) for k in found)
 
 
 def _compile_historical(spec, model_p, model_q):

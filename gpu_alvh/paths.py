@@ -113,8 +113,8 @@ class PathStepper:
             self.e = self.xp.zeros(self.count, dtype=self.dtype)
             self.w = self.xp.zeros(self.count, dtype=self.dtype)
         self.scheme = get_scheme(compiled.scheme)
-        m = compiled.model_q
-        self._vix_a, self._vix_b = m.vix2_coefficients()
+        # VIX^2 = a v + b of each pricing regime (compiled.regime[t] prices the state after step t)
+        self._vix_coef = [q.vix2_coefficients() for q in compiled.pricing_models]
 
     # ------------------------------------------------------------------ views
     @property
@@ -129,11 +129,9 @@ class PathStepper:
 
     @property
     def vix(self):
-        """Model VIX in points [count] from the pricing model: ``100 sqrt(a v + b)``."""
-        return 100.0 * self.xp.sqrt(self._vix_a * self.variance + self._vix_b)
-
-    def _variance_for_vix(self, vix):
-        return self.xp.maximum(((vix / 100.0) ** 2 - self._vix_b) / self._vix_a, 0.0)
+        """Model VIX in points [count] from the pricing model of the current step's regime: ``100 sqrt(a v + b)``."""
+        a, b = self._vix_coef[int(self.c.regime[self.t])]
+        return 100.0 * self.xp.sqrt(a * self.variance + b)
 
     # ------------------------------------------------------------------ stepping
     def _jumps(self, x, v, t: int, lam_dt: float, model):
@@ -214,14 +212,15 @@ class PathStepper:
         r = c.spx_return[i]
         if not math.isnan(r):
             x = self.x + math.log1p(float(r))
+        a, b = self._vix_coef[int(c.regime[t])]
         lvl = c.vix_level[i]
         if not math.isnan(lvl):
-            v_lvl = max(((float(lvl) / 100.0) ** 2 - self._vix_b) / self._vix_a, 0.0)
+            v_lvl = max(((float(lvl) / 100.0) ** 2 - b) / a, 0.0)
             v = xp.full(self.count, v_lvl, dtype=dtype)
         chg = c.vix_change[i]
         if not math.isnan(chg):
-            vix_now = 100.0 * xp.sqrt(self._vix_a * xp.maximum(v, 0.0) + self._vix_b)
-            v = self._variance_for_vix(vix_now + float(chg)).astype(dtype, copy=False)
+            vix_now = 100.0 * xp.sqrt(a * xp.maximum(v, 0.0) + b)
+            v = xp.maximum((((vix_now + float(chg)) / 100.0) ** 2 - b) / a, 0.0).astype(dtype, copy=False)
         self.x, self.v, self.t = x, v, t
 
     # ------------------------------------------------------------------ historical replay branch

@@ -28,7 +28,9 @@ DEFAULT_SCENARIO = "base"
 
 
 def build_tables(compiled, book, backend):
-    """SPX implied-vol table and VIX table for a compiled scenario and its book.
+    """SPX implied-vol tables and VIX tables for a compiled scenario and its book: ``(spx, vix)``, two
+    tuples with one table per pricing regime (``compiled.pricing_models``; one for a scenario whose
+    windows are all ``surprise`` or that has none).
 
     Tables depend only on the pricing model, rates and the expiry range: built once on the host in
     float64 and kept on disk (:mod:`gpu_alvh.pricing.cache`), then cast to the run's dtype and moved
@@ -43,9 +45,14 @@ def build_tables(compiled, book, backend):
     # round the ranges up so that small changes of the book share a table
     max_spx = float(np.ceil(max_spx / 30.0) * 30.0)
     max_vix = float(np.ceil((max_vix + 45.0) / 30.0) * 30.0)
-    key = (type(compiled.model_q).__name__, tuple(sorted(compiled.model_q.to_dict().items())), compiled.rate, compiled.dividend_yield,
-           compiled.dtype.name, max_spx, max_vix, backend.name, backend.device)
-    return _cached_tables(key, compiled.model_q, backend)
+    spx, vix = [], []
+    for model in compiled.pricing_models:
+        key = (type(model).__name__, tuple(sorted(model.to_dict().items())), compiled.rate, compiled.dividend_yield,
+               compiled.dtype.name, max_spx, max_vix, backend.name, backend.device)
+        s, v = _cached_tables(key, model, backend)
+        spx.append(s)
+        vix.append(v)
+    return tuple(spx), tuple(vix)
 
 
 _TABLE_CACHE: "dict[tuple, tuple]" = {}

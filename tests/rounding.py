@@ -298,7 +298,8 @@ def path_bounds(records, path: int, n_steps: int, seed: int, key: int, unit: flo
             x, v = x1.v, v1.v
             bx, bv = x1.e + abs(x1.dx) * bx + abs(x1.dv) * bv, v1.e + abs(v1.dx) * bx + abs(v1.dv) * bv
         _STATE.bx, _STATE.bv = bx, bv
-        for k, (f, arg) in enumerate(zip(outs, ((T(x, 0.0, 1.0, 0.0, unit), m), (T(v, 0.0, 0.0, 1.0, unit),), (T(v, 0.0, 0.0, 1.0, unit), m)))):
+        r_vix = steps[t - 1] if t else m  # the VIX formula of the step's pricing regime (of the start close at t = 0)
+        for k, (f, arg) in enumerate(zip(outs, ((T(x, 0.0, 1.0, 0.0, unit), m), (T(v, 0.0, 0.0, 1.0, unit),), (T(v, 0.0, 0.0, 1.0, unit), r_vix)))):
             r = f(*arg)
             values[k, t], bounds[k, t] = r.v, r.total()
         ok[t] = not _STATE.ambiguous

@@ -44,13 +44,15 @@ def kernel_paths(c, n, seed, backend="numpy"):
 
 def array_paths(c, n, seed):
     """[3, n, n_steps + 1]: PathStepper's states reported by the kernel's formulas (equal states, equal values)."""
-    mk = market.compile_market(c)[0][0]
+    mk_, steps = market.compile_market(c)
+    mk = mk_[0]
     st = PathStepper(c, get_backend("numpy"), 0, n, seed)
     out = np.empty((3, n, c.n_steps + 1))
     for t in range(c.n_steps + 1):
         if t:
             st.step()
-        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, mk)] for x, v in zip(st.x, st.v)]).T
+        r = steps[t - 1] if t else mk  # the VIX formula of the step's pricing regime
+        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, r)] for x, v in zip(st.x, st.v)]).T
     return out
 
 

@@ -41,13 +41,15 @@ def array_engine(c, n, seed, n_steps):
     """[3, n, n_steps + 1]: the array engine's states (PathStepper, NumPy), reported by the kernel's
     formulas (:func:`~gpu_alvh.kernels.market.spot`, ...: the same libm calls as the fused kernel, so
     equal states give equal values)."""
-    mk = market.compile_market(c)[0][0]
+    mk_, steps = market.compile_market(c)
+    mk = mk_[0]
     st = PathStepper(c, get_backend("numpy"), 0, n, seed)
     out = np.empty((3, n, n_steps + 1))
     for t in range(n_steps + 1):
         if t:
             st.step()
-        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, mk)] for x, v in zip(st.x, st.v)]).T
+        r = steps[t - 1] if t else mk  # the VIX formula of the step's pricing regime
+        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, r)] for x, v in zip(st.x, st.v)]).T
     return out
 
 
@@ -306,7 +308,8 @@ def test_reported_values_are_the_array_engines():
     from .rounding import T, ULPS, _STATE, tracked
 
     c = compile_scenario("base")
-    mk = market.compile_market(c)[0][0]
+    mk_, steps = market.compile_market(c)
+    mk = mk_[0]
     st = PathStepper(c, get_backend("numpy"), 0, 256, 2)
     for _ in range(5):
         st.step()

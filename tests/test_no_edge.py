@@ -20,11 +20,10 @@ removes the noise of the index level and leaves the variance the clock is about:
 that form.  (The raw form, ``measure(...)[dte]["z_raw"]``, reaches -4.0 for one long call, Monday 7 DTE,
 on paths whose forward sits 2.85 standard errors low; 400,000 other paths put that call at +0.9.)
 
-Known residual (not a clock effect): SVCJ at one step a day realises about 0.75% less variance than its
-prices assume, because a step's variance jumps land at its end and the step's own diffusion never
-sees them (``lambda mu_v dt / 2`` of integrated variance per year; Bates, with no variance jumps, and
-SVCJ at 4 steps a day show none).  At 50,000 paths that is about one standard error: the SVCJ
-calls' z sit near -1.2 here; at 1-2 million paths it is 4-7 standard errors.
+A residual this check found, since fixed: SVCJ variance jumps used to land at the end of a step, so the
+step's own diffusion never saw them (``lambda mu_v dt / 2`` of integrated variance a year too little:
+short-call z of -7 against COS at 2 million paths).  They now come at a uniform time within the step
+(:mod:`gpu_alvh.kernels.market`, block VAR_JUMP_TIME).
 
 Entries: Monday 2026-11-16 .. Friday 2026-11-20 (the 7-DTE lives of Thursday and Friday span
 Thanksgiving and expire at the 13:00 early close of 2026-11-27; every 21/45/90-DTE life spans

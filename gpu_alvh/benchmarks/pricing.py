@@ -126,7 +126,7 @@ def condor_legs(n_slices: int, spot: float, seed: int = 1) -> dict:
 
 def tables_for(suite: Suite, backend, scenario, dtype: str = "float64"):
     """``(compiled, spx, vix, seconds)`` of ``scenario`` (a library name or a mapping) on ``backend``, built
-    once per suite; the build's seconds are kept (the book benchmark records them for ``alvh sweep plan``)."""
+    once per suite (``spx``, ``vix``: a table per pricing regime, as :func:`gpu_alvh.runner.build_tables`); the build's seconds are kept (the book benchmark records them for ``alvh sweep plan``)."""
     import time
 
     from ..compile import compile_scenario
@@ -154,7 +154,8 @@ def run_pricing(suite: Suite, backend, sizes: Sizes) -> None:
 
     xp, dev, reps = backend.xp, backend.device, sizes.repeats
     name = scenario_name(sizes.scenario)
-    compiled, spx, vix, t_tables = tables_for(suite, backend, sizes.scenario)
+    compiled, spx_all, vix_all, t_tables = tables_for(suite, backend, sizes.scenario)
+    spx, vix = spx_all[0], vix_all[0]  # the base market's tables
     nodes = int(spx.info.get("nodes", 0)) + int(vix.info.get("nodes", 0))
     suite.add(Row(f"pricing.tables.{name}", "leg pricing", f"pricing tables (SPX implied vol + VIX), {name}", backend.name, "float64",
                   f"{nodes:,} nodes", t_tables, None, "s"),

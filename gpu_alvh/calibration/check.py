@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..compile import TRADING_DAYS_PER_YEAR
+from ..compile import TRADING_DAYS_PER_YEAR, compile_scenario
 from ..errors import SpecError, SpecIssue
 from ..paths import simulate
 from ..spec import apply_overrides, load_scenario
@@ -50,8 +50,14 @@ def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend=
     v = np.asarray(ds["variance"])[:, closes]
     q = spec.model_q()
     vix = np.asarray(ds["vix"])[:, closes]
-    vix9d = q.vix_from_variance(v, tau=TENORS["9"])
-    vix3m = q.vix_from_variance(v, tau=TENORS["93"])
+    # VIX9D / VIX3M through the pricing model of each close (a priced window regime has its own formula)
+    compiled = compile_scenario(spec)
+    regime = compiled.regime[closes]
+    vix9d, vix3m = np.empty_like(v), np.empty_like(v)
+    for j, m in enumerate(compiled.pricing_models):
+        on = np.broadcast_to(regime == j, v.shape)
+        vix9d[on] = m.vix_from_variance(v[on], tau=TENORS["9"])
+        vix3m[on] = m.vix_from_variance(v[on], tau=TENORS["93"])
     nodes = np.unique(np.quantile(v, np.linspace(0.0, 1.0, 24)))
     vv, atm = vvix_curve(q, nodes, rate=spec.rate)
     vvix = np.interp(v, nodes, vv)

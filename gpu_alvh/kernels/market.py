@@ -32,7 +32,10 @@ the same order, with the same random-number blocks (:class:`gpu_alvh.rng.Block`)
    ``v' = variance_from_vix(level)``; ``vix_change`` sets ``v' = variance_from_vix(VIX(v') + change)``.
 
 Reported values: spot ``S_0 e^x``, variance ``max(v, 0)``, model VIX ``100 sqrt(a max(v, 0) + b)`` with
-``(a, b)`` the *pricing* model's :meth:`~gpu_alvh.models.AffineModel.vix2_coefficients`.
+``(a, b)`` the *pricing* model's :meth:`~gpu_alvh.models.AffineModel.vix2_coefficients` - of the pricing
+regime of the state after step ``t`` (field ``regime`` and the VIX formula of ``steps[t - 1]``, of ``mk``
+for step 0: a window without ``surprise`` changes the VIX formula with the prices, :mod:`gpu_alvh.compile`).
+VIX shocks go through the same formula.
 :func:`vix_from_variance` / :func:`variance_from_vix` are the one VIX <-> variance formula of the kernels.
 
 Records (host NumPy structured arrays built once by :func:`compile_market`):
@@ -108,12 +111,12 @@ _SQRT1_2 = 0.7071067811865476
 _F8 = np.float64
 _HOT_MARKET = ("spot", "dt", "half_dt", "sqrt_dt", "vix_a", "vix_b")
 _HOT_STEP = ("mu_dt", "E", "theta_1mE", "c1", "c2", "K2", "K3", "mhalf_K3", "A", "m2A",
-             "kappa_dt", "kappa_theta_dt", "sigma_sqrt_dt", "rho", "sqrt_1mrho2", "var_mult")
+             "kappa_dt", "kappa_theta_dt", "sigma_sqrt_dt", "rho", "sqrt_1mrho2", "var_mult", "vix_a", "vix_b")
 
 
 def market_dtype(dtype) -> np.dtype:
     """Record of the model constants; the per-step fields in ``dtype``, the rare ones in float64."""
-    return np.dtype([("n_steps", np.int64), ("scheme", np.int64), ("jumps", np.int64), ("v0", _F8),
+    return np.dtype([("n_steps", np.int64), ("scheme", np.int64), ("jumps", np.int64), ("regime", np.int64), ("v0", _F8),
                      ("disp", _F8), ("kappa_p", _F8), ("sigma_p", _F8), ("rho_p", _F8),
                      *[(k, dtype) for k in _HOT_MARKET],
                      ("vix_a64", _F8), ("vix_b64", _F8), ("jump_mean", _F8), ("jump_std", _F8),
@@ -124,8 +127,9 @@ def step_dtype(dtype) -> np.dtype:
     """Record of one step; the fields used every step in ``dtype``, events and shocks in float64."""
     return np.dtype([*[(k, dtype) for k in _HOT_STEP],
                      ("ev_mean", _F8), ("ev_std", _F8), ("gap", _F8), ("vix_level", _F8), ("vix_change", _F8),
+                     ("vix_a64", _F8), ("vix_b64", _F8),
                      ("lam_dt", _F8), ("pois_e0", _F8), ("pois_n", np.int32), ("flags", np.int32), ("qe_det", np.int32),
-                     ("mode", np.int32), ("x_close", _F8), ("v_anchor", _F8), ("v_day", _F8), ("n_left", np.int32)], align=True)
+                     ("mode", np.int32), ("regime", np.int32), ("x_close", _F8), ("v_anchor", _F8), ("v_day", _F8), ("n_left", np.int32)], align=True)
 
 
 def compile_market(compiled):
@@ -142,10 +146,10 @@ def compile_market(compiled):
         raise ValueError(f"model {m.name!r} has no per-path jump sampler; known: {', '.join(JUMP_KINDS)}")
     ft = np.dtype(c.dtype)
     scheme = get_scheme(c.scheme)
-    a, b = c.model_q.vix2_coefficients()
+    a, b = c.pricing_models[c.regime[0]].vix2_coefficients()  # the start close's VIX formula
     mk = np.zeros(1, market_dtype(ft))
     h = c.historical
-    mk[0] = (c.n_steps, SCHEME_IDS[c.scheme], JUMP_KINDS[m.name], c.v0, *((h.dispersion, h.kappa, h.sigma, h.rho) if h is not None else (0.0,) * 4), c.spot, c.dt, 0.5 * c.dt, math.sqrt(c.dt), a, b, a, b,
+    mk[0] = (c.n_steps, SCHEME_IDS[c.scheme], JUMP_KINDS[m.name], c.regime[0], c.v0, *((h.dispersion, h.kappa, h.sigma, h.rho) if h is not None else (0.0,) * 4), c.spot, c.dt, 0.5 * c.dt, math.sqrt(c.dt), a, b, a, b,
              getattr(m, "jump_mean", 0.0), getattr(m, "jump_std", 0.0), getattr(m, "var_jump_mean", 0.0), getattr(m, "jump_corr", 0.0))
     st = np.zeros(c.n_steps, step_dtype(ft))
     keys, inverse = np.unique(np.stack([c.sigma, c.rho, c.jump_intensity], axis=1), axis=0, return_inverse=True)
@@ -164,6 +168,9 @@ def compile_market(compiled):
         if lam_dt > 0.0:
             row["lam_dt"], row["pois_e0"], row["pois_n"], row["flags"] = lam_dt, math.exp(-lam_dt), len(poisson_thresholds(lam_dt)), F_JUMPS
     st[:] = table[inverse.ravel()]
+    st["regime"] = c.regime[1:]
+    coef = np.array([q.vix2_coefficients() for q in c.pricing_models])[c.regime[1:]]  # the VIX formula of each step's pricing regime
+    st["vix_a"], st["vix_b"], st["vix_a64"], st["vix_b64"] = coef[:, 0], coef[:, 1], coef[:, 0], coef[:, 1]
     st["mu_dt"] = c.drift * c.dcal + st["mu_dt"]  # one clock: carry in calendar time, jump compensator in trading time
     st["mode"] = STEP_MODEL
     st["var_mult"] = c.var_mult
@@ -209,9 +216,10 @@ def variance(v):
 
 
 @jitable
-def model_vix(v, m):
-    """Model VIX in points from the pricing model's ``VIX^2 = a v + b``."""
-    return vix_from_variance(v, m["vix_a"], m["vix_b"])
+def model_vix(v, r):
+    """Model VIX in points from the pricing model's ``VIX^2 = a v + b``: of the base pricing model with
+    ``r = mk[0]`` (step 0), of step ``t``'s pricing regime with ``r = steps[t - 1]``."""
+    return vix_from_variance(v, r["vix_a"], r["vix_b"])
 
 
 # ---------------------------------------------------------------------------------- schemes
@@ -373,18 +381,19 @@ def market_step(t, path, x, v, m, s, seed, key):
         if flags & F_GAP:
             x1 = x + like(x, s["gap"])
         if flags & F_VIX_LEVEL:
-            v1 = like(x, variance_from_vix(s["vix_level"], m["vix_a64"], m["vix_b64"]))
+            v1 = like(x, variance_from_vix(s["vix_level"], s["vix_a64"], s["vix_b64"]))
         if flags & F_VIX_CHANGE:
-            a, b = m["vix_a64"], m["vix_b64"]
+            a, b = s["vix_a64"], s["vix_b64"]
             v1 = like(x, variance_from_vix(vix_from_variance(float(v1), a, b) + s["vix_change"], a, b))
     return x1, v1
 
 
 # ---------------------------------------------------------------------------------- whole path
 @jitable_inline
-def _report(row, t, p, x, v, m, spx, var, vix, code):
-    """Write the reported values of ``(x, v)`` into row ``row``; first non-finite code ``3t + k`` kept."""
-    s, w, q = spot(x, m), variance(v), model_vix(v, m)
+def _report(row, t, p, x, v, m, r, spx, var, vix, code):
+    """Write the reported values of ``(x, v)`` into row ``row`` (``r``: the record of the VIX formula, see
+    :func:`model_vix`); first non-finite code ``3t + k`` kept."""
+    s, w, q = spot(x, m), variance(v), model_vix(v, r)
     spx[row, p], var[row, p], vix[row, p] = s, w, q
     if code < 0:
         if not math.isfinite(s):
@@ -413,13 +422,13 @@ def simulate_path(p, start, mk, steps, seed, key, spx, var, vix, bad):
     every = spx.shape[0] > 1
     code = -1
     if every:
-        code = _report(0, 0, p, x, v, m, spx, var, vix, code)
+        code = _report(0, 0, p, x, v, m, m, spx, var, vix, code)
     for t in range(1, n + 1):
         x, v, e, w = advance(t, path, x, v, e, w, m, steps[t - 1], seed, key)
         if every:
-            code = _report(t, t, p, x, v, m, spx, var, vix, code)
+            code = _report(t, t, p, x, v, m, steps[t - 1], spx, var, vix, code)
         elif code < 0 and not (math.isfinite(x) and math.isfinite(v)):
             code = 3 * t if not math.isfinite(x) else 3 * t + 1
     if not every:
-        code = _report(0, n, p, x, v, m, spx, var, vix, code)
+        code = _report(0, n, p, x, v, m, steps[n - 1], spx, var, vix, code)  # n >= 1
     bad[p] = code

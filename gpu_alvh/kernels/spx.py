@@ -8,8 +8,10 @@ array version; theta comes in two parts (:mod:`gpu_alvh.kernels.blackscholes`).
 
 Kernel data (:func:`spx_kernel_data`, built once per table on the host): a record ``rec`` (NumPy
 structured array of shape ``(1,)``, :data:`SPX_RECORD`: axes, stencil orders, strides, model constants,
-rate, yield, floors) and the flat table ``nu`` (``[n_tau * n_v * n_z]``, the table's dtype, on its
-backend).  Every function reads them as ``rec[0]["field"]`` and ``nu[i]``.
+rate, yield, floors, the table's offset in ``nu``) and the flat table ``nu`` (``[n_tau * n_v * n_z]``,
+the table's dtype, on its backend).  Every function reads them as ``rec[0]["field"]`` and ``nu[i]``.
+The tables of several pricing regimes share one ``nu`` (concatenated) and one record array with a
+record per regime; a lookup in regime ``j`` is given the one-element view ``rec[j:j + 1]``.
 
 Per condor, per leg
 -------------------
@@ -65,34 +67,44 @@ SPX_RECORD = np.dtype([
     ("st_start", _F8), ("st_inv", _F8), ("st_n", _I8), ("sv_start", _F8), ("sv_inv", _F8), ("sv_n", _I8),
     ("z_start", _F8), ("z_inv", _F8), ("z_n", _I8), ("order_t", _I8), ("order_v", _I8), ("order_z", _I8),
     ("stride_t", _I8), ("stride_v", _I8), ("kappa", _F8), ("theta_eff", _F8), ("jump_var", _F8), ("v_scale", _F8),
-    ("rate", _F8), ("dividend_yield", _F8), ("tau_min", _F8), ("sd_floor", _F8),
+    ("rate", _F8), ("dividend_yield", _F8), ("tau_min", _F8), ("sd_floor", _F8), ("offset", _I8),
 ], align=True)
 
 
 class SpxKernelData(NamedTuple):
-    """What the kernels read of an :class:`~gpu_alvh.pricing.tables.SpxTable`."""
+    """What the kernels read of one or more :class:`~gpu_alvh.pricing.tables.SpxTable` (one per pricing regime)."""
 
-    rec: np.ndarray  # SPX_RECORD, shape (1,), host
-    nu: object  # [n_tau * n_v * n_z], table dtype, on the table's backend
+    rec: np.ndarray  # SPX_RECORD, shape (n_tables,), host; rec[j]["offset"] = start of table j in nu
+    nu: object  # [sum of n_tau * n_v * n_z], table dtype, on the tables' backend
 
 
-def spx_kernel_data(table) -> SpxKernelData:
-    """Kernel data of a built :class:`~gpu_alvh.pricing.tables.SpxTable` (no copy of the table)."""
-    orders = (int(table.order),) * 3 if np.ndim(table.order) == 0 else tuple(int(o) for o in table.order)
-    if len(orders) != 3 or any(o not in (1, 3) for o in orders):
-        raise ValueError(f"SpxTable.order must be 1 or 3 per axis, got {table.order!r}")
-    n_t, n_v, n_z = table.nu.shape
-    rec = np.zeros(1, dtype=SPX_RECORD)
-    r = rec[0]
-    for name, ax in (("st", table.st_axis), ("sv", table.sv_axis), ("z", table.z_axis)):
-        r[f"{name}_start"], r[f"{name}_inv"], r[f"{name}_n"] = ax.start, 1.0 / ax.step, ax.n
-    r["order_t"], r["order_v"], r["order_z"] = orders
-    r["stride_t"], r["stride_v"] = n_v * n_z, n_z
-    r["kappa"], r["theta_eff"], r["jump_var"], r["v_scale"] = table.model.kappa, table.theta_eff, table.jump_var, table.v_scale
-    r["rate"], r["dividend_yield"] = table.rate, table.dividend_yield
-    r["tau_min"] = table.st_axis.start ** 2
-    r["sd_floor"] = sd_floor(table.dtype)
-    return SpxKernelData(rec, table.nu.reshape(-1))
+def spx_kernel_data(tables) -> SpxKernelData:
+    """Kernel data of a built :class:`~gpu_alvh.pricing.tables.SpxTable`, or of a sequence of them (the
+    pricing regimes of a scenario: their node arrays concatenated, record ``j`` pointing at table ``j``;
+    a lookup reads the one-element record view ``rec[j:j + 1]``).  One table: no copy of it."""
+    tables = (tables,) if not isinstance(tables, (list, tuple)) else tuple(tables)
+    rec = np.zeros(len(tables), dtype=SPX_RECORD)
+    off = 0
+    for j, table in enumerate(tables):
+        orders = (int(table.order),) * 3 if np.ndim(table.order) == 0 else tuple(int(o) for o in table.order)
+        if len(orders) != 3 or any(o not in (1, 3) for o in orders):
+            raise ValueError(f"SpxTable.order must be 1 or 3 per axis, got {table.order!r}")
+        n_t, n_v, n_z = table.nu.shape
+        r = rec[j]
+        for name, ax in (("st", table.st_axis), ("sv", table.sv_axis), ("z", table.z_axis)):
+            r[f"{name}_start"], r[f"{name}_inv"], r[f"{name}_n"] = ax.start, 1.0 / ax.step, ax.n
+        r["order_t"], r["order_v"], r["order_z"] = orders
+        r["stride_t"], r["stride_v"] = n_v * n_z, n_z
+        r["kappa"], r["theta_eff"], r["jump_var"], r["v_scale"] = table.model.kappa, table.theta_eff, table.jump_var, table.v_scale
+        r["rate"], r["dividend_yield"] = table.rate, table.dividend_yield
+        r["tau_min"] = table.st_axis.start ** 2
+        r["sd_floor"] = sd_floor(table.dtype)
+        r["offset"] = off
+        off += int(table.nu.size)
+    if len(tables) == 1:
+        return SpxKernelData(rec, tables[0].nu.reshape(-1))
+    xp = tables[0].xp
+    return SpxKernelData(rec, xp.ascontiguousarray(xp.concatenate([t.nu.reshape(-1) for t in tables])))
 
 
 @register_jitable
@@ -119,7 +131,7 @@ def _table_slice(r, v, tau_v):
     sv = math.asinh(math.sqrt(v) / r["v_scale"])
     it, wt0, wt1, wt2, wt3 = axis_weights(math.sqrt(tau_v), r["st_start"], r["st_inv"], r["st_n"], r["order_t"])
     iv, wv0, wv1, wv2, wv3 = axis_weights(sv, r["sv_start"], r["sv_inv"], r["sv_n"], r["order_v"])
-    base = it * r["stride_t"] + iv * r["stride_v"]
+    base = r["offset"] + it * r["stride_t"] + iv * r["stride_v"]
     return base, wt0, wt1, wt2, wt3, wv0, wv1, wv2, wv3, 1.0 / sd_w, math.sqrt(w)
 
 

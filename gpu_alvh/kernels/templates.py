@@ -46,7 +46,7 @@ BOOK = '''
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
              spx_rec, spx_nu, vx_rec, vx_data,
-             ka, kb, ka3, kb3, kbc, kbj, kbq, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
+             kq, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
              core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix, n_threads):
     # One chunk of threads per CPU thread, each with private copies of the shared inputs: every call that
     # passes an array updates its reference count, and on a count shared by all threads that atomic
@@ -55,7 +55,7 @@ def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, 
     for c in numba.prange(n_chunks):
         mk_, steps_, strat_, sp_, hp_, cond_, cal_ = mk.copy(), steps.copy(), strat.copy(), sp.copy(), hp.copy(), cond.copy(), cal.copy()
         spx_e, vix_e, spx_ev, vix_ev = spx_expiry.copy(), vix_expiry.copy(), spx_expiry_v.copy(), vix_expiry_v.copy()
-        spx_r, spx_n, vx_r, vx_d = spx_rec.copy(), spx_nu.copy(), vx_rec.copy(), vx_data.copy()
+        spx_r, spx_n, vx_r, vx_d, kq_ = spx_rec.copy(), spx_nu.copy(), vx_rec.copy(), vx_data.copy(), kq.copy()
         L = np.empty({max_layers}, SLOT)
         legs = np.empty(({max_layers}, 4, {n_leg}))
         H = np.empty({max_hedge}, HSLOT)
@@ -65,13 +65,13 @@ def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, 
         acc = np.empty({n_acc})
         for i in range(c, n, n_chunks):  # interleaved: every chunk gets its share of each strategy row
             _engine.run_row(i, n_paths, start, seed, key, mk_, steps_, strat_, sp_, hp_, cond_, cal_, spx_e, vix_e, spx_ev, vix_ev, (spx_r, spx_n),
-                            (vx_r, vx_d), (ka, kb, ka3, kb3, kbc, kbj, kbq), rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
+                            (vx_r, vx_d), kq_, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
                             L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 
 
 def book_cuda(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
               spx_rec, spx_nu, vx_rec, vx_data,
-              ka, kb, ka3, kb3, kbc, kbj, kbq, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
+              kq, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
               core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix, n_threads):
     i = cuda.grid(1)
     if i < n:
@@ -84,7 +84,7 @@ def book_cuda(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal,
         acc = cuda.local.array({n_acc}, numba.float64)
         _engine.run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
                         (spx_rec, spx_nu),
-                        (vx_rec, vx_data), (ka, kb, ka3, kb3, kbc, kbj, kbq), rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
+                        (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
                         L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 '''
 

@@ -6,7 +6,8 @@ table (futures drift, node scales, normalised calls), ``tau`` calendar years dis
 (``D = e^{-r tau}``).  With ``tau_v == tau`` it is the one-clock array version.
 
 Kernel data (:func:`vix_kernel_data`, once per table on the host): a record ``rec``
-(:data:`VIX_RECORD`, shape ``(1,)``: axes, scales, clamps, VIX^2 coefficients, rate, offsets) and one
+(:data:`VIX_RECORD`, shape ``(1,)`` - or one per pricing regime, read as the view ``rec[j:j + 1]``: axes,
+scales, clamps, VIX^2 coefficients, rate, offsets) and one
 flat array ``data`` (the table's dtype, on its backend) holding, at the record's offsets, the futures
 drift ``fut`` and node scales ``sig`` (``[n_tau * n_v]``), the end values ``c_first``, ``c_last`` and
 end slopes ``slope_last`` of the node curves (``[n_tau * n_v]``), the moneyness nodes ``xi``
@@ -61,32 +62,36 @@ _PARTS = ("fut", "sig", "c_first", "c_last", "slope_last", "xi", "cn")
 
 
 class VixKernelData(NamedTuple):
-    """What the kernels read of a :class:`~gpu_alvh.pricing.vix.VixTable`."""
+    """What the kernels read of one or more :class:`~gpu_alvh.pricing.vix.VixTable` (one per pricing regime)."""
 
-    rec: np.ndarray  # VIX_RECORD, shape (1,), host
-    data: object  # flat, table dtype, on the table's backend
+    rec: np.ndarray  # VIX_RECORD, shape (n_tables,), host
+    data: object  # flat, table dtype, on the tables' backend
 
 
-def vix_kernel_data(table) -> VixKernelData:
-    """Kernel data of a built :class:`~gpu_alvh.pricing.vix.VixTable` (one concatenated copy of its arrays)."""
-    xp = table.xp
-    rec = np.zeros(1, dtype=VIX_RECORD)
-    r = rec[0]
-    for name, ax in (("v", table.v_axis), ("t", table.st_axis), ("eta", table.eta_axis)):
-        r[f"{name}_start"], r[f"{name}_inv"], r[f"{name}_n"] = ax.start, 1.0 / ax.step, ax.n
-    r["v_scale"], r["t_scale"], r["xi_scale"] = table.v_scale, table.t_scale, table.xi_scale
-    # the clamps exactly as VixTable._coords computes them
-    r["v_lo"] = (table.v_scale * math.sinh(table.v_axis.start)) ** 2
-    r["v_hi"] = (table.v_scale * math.sinh(table.v_axis.stop)) ** 2
-    r["tau_max"] = (table.t_scale * math.sinh(table.st_axis.stop)) ** 2
-    r["a_vix"], r["b_vix"] = table.model.vix2_coefficients()
-    r["rate"] = table.rate
+def vix_kernel_data(tables) -> VixKernelData:
+    """Kernel data of a built :class:`~gpu_alvh.pricing.vix.VixTable`, or of a sequence of them (the
+    pricing regimes of a scenario: one concatenated copy of all their arrays, record ``j``'s offsets
+    pointing at table ``j``'s; a lookup reads the one-element record view ``rec[j:j + 1]``)."""
+    tables = (tables,) if not isinstance(tables, (list, tuple)) else tuple(tables)
+    xp = tables[0].xp
+    rec = np.zeros(len(tables), dtype=VIX_RECORD)
     parts, off = [], 0
-    for name in _PARTS:
-        a = getattr(table, name).reshape(-1)
-        r[f"off_{name}"] = off
-        parts.append(a)
-        off += int(a.size)
+    for j, table in enumerate(tables):
+        r = rec[j]
+        for name, ax in (("v", table.v_axis), ("t", table.st_axis), ("eta", table.eta_axis)):
+            r[f"{name}_start"], r[f"{name}_inv"], r[f"{name}_n"] = ax.start, 1.0 / ax.step, ax.n
+        r["v_scale"], r["t_scale"], r["xi_scale"] = table.v_scale, table.t_scale, table.xi_scale
+        # the clamps exactly as VixTable._coords computes them
+        r["v_lo"] = (table.v_scale * math.sinh(table.v_axis.start)) ** 2
+        r["v_hi"] = (table.v_scale * math.sinh(table.v_axis.stop)) ** 2
+        r["tau_max"] = (table.t_scale * math.sinh(table.st_axis.stop)) ** 2
+        r["a_vix"], r["b_vix"] = table.model.vix2_coefficients()
+        r["rate"] = table.rate
+        for name in _PARTS:
+            a = getattr(table, name).reshape(-1)
+            r[f"off_{name}"] = off
+            parts.append(a)
+            off += int(a.size)
     return VixKernelData(rec, xp.ascontiguousarray(xp.concatenate(parts)))
 
 

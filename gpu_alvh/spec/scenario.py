@@ -15,7 +15,7 @@ Example
 ...     "shocks": [{"spx_return": -0.03, "day": 2}],
 ... })
 >>> spec.resolved_shocks()[0]
-ResolvedShock(kind='spx_return', value=-0.03, first_day=2, last_day=2, note='')
+ResolvedShock(kind='spx_return', value=-0.03, first_day=2, last_day=2, note='', surprise=False)
 >>> round(float(spec.model_q().vix_from_variance(spec.v0())), 10)
 18.0
 
@@ -27,7 +27,9 @@ index or by session date.
 from __future__ import annotations
 
 import calendar as _stdcal
+import dataclasses
 import datetime as _dt
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -115,9 +117,9 @@ POINT_EFFECTS: dict[str, str] = {
 }
 #: Shock effects applied over a window of days (take ``start`` and ``end``).
 WINDOW_EFFECTS: dict[str, str] = {
-    "vol_of_vol_multiplier": "sigma (vol of variance) multiplied by this factor inside the window",
-    "jump_intensity_multiplier": "jump intensity multiplied by this factor inside the window (no effect without jumps)",
-    "correlation": "price/variance correlation rho replaced by this value inside the window",
+    "vol_of_vol_multiplier": "sigma (vol of variance) multiplied by this factor inside the window (paths and, unless surprise, prices)",
+    "jump_intensity_multiplier": "jump intensity multiplied by this factor inside the window (paths and, unless surprise, prices; no effect without jumps)",
+    "correlation": "price/variance correlation rho replaced by this value inside the window (paths and, unless surprise, prices)",
 }
 EFFECTS = {**POINT_EFFECTS, **WINDOW_EFFECTS}
 
@@ -135,6 +137,7 @@ class ResolvedShock(NamedTuple):
     first_day: int
     last_day: int
     note: str
+    surprise: bool = False
 
 
 class ResolvedEvent(NamedTuple):
@@ -170,6 +173,9 @@ class ShockSpec(FrozenModel):
     day: Optional[DayRef] = Field(None, description="day of a point effect: index 1..horizon or session date")
     start: Optional[DayRef] = Field(None, description="first day of a window effect")
     end: Optional[DayRef] = Field(None, description="last day of a window effect (inclusive)")
+    surprise: Optional[bool] = Field(
+        None, strict=True, description="window effects: true = only the paths change, the prices keep the base pricing model (default false)"
+    )
     note: Optional[str] = Field(None, strict=True, description="free text")
 
     @model_validator(mode="after")
@@ -196,6 +202,8 @@ class ShockSpec(FrozenModel):
                 )
             if "day" not in timing:
                 raise_issues([("day", MISSING, f"required: {kind} is a point effect and needs day (index 1..horizon or session date)")])
+            if self.surprise is not None:
+                raise_issues([("surprise", self.surprise, f"allowed: only on window effects ({', '.join(WINDOW_EFFECTS)}); {kind} moves the state, and prices follow the state")])
         else:
             if "day" in timing:
                 raise_issues(
@@ -369,6 +377,22 @@ def _name_from(stem: str) -> str:
     return text or "scenario"
 
 
+def regime_model(model: AffineModel, key: tuple[float, float, float]) -> AffineModel:
+    """``model`` in a window regime ``key = (sigma factor, jump-intensity factor, rho or inf)``: ``sigma``
+    and the jump intensity multiplied, ``rho`` replaced (when finite); ``model`` itself for ``(1, 1, inf)``.
+    A plain copy (:func:`dataclasses.replace`, not re-validated: a window may take a parameter beyond
+    the range a scenario file may set, as it does on the paths)."""
+    ms, ml, rho = key
+    if (ms, ml) == (1.0, 1.0) and not math.isfinite(rho):
+        return model
+    changes: dict[str, float] = {"sigma": model.sigma * ms}
+    if "jump_intensity" in model.to_dict():
+        changes["jump_intensity"] = model.jump_intensity * ml
+    if math.isfinite(rho):
+        changes["rho"] = rho
+    return dataclasses.replace(model, **changes)
+
+
 class ScenarioSpec(FrozenModel):
     """A validated, immutable scenario (SPEC section 4).
 
@@ -497,16 +521,23 @@ class ScenarioSpec(FrozenModel):
 
         shocks, shock_issues = _resolve_shocks(self.shocks, sessions, self.start, self.horizon or 0)
         issues += shock_issues
-        if floor is not None:
-            for i, sh in enumerate(self.shocks):
-                if sh.vix_level is not None and not sh.vix_level > floor:
-                    issues.append(
-                        (
-                            f"shocks[{i}].vix_level",
-                            sh.vix_level,
-                            f"allowed: a VIX above {floor:.4g}, the pricing model's floor (its VIX at zero variance)",
-                        )
-                    )
+        if floor is not None and len(shocks) == len(self.shocks):
+            # priced jump-intensity windows lift the floor of the closes they price (the day before them on)
+            self._shocks = tuple(shocks)
+            checks = [(f"shocks[{i}].vix_level", sh.vix_level, r.first_day) for i, (sh, r) in enumerate(zip(self.shocks, shocks)) if sh.vix_level is not None]
+            if self.vix is not None and not has_v0 and self.historical is None and self.vix > floor:
+                checks.append(("vix", self.vix, 0))
+            for field, level, day in checks:
+                key = self.pricing_key(min(day + 1, self.horizon or 1))
+                if key[1] == 1.0 and field != "vix":
+                    day_floor = floor
+                elif key[1] == 1.0:
+                    continue  # checked against the base floor above
+                else:
+                    day_floor = regime_model(self.model_q(), key).vix_floor()
+                if not level > day_floor:
+                    where = "" if key[1] == 1.0 else f" at the close of trading day {day}, priced for a jump-intensity window (x{key[1]:g})"
+                    issues.append((field, level, f"allowed: a VIX above {day_floor:.4g}, the pricing model's floor{where} (its VIX at zero variance)"))
 
         raise_issues(issues)
 
@@ -572,14 +603,44 @@ class ScenarioSpec(FrozenModel):
         return get_model(self.model).from_params(merged, source=f"scenario {self.name}")
 
     def v0(self) -> float:
-        """Initial variance (decimal): ``params.v0``, or the variance whose pricing-model VIX is ``vix``."""
+        """Initial variance (decimal): ``params.v0``, or the variance whose VIX is ``vix`` under the pricing
+        model of the start close (:meth:`close_pricing_model`)."""
         if "v0" in self.params:
             return float(self.params["v0"])
-        return float(self.model_q().variance_from_vix(float(self.vix)))  # type: ignore[arg-type]
+        return float(self.close_pricing_model(0).variance_from_vix(float(self.vix)))  # type: ignore[arg-type]
 
     def initial_vix(self) -> float:
-        """Model VIX at t = 0 (points), from :meth:`v0` through the pricing model."""
-        return float(self.model_q().vix_from_variance(self.v0()))
+        """Model VIX at t = 0 (points), from :meth:`v0` through the pricing model of the start close."""
+        return float(self.close_pricing_model(0).vix_from_variance(self.v0()))
+
+    # ----------------------------------------------------------------- pricing regimes
+    def pricing_key(self, day: int) -> tuple[float, float, float]:
+        """``(sigma factor, jump-intensity factor, rho)`` of the priced windows (no ``surprise``) covering
+        trading day ``day`` (``rho = inf``: the model's own); ``(1, 1, inf)`` outside every window."""
+        ms, ml, rho = 1.0, 1.0, math.inf
+        for r in self._shocks:
+            if r.surprise or not r.first_day <= day <= r.last_day:
+                continue
+            if r.kind == "vol_of_vol_multiplier":
+                ms *= r.value
+            elif r.kind == "jump_intensity_multiplier":
+                ml *= r.value
+            elif r.kind == "correlation":
+                rho = r.value
+        return ms, ml, rho
+
+    def pricing_models(self) -> list[AffineModel]:
+        """The distinct pricing models of the horizon: ``model_q`` first, then one per priced window regime
+        (each needs its own pricing tables)."""
+        keys = dict.fromkeys([(1.0, 1.0, math.inf)] + [self.pricing_key(d) for d in range(1, int(self.horizon or 0) + 1)])
+        return [regime_model(self.model_q(), k) for k in keys]
+
+    def close_pricing_model(self, day: int) -> AffineModel:
+        """The pricing model of the close of trading day ``day`` (0..horizon): the regime of the next
+        session, ``day + 1`` (the market prices the dynamics that follow; the last close: its own day's)
+        - ``model_q`` changed by :meth:`pricing_key` (:func:`regime_model`; docs/scenarios.md, "Regimes
+        and prices")."""
+        return regime_model(self.model_q(), self.pricing_key(min(day + 1, max(int(self.horizon or 1), 1))))
 
     def effective_drift(self) -> float:
         """P equity drift per year: ``drift``, or ``rate - dividend_yield`` when not given."""
@@ -696,7 +757,7 @@ def _resolve_shocks(
             )
             ok = False
             continue
-        out.append(ResolvedShock(sh.kind, sh.value, int(first), int(last), sh.note or ""))  # type: ignore[arg-type]
+        out.append(ResolvedShock(sh.kind, sh.value, int(first), int(last), sh.note or "", bool(sh.surprise)))  # type: ignore[arg-type]
     if not ok:
         return out, issues
     # cross-shock checks (out is aligned with shocks here)

@@ -234,15 +234,24 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
 
 
 @register_jitable
+def _regime(j, spx, vx, kq):
+    """The pricing of regime ``j``: one-element views of its SPX and VIX table records (the tables' arrays
+    are shared) and its row of ``kq`` as a tuple."""
+    return (spx[0][j:j + 1], spx[1]), (vx[0][j:j + 1], vx[1]), (kq[j, 0], kq[j, 1], kq[j, 2], kq[j, 3], kq[j, 4], kq[j, 5], kq[j, 6])
+
+
+@register_jitable
 def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v, spx, vx,
             kq, rate, q,
             spot0, v0, seeds, run_has_hedges, n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums,
             sv_nav, sv_spx, sv_vix):
     """Run strategy ``i // n_paths`` on path ``start + i % n_paths`` (see the module docstring).
 
-    ``kq = (a, b, a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2])``: the pricing model's ``VIX^2 = a v + b``
-    at 30 and 93 days, then the P model's variance/price co-movement terms
-    (:func:`gpu_alvh.strategy.hedge.vix_beta`); ``seeds`` =
+    ``spx = (rec, nu)``, ``vx = (rec, data)``: the SPX and VIX tables of every pricing regime (a record per
+    regime); ``kq`` [n_regimes, 7]: per regime ``(a, b, a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2])``,
+    the pricing model's ``VIX^2 = a v + b`` at 30 and 93 days, then the P model's variance/price
+    co-movement terms (:func:`gpu_alvh.strategy.hedge.vix_beta`).  Step ``t`` runs in the regime
+    ``steps[t - 1]["regime"]`` (:func:`_regime`), the start close in ``mk[0]["regime"]``; ``seeds`` =
     (RSI seed move of SPX, of VIX): Wilder's averages start at the model's expected absolute daily move.
     """
     s = i // n_paths
@@ -300,6 +309,7 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         H[j]["monetized"] = False
         H[j]["active"] = False
     m = mk[0]
+    spx_j, vx_j, kq_j = _regime(m["regime"], spx, vx, kq)
     x, v_state = market.market_init(m, 0.0)
     e_dev, w_dev = 0.0, 0.0  # historical replay deviations
     spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, m)
@@ -312,15 +322,15 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     r["rsi_v_prev"], r["rsi_v_gain"], r["rsi_v_loss"] = vix, seeds[1], seeds[1]
     r["macd_s_fast"], r["macd_s_slow"], r["macd_s_sig"], r["macd_s_hist"] = spot, spot, 0.0, 0.0
     r["macd_v_fast"], r["macd_v_slow"], r["macd_v_sig"], r["macd_v_hist"] = vix, vix, 0.0, 0.0
-    r["term_slope"] = _term_slope(v, vix, kq)
+    r["term_slope"] = _term_slope(v, vix, kq_j)
     r["probe_loss"], r["target_fraction"], r["underhedge"], r["allowance"] = 0.0, 0.0, 0.0, 0.0
     # ---- day 0: open the ladder, first hedge decision
-    flow, entries = ladder.enter(L, legs, nk, spot, v, 0, 0.0, 0.0, nav0, sp, g, st, spx, spx_expiry, spx_expiry_v)
+    flow, entries = ladder.enter(L, legs, nk, spot, v, 0, 0.0, 0.0, nav0, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
     r["n_entries"] += entries
     r["cash"] += flow
     for k in range(nk):
         ladder.derive(L, legs, k)
-    hedge.mark_all(H, nh, hp, h0, v, 0.0, 0.0, vx)
+    hedge.mark_all(H, nh, hp, h0, v, 0.0, 0.0, vx_j)
     nav = _nav(R, L, nk, H, nh, hp, h0)
     r["prev_nav"], r["prev_spot"] = nav, spot
     r["prev_hedge_pnl"] = _hedge_pnl(H, nh, hp, h0)
@@ -339,29 +349,31 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     c["gamma"], c["hedge_gamma"], c["margin"] = 0.0, 0.0, 0.0
     c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
     acc_init(acc, ctx, L, H)
-    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq, rate,
-                     q, spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq_j, rate,
+                     q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
     trace_point(1, 0, 0.0, L, legs, H, R, sig, spot, vix, nav)
     # ---- time loop
     n_steps = cal.shape[0] - 1
     for t in range(1, n_steps + 1):
-        x, v_state, e_dev, w_dev = market.advance(t, path, x, v_state, e_dev, w_dev, m, steps[t - 1], seed, key)
-        spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, m)
+        s_t = steps[t - 1]
+        x, v_state, e_dev, w_dev = market.advance(t, path, x, v_state, e_dev, w_dev, m, s_t, seed, key)
+        spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, s_t)
+        spx_j, vx_j, kq_j = _regime(s_t["regime"], spx, vx, kq)
         now, tv = cal[t]["now"], cal[t]["tv"]
         gr = cal[t]["growth"]
         r["interest"] += r["cash"] * (gr - 1.0)
         r["cash"] = r["cash"] * gr
-        ladder.mark_all(L, legs, nk, spot, v, now, tv, spx)
-        hedge.mark_all(H, nh, hp, h0, v, now, tv, vx)
+        ladder.mark_all(L, legs, nk, spot, v, now, tv, spx_j)
+        hedge.mark_all(H, nh, hp, h0, v, now, tv, vx_j)
         trace_point(0, t, now, L, legs, H, R, sig, spot, vix, nav)
         flow, stops = ladder.settle_and_exit(L, legs, nk, now, cal[t]["next_close"], sp, g, st)
         r["n_stops"] += stops
         if stops > 0.0:
-            f2, rolls = ladder.cascade(L, legs, nk, spot, v, now, tv, sp, g, st, spx)
+            f2, rolls = ladder.cascade(L, legs, nk, spot, v, now, tv, sp, g, st, spx_j)
             flow += f2
             r["n_rolls"] += rolls
         nav_pre = (r["cash"] + flow) - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
-        f3, entries = ladder.enter(L, legs, nk, spot, v, t, now, tv, nav_pre, sp, g, st, spx, spx_expiry, spx_expiry_v)
+        f3, entries = ladder.enter(L, legs, nk, spot, v, t, now, tv, nav_pre, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
         flow += f3
         r["n_entries"] += entries
         r["cash"] += flow
@@ -374,11 +386,11 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         c["front_open"] = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
         c["front_left"] = L[0]["expiry"] - now
         near = c["front_open"] and c["front_left"] <= NEAR_EXPIRY_DAYS
-        c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, v, now, tv, vx, spot, kq) if (near and nh > 0) else 0.0
+        c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, v, now, tv, vx_j, spot, kq_j) if (near and nh > 0) else 0.0
         acc_step(acc, ctx, L, H)
         if cal[t]["end_of_day"]:
-            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq,
-                             rate, q, spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq_j,
+                             rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
         trace_point(1, t, now, L, legs, H, R, sig, spot, vix, nav)
     acc_final(acc, ctx, L, H)
     # ---- outputs

@@ -20,7 +20,7 @@ from . import accumulators as acc_mod
 from .engine import CORE, CORE_INDEX, GREEKS, N_CORE, NAV_BINS, SPX_BINS, VIX_BINS
 from .params import MAX_LAYERS, BookParams
 
-__all__ = ["KernelInputs", "prepare", "run_batch", "per_path_outputs", "vix_beta_terms"]
+__all__ = ["KernelInputs", "prepare", "run_batch", "per_path_outputs", "vix_beta_terms", "regime_constants"]
 
 VIX3M_TAU = 93.0 / 365.0
 
@@ -28,7 +28,9 @@ VIX3M_TAU = 93.0 / 365.0
 class KernelInputs:
     """Everything the kernel reads, on the backend, built once per run (tables, parameters, market)."""
 
-    def __init__(self, book, params: BookParams, compiled, spx_table, vix_table, backend):
+    def __init__(self, book, params: BookParams, compiled, spx_tables, vix_tables, backend):
+        """``spx_tables``, ``vix_tables``: one table per pricing regime of ``compiled`` (``compiled.pricing_models``
+        order; a single table for a scenario without regimes)."""
         from .signals import neutral_seed_move
         from . import marks
 
@@ -37,12 +39,17 @@ class KernelInputs:
         self.market = tuple(dev(a) for a in market.compile_market(compiled))  # (mk, steps)
         self.book_arrays = tuple(dev(a) for a in (params.strat, params.slots, params.hedges, params.cond, params.cal, params.spx_expiry, params.vix_expiry,
                                                   params.spx_expiry_v, params.vix_expiry_v))
-        self.spx = tuple(dev(a) for a in marks.spx_arrays(spx_table))
-        self.vix = tuple(dev(a) for a in marks.vix_arrays(vix_table))
-        mq = compiled.model_q
-        a, b = mq.vix2_coefficients()
-        a3, b3 = mq.vix2_coefficients(VIX3M_TAU)
-        self.kq = (float(a), float(b), float(a3), float(b3), *vix_beta_terms(compiled.model_p))
+        spx_tables = tuple(spx_tables) if isinstance(spx_tables, (list, tuple)) else (spx_tables,)
+        vix_tables = tuple(vix_tables) if isinstance(vix_tables, (list, tuple)) else (vix_tables,)
+        n_reg = len(compiled.pricing_models)
+        if len(spx_tables) != n_reg or len(vix_tables) != n_reg:
+            raise ValueError(f"{compiled.name}: {n_reg} pricing regime(s) need as many SPX and VIX tables "
+                             f"(got {len(spx_tables)} and {len(vix_tables)}; gpu_alvh.runner.build_tables builds them)")
+        self.spx = tuple(dev(a) for a in marks.spx_arrays(spx_tables))
+        self.vix = tuple(dev(a) for a in marks.vix_arrays(vix_tables))
+        self.kq_host = regime_constants(compiled)
+        self.kq = dev(self.kq_host)
+        mq = compiled.pricing_models[compiled.regime[0]]  # the start close's pricing model
         v0 = float(compiled.v0)
         self.seeds = (neutral_seed_move(compiled.spot, v0),
                       neutral_seed_move(float(mq.vix_from_variance(v0)), max(compiled.model_p.sigma**2 / max(v0, 1e-6), 0.25)))
@@ -54,6 +61,15 @@ class KernelInputs:
     def scalars(self):
         c = self.compiled
         return (self.kq, float(c.rate), float(c.dividend_yield), float(c.spot), float(c.v0), self.seeds, self.run_has_hedges, self.n_layers)
+
+
+def regime_constants(compiled) -> np.ndarray:
+    """``kq`` [n_regimes, 7] float64: per pricing regime ``(a, b, a3, b3)`` of its pricing model's
+    ``VIX^2 = a v + b`` at 30 and 93 days, then :func:`vix_beta_terms` of its paths' model."""
+    rows = []
+    for mq, mp in zip(compiled.pricing_models, compiled.regime_models_p):
+        rows.append((*mq.vix2_coefficients(), *mq.vix2_coefficients(VIX3M_TAU), *vix_beta_terms(mp)))
+    return np.array(rows, dtype=np.float64)
 
 
 def vix_beta_terms(model) -> tuple[float, float, float]:
@@ -81,8 +97,8 @@ def _to_kernel(a, backend):
     return backend.xp.asarray(a)
 
 
-def prepare(book, params, compiled, spx_table, vix_table, backend) -> KernelInputs:
-    return KernelInputs(book, params, compiled, spx_table, vix_table, backend)
+def prepare(book, params, compiled, spx_tables, vix_tables, backend) -> KernelInputs:
+    return KernelInputs(book, params, compiled, spx_tables, vix_tables, backend)
 
 
 def _outputs(inp: KernelInputs, count: int, save_paths: bool):
@@ -113,7 +129,7 @@ def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: 
     n = inp.S * count
     kq, rate, q, spot0, v0, seeds, run_has_hedges, n_layers = inp.scalars()
     args = (n, count, np.int64(start), np.uint64(seed), np.uint64(inp.compiled.key), *inp.market, *inp.book_arrays, *inp.spx, *inp.vix,
-            *kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
+            kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
             o["core"], o["accs"], o["h_nav"], o["h_spx"], o["h_vix"], o["g_sums"], o["sv_nav"], o["sv_spx"], o["sv_vix"],
             np.int64(n_copies(b.kernel_target)))
     build.launch("book", b.kernel_target, n, *args)
@@ -194,7 +210,7 @@ def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
             nh, h0 = int(st["n_hedge"]), int(st["hedge0"])
             state = local_state()
             args = (s, 1, path, np.uint64(seed), np.uint64(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
-                    tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), *inp.scalars(), *state,
+                    tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), inp.kq_host, *inp.scalars()[1:], *state,
                     host["core"], host["accs"], host["h_nav"], host["h_spx"], host["h_vix"], host["g_sums"], host["sv_nav"], host["sv_spx"], host["sv_vix"])
             with Recorder(int(st["n_slots"]), nh, float(st["nav"]), hedges[h0:h0 + nh]) as rec:
                 engine.run_row(*args)

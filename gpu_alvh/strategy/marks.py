@@ -24,15 +24,16 @@ SPX_GRID = 5.0
 STRIKE_ITERATIONS = 6
 
 
-def spx_arrays(table):
-    """``(rec, nu)`` of an :class:`~gpu_alvh.pricing.tables.SpxTable` (host record, table on its backend)."""
-    d = spx_kernel_data(table)
+def spx_arrays(tables):
+    """``(rec, nu)`` of an :class:`~gpu_alvh.pricing.tables.SpxTable`, or of one per pricing regime (host
+    records, tables on their backend; :func:`gpu_alvh.kernels.spx.spx_kernel_data`)."""
+    d = spx_kernel_data(tables)
     return d.rec, d.nu
 
 
-def vix_arrays(table):
-    """``(rec, data)`` of a :class:`~gpu_alvh.pricing.vix.VixTable`."""
-    d = vix_kernel_data(table)
+def vix_arrays(tables):
+    """``(rec, data)`` of a :class:`~gpu_alvh.pricing.vix.VixTable`, or of one per pricing regime."""
+    d = vix_kernel_data(tables)
     return d.rec, d.data
 
 

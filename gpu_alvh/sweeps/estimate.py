@@ -138,7 +138,7 @@ def plan_report(plan: SweepPlan, *, backend: str = "auto", max_memory: int | Non
     if rec is not None:
         total = float(sum(p["seconds"] for p in passes))
         tables = float(rec.get("extra", {}).get("table_build_seconds", 0.0) or 0.0)
-        n_models = len({json.dumps(s.model_q().to_dict(), sort_keys=True) + f"{s.rate}/{s.dividend_yield}" for s in plan.scenarios})
+        n_models = len({json.dumps(m.to_dict(), sort_keys=True) + f"{s.rate}/{s.dividend_yield}" for s in plan.scenarios for m in s.pricing_models()})
         report["benchmark"] = {"file": str(rec_path), "timestamp": rec.get("timestamp"), "device": rec.get("device"), "dtype": rec.get("dtype"),
                                "throughput": float(rec["throughput"]), "throughput_unit": rec.get("throughput_unit"),
                                "strategies": rec.get("sizes", {}).get("strategies")}
