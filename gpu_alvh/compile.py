@@ -90,9 +90,9 @@ class CompiledScenario:
     event_mean: np.ndarray
     event_std: np.ndarray
     var_mult: np.ndarray
-    regime: np.ndarray = field(default=None)
-    pricing_models: tuple = ()
-    regime_models_p: tuple = ()
+    regime: np.ndarray
+    pricing_models: tuple
+    regime_models_p: tuple
     dtype: np.dtype = field(default=np.dtype(np.float64))
     historical: Any = None
 

@@ -529,12 +529,9 @@ class ScenarioSpec(FrozenModel):
                 checks.append(("vix", self.vix, 0))
             for field, level, day in checks:
                 key = self.pricing_key(min(day + 1, self.horizon or 1))
-                if key[1] == 1.0 and field != "vix":
-                    day_floor = floor
-                elif key[1] == 1.0:
+                if key[1] == 1.0 and field == "vix":
                     continue  # checked against the base floor above
-                else:
-                    day_floor = regime_model(self.model_q(), key).vix_floor()
+                day_floor = floor if key[1] == 1.0 else regime_model(self.model_q(), key).vix_floor()
                 if not level > day_floor:
                     where = "" if key[1] == 1.0 else f" at the close of trading day {day}, priced for a jump-intensity window (x{key[1]:g})"
                     issues.append((field, level, f"allowed: a VIX above {day_floor:.4g}, the pricing model's floor{where} (its VIX at zero variance)"))
