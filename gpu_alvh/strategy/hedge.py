@@ -70,13 +70,7 @@ def _unit_and_hs(vx, p, v, tau, tau_v, k1):
 def unit_value(vx, p, v, tau, tau_v, k1):
     """Value per unit (index points; futures: the futures price) at variance ``v``, expiry ``tau`` (calendar
     years) / ``tau_v`` (variance years)."""
-    u = 0.0
-    ctx = marks.vix_ctx(vx, v, tau, tau_v)
-    for i in range(p["n_legs"]):
-        px = _leg_price(vx, ctx, p, i, k1)
-        w = _weight(p, i)
-        u = px * w if i == 0 else u + w * px
-    return u
+    return _unit_and_hs(vx, p, v, tau, tau_v, k1)[0]
 
 
 @register_jitable
