@@ -27,7 +27,7 @@ __all__ = ["run", "run_scenario", "run_cells", "build_tables", "trace", "DEFAULT
 DEFAULT_SCENARIO = "base"
 
 
-def build_tables(compiled, book, backend):
+def build_tables(compiled, book, backend, progress: bool = False):
     """SPX implied-vol tables and VIX tables for a compiled scenario and its book: ``(spx, vix)``, two
     tuples with one table per pricing regime (``compiled.pricing_models``; one for a scenario whose
     windows are all ``surprise`` or that has none).
@@ -35,6 +35,7 @@ def build_tables(compiled, book, backend):
     Tables depend only on the pricing model, rates and the expiry range: built once on the host in
     float64 and kept on disk (:mod:`gpu_alvh.pricing.cache`), then cast to the run's dtype and moved
     to its backend, cached per process (sweep cells and repeated runs of one scenario share them).
+    ``progress``: say on stderr when a table is built rather than read.
     """
     max_spx = float(max(book.slot_dte)) + 10.0
     max_vix = 365.0 * FUT_SLOPE_TENORS[1] + 1.0  # the futures slope of claim C7 reads F(3 months)
@@ -49,7 +50,7 @@ def build_tables(compiled, book, backend):
     for model in compiled.pricing_models:
         key = (type(model).__name__, tuple(sorted(model.to_dict().items())), compiled.rate, compiled.dividend_yield,
                compiled.dtype.name, max_spx, max_vix, backend.name, backend.device)
-        s, v = _cached_tables(key, model, backend)
+        s, v = _cached_tables(key, model, backend, _say if progress else None)
         spx.append(s)
         vix.append(v)
     return tuple(spx), tuple(vix)
@@ -59,7 +60,13 @@ _TABLE_CACHE: "dict[tuple, tuple]" = {}
 _TABLE_CACHE_SIZE = 8
 
 
-def _cached_tables(key, model, backend):
+def _say(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+def _cached_tables(key, model, backend, on_build=None):
     from .pricing.cache import cached_table
     from .pricing.tables import SpxTable
     from .pricing.vix import VixTable
@@ -67,8 +74,8 @@ def _cached_tables(key, model, backend):
     if key in _TABLE_CACHE:
         return _TABLE_CACHE[key]
     _, _, rate, q, dtype, max_spx, max_vix, _, _ = key
-    spx = cached_table(SpxTable, model, backend=backend, dtype=dtype, rate=rate, dividend_yield=q, max_days=max_spx)
-    vix = cached_table(VixTable, model, backend=backend, dtype=dtype, rate=rate, max_days=max_vix)
+    spx = cached_table(SpxTable, model, backend=backend, dtype=dtype, rate=rate, dividend_yield=q, max_days=max_spx, on_build=on_build)
+    vix = cached_table(VixTable, model, backend=backend, dtype=dtype, rate=rate, max_days=max_vix, on_build=on_build)
     while len(_TABLE_CACHE) >= _TABLE_CACHE_SIZE:
         _TABLE_CACHE.pop(next(iter(_TABLE_CACHE)))
     _TABLE_CACHE[key] = (spx, vix)
@@ -94,7 +101,7 @@ def run_scenario(scenario, *, n_paths: int | None = None, seed: int | None = Non
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1, got {n_paths}")
     t0 = _time.perf_counter()
-    spx, vix = tables if tables is not None else build_tables(compiled, book, b)
+    spx, vix = tables if tables is not None else build_tables(compiled, book, b, progress=progress)
     t_tables = _time.perf_counter() - t0
     t1 = _time.perf_counter()
     parts = _run_fused(book, compiled, spx, vix, b, n_paths, seed, save_paths=save_paths, batch_size=batch_size,
@@ -130,8 +137,12 @@ def _run_fused(book, compiled, spx, vix, b, n_paths, seed, *, save_paths, batch_
     on 2 cores at ~13 us of CPU per row and path-day, 64 us for the 5 default rows: Ctrl-C is answered between batches,
     and the progress bar moves per batch), on a GPU as many paths as fit."""
     from .errors import NonFiniteError
+    from .kernels import build
     from .strategy.launch import prepare, run_batch
     from .strategy.params import build_params
+
+    if progress and not build.on_disk("book", b.kernel_target):
+        _say(f"compiling the fused book for {b.kernel_target} (the first run of this code: a minute or two; kept on disk in {build.cache_dir()})")
 
     inp = prepare(book, build_params(book, compiled), compiled, spx, vix, b)
     n_days = max(compiled.horizon, 1)

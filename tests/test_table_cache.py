@@ -80,3 +80,15 @@ def test_the_disk_part_can_be_switched_off(tmp_path, monkeypatch):
     monkeypatch.setenv("ALVH_TABLE_CACHE", "0")
     cache.cached_table(SpxTable, M, backend="numpy", dtype="float64", **SMALL["SpxTable"])
     assert files(tmp_path) == []
+
+
+def test_a_build_is_announced_and_a_read_is_not(tmp_path):
+    """``on_build`` (the run's progress note) is called once per table actually built: not for the
+    process memo, not for the file a later process reads."""
+    said = []
+    kw = SMALL["SpxTable"]
+    cache.cached_table(SpxTable, M, backend="numpy", dtype="float64", on_build=said.append, **kw)
+    cache.cached_table(SpxTable, M, backend="numpy", dtype="float64", on_build=said.append, **kw)
+    cache._MEMO.clear()
+    cache.cached_table(SpxTable, M, backend="numpy", dtype="float64", on_build=said.append, **kw)
+    assert len(said) == 1 and "building the SpxTable of Heston" in said[0] and str(tmp_path / "tables") in said[0]

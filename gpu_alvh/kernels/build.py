@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["entry_module", "cpu_kernel", "cuda_kernel", "launch", "cache_dir", "sources_hash", "TARGETS"]
+__all__ = ["entry_module", "cpu_kernel", "cuda_kernel", "launch", "cache_dir", "sources_hash", "TARGETS", "on_disk"]
 
 TARGETS = ("cpu", "cuda", "cudasim")
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -116,6 +116,15 @@ def entry_module():
         sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
+
+
+def on_disk(name: str, target: str) -> bool:
+    """Whether entry ``name`` for ``target`` ("cpu" or "cuda") has a disk-cache index for the current
+    sources (some process compiled it before; the simulator compiles nothing)."""
+    if target == "cudasim":
+        return True
+    suffix = "cpu" if target == "cpu" else "cuda"
+    return any((cache_dir() / "__pycache__").glob(f"alvh_entry_{sources_hash()}.{name}_{suffix}-*.nbi"))
 
 
 def cpu_kernel(name: str):

@@ -100,7 +100,7 @@ def _load(cls, path: Path, model, host):
     return cls(backend=host, model=model, dtype=np.dtype("float64"), **kw)
 
 
-def _host_table(cls, model, kwargs: dict):
+def _host_table(cls, model, kwargs: dict, on_build=None):
     key = table_key(cls, model, kwargs)
     if key in _MEMO:
         return _MEMO[key]
@@ -115,6 +115,9 @@ def _host_table(cls, model, kwargs: dict):
             except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
                 table = None  # unreadable (truncated, foreign): rebuilt and replaced below
     if table is None:
+        if on_build is not None:
+            on_build(f"building the {cls.__name__} of {type(model).__name__} {model.to_dict()} (once per pricing model; kept on disk"
+                     f"{' in ' + str(_path(cls, key).parent) if use_disk else ''})")
         table = cls.build(model, backend=host, dtype="float64", **kwargs)
         if use_disk:
             try:
@@ -127,10 +130,11 @@ def _host_table(cls, model, kwargs: dict):
     return table
 
 
-def cached_table(cls, model, *, backend, dtype, **kwargs):
+def cached_table(cls, model, *, backend, dtype, on_build=None, **kwargs):
     """``cls.build(model, backend=backend, dtype=dtype, **kwargs)``, from the host float64 build cached in
-    the process and on disk: its arrays cast to ``dtype`` and moved to ``backend``."""
-    host = _host_table(cls, model, kwargs)
+    the process and on disk: its arrays cast to ``dtype`` and moved to ``backend``.  ``on_build(message)``
+    is called before a table is actually built (seconds to a minute of COS pricing)."""
+    host = _host_table(cls, model, kwargs, on_build)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     dt = np.dtype(dtype)
     changes = {f.name: be.xp.asarray(getattr(host, f.name).astype(dt)) for f in dataclasses.fields(host)
