@@ -84,14 +84,15 @@ def chain_rows(model, v0: float, *, spot: float, rate: float, dividend_yield: fl
 def price_command(scenario: str, dte_text: str, backend: str) -> None:
     """Print an SPX option chain per expiry and the VIX futures curve of SCENARIO (file or library name).
 
-    Uses the scenario's pricing model at its initial state (spot, v0).
+    Uses the pricing model of the scenario's start close (its base pricing model, or the regime of a priced
+    window from day 1) at its initial state (spot, v0).
     """
     from ..spec import load_scenario
     from .vix import vix_prices
 
     dtes = _parse_dte(dte_text)
     spec = load_scenario(scenario)
-    model = spec.model_q()
+    model = spec.close_pricing_model(0)
     v0 = spec.v0()
     be = get_backend(backend)
     spot, rate, q = float(spec.spot), float(spec.rate), float(spec.dividend_yield)
