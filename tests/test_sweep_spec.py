@@ -335,3 +335,27 @@ def _small_dict() -> dict:
 
 def test_status_codes():
     assert STATUS == {"not_in_sweep": -1, "missing": 0, "done": 1, "failed": 2}
+
+
+def test_the_estimate_counts_every_cells_pricing_models(tmp_path):
+    """A swept window factor makes a pricing model per value (each needs its tables), and so does
+    ``surprise``'s absence; a swept strategy field does not; the table time is the cold build's when the
+    benchmark read its tables from disk."""
+    import yaml
+
+    from gpu_alvh.sweeps import plan_report, resolve_sweep
+    from gpu_alvh.sweeps.estimate import COLD_TABLE_SECONDS
+
+    sc = yaml.safe_load((Path(__file__).parent / "data" / "sweeps" / "calm.yaml").read_text())
+    sc["shocks"].append({"vol_of_vol_multiplier": 1.5, "start": 2, "end": 4})
+    (tmp_path / "windowed.yaml").write_text(yaml.safe_dump(sc))
+    base = {"name": "regimes", "scenarios": [str(tmp_path / "windowed.yaml")], "paths": 8, "seed": 1}
+    cases = (({"strategy.short_delta": [0.10, 0.16]}, 2),  # the base market and the window's regime
+             ({"scenario.shocks[1].vol_of_vol_multiplier": [1.5, 2.0, 3.0]}, 4),  # one regime per factor
+             ({"scenario.shocks[1].surprise": [True]}, 1))  # a surprise window is not priced
+    for grid, models in cases:
+        r = plan_report(resolve_sweep({**base, "grid": grid}), backend="numpy")
+        if r.get("benchmark") is None:
+            pytest.skip("no benchmark record to estimate from")
+        assert r["pricing_models"] == models, grid
+        assert r["seconds_tables_per_worker"] >= models * min(COLD_TABLE_SECONDS, 1.0)

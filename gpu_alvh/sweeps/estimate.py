@@ -37,6 +37,10 @@ from .worker import pass_batch_size, pass_bytes_per_path
 __all__ = ["plan_report", "bench_record_dirs", "newest_run_record", "format_report"]
 
 HIST_BINS = 2000
+#: Seconds to build one pricing model's SPX + VIX tables when they are not on disk yet: the library's SVCJ
+#: market on the 2-core development machine (22 s + 3.6 s, docs/pricing.md "Pricing regimes").  Used when
+#: the benchmark record read its tables from the disk cache (its own build time is then ~0).
+COLD_TABLE_SECONDS = 26.0
 
 
 def bench_record_dirs() -> list[Path]:
@@ -138,7 +142,11 @@ def plan_report(plan: SweepPlan, *, backend: str = "auto", max_memory: int | Non
     if rec is not None:
         total = float(sum(p["seconds"] for p in passes))
         tables = float(rec.get("extra", {}).get("table_build_seconds", 0.0) or 0.0)
-        n_models = len({json.dumps(m.to_dict(), sort_keys=True) + f"{s.rate}/{s.dividend_yield}" for s in plan.scenarios for m in s.pricing_models()})
+        tables = tables if tables >= 1.0 else COLD_TABLE_SECONDS
+        # every cell's pricing models (a swept pricing parameter or a priced window makes new ones), cold
+        n_models = len({json.dumps(m.to_dict(), sort_keys=True) + f"{c.spec.rate}/{c.spec.dividend_yield}" for c in plan.cells.values()
+                        for m in c.spec.pricing_models()})
+        report["pricing_models"] = n_models
         report["benchmark"] = {"file": str(rec_path), "timestamp": rec.get("timestamp"), "device": rec.get("device"), "dtype": rec.get("dtype"),
                                "throughput": float(rec["throughput"]), "throughput_unit": rec.get("throughput_unit"),
                                "strategies": rec.get("sizes", {}).get("strategies")}
@@ -187,7 +195,8 @@ def format_report(r: dict[str, Any]) -> str:
     if r.get("benchmark"):
         b = r["benchmark"]
         lines.append(f"estimate: {_dur(r['seconds_compute'])} of engine time ({_dur(r['seconds_per_cell'])} per cell) + "
-                     f"pricing tables ~{_dur(r['seconds_tables_per_worker'])} per worker = {r['device_hours']:.3g} device-hours")
+                     f"pricing tables ~{_dur(r['seconds_tables_per_worker'])} per worker ({r['pricing_models']} pricing model(s), if not on disk yet) "
+                     f"= {r['device_hours']:.3g} device-hours")
         lines.append(f"  from {Path(b['file']).name}: {b['throughput']:.3g} {b['throughput_unit']} for {b['strategies']} strategies "
                      f"on {b['device']} ({b['dtype']}, {b['timestamp']})")
     else:
