@@ -28,34 +28,51 @@ _CPU_KERNELS: dict = {}
 _CUDA_KERNELS: dict = {}
 
 
+def _slice_sums():
+    """The per-slice work of both targets, written once: ``spx(rec, nu, S, V, T, K, i)`` the sum of price
+    and greeks of slice ``i``'s four SPX legs, ``vix(rec, data, V, T, K, i)`` its futures price plus its four
+    VIX legs (checksums, so the compiler cannot drop the work)."""
+    from ..kernels import spx as ks
+    from ..kernels import vix as kv
+    from ..kernels.floats import jitable
+
+    @jitable
+    def spx(rec, nu, S, V, T, K, i):
+        ctx = ks.spx_slice(rec, S[i], V[i], T[i], T[i])
+        acc = 0.0
+        for j in range(4):
+            p, d, g, ve, tc, tv = ks.spx_leg(rec, nu, ctx, K[i, j], j >= 2)
+            acc += p + d + g + ve + tc + tv
+        return acc
+
+    @jitable
+    def vix(rec, data, V, T, K, i):
+        ctx = kv.vix_slice(rec, data, V[i], T[i], T[i])
+        acc = ctx[0]
+        for j in range(4):
+            acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)
+        return acc
+
+    return spx, vix
+
+
 def _kernels_cpu():
     """CPU kernels (compiled on first call, cached on disk): ``name -> fn(rec, data, S, V, T, K, out)``."""
     if not _CPU_KERNELS:
         import numba
 
-        from ..kernels import spx as ks
-        from ..kernels import vix as kv
-
+        spx_sum, vix_sum = _slice_sums()
         jit = numba.njit(parallel=True, cache=True, error_model="numpy")  # the per-path programs' error model
 
         @jit
         def spx(rec, nu, S, V, T, K, out):
             for i in numba.prange(S.size):
-                ctx = ks.spx_slice(rec, S[i], V[i], T[i], T[i])
-                acc = 0.0
-                for j in range(4):
-                    p, d, g, ve, tc, tv = ks.spx_leg(rec, nu, ctx, K[i, j], j >= 2)
-                    acc += p + d + g + ve + tc + tv
-                out[i] = acc
+                out[i] = spx_sum(rec, nu, S, V, T, K, i)
 
         @jit
         def vix(rec, data, S, V, T, K, out):  # S unused: one signature for both
             for i in numba.prange(V.size):
-                ctx = kv.vix_slice(rec, data, V[i], T[i], T[i])
-                acc = ctx[0]
-                for j in range(4):
-                    acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)
-                out[i] = acc
+                out[i] = vix_sum(rec, data, V, T, K, i)
 
         _CPU_KERNELS.update(spx=spx, vix=vix)
     return _CPU_KERNELS
@@ -68,27 +85,17 @@ def _kernels_cuda():
     if not _CUDA_KERNELS:
         from numba import cuda
 
-        from ..kernels import spx as ks
-        from ..kernels import vix as kv
+        spx_sum, vix_sum = _slice_sums()
 
         def spx(rec, nu, S, V, T, K, out):
             i = cuda.grid(1)
             if i < S.size:
-                ctx = ks.spx_slice(rec, S[i], V[i], T[i], T[i])
-                acc = 0.0
-                for j in range(4):
-                    p, d, g, ve, tc, tv = ks.spx_leg(rec, nu, ctx, K[i, j], j >= 2)
-                    acc += p + d + g + ve + tc + tv
-                out[i] = acc
+                out[i] = spx_sum(rec, nu, S, V, T, K, i)
 
         def vix(rec, data, S, V, T, K, out):
             i = cuda.grid(1)
             if i < V.size:
-                ctx = kv.vix_slice(rec, data, V[i], T[i], T[i])
-                acc = ctx[0]
-                for j in range(4):
-                    acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)
-                out[i] = acc
+                out[i] = vix_sum(rec, data, V, T, K, i)
 
         _CUDA_KERNELS.update(spx=cuda.jit(spx), vix=cuda.jit(vix))
     return _CUDA_KERNELS

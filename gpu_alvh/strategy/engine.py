@@ -34,6 +34,7 @@ from . import hedge, ladder, marks
 from .accumulators import acc_day, acc_final, acc_init, acc_step
 from .params import FUT_SLOPE_TENORS, MAX_LAYERS, NEAR_EXPIRY_DAYS
 from .signals import condition_holds, macd_update, rsi_update, rsi_value
+from .state import reset_hedges, reset_slots
 from .tracing import trace_point
 
 __all__ = ["run_row", "CORE", "N_CORE", "NAV_BINS", "SPX_BINS", "VIX_BINS", "GREEKS", "CORE_INDEX"]
@@ -260,54 +261,12 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     st = strat[s]
     nk, nh, g, h0 = st["n_slots"], st["n_hedge"], st["slot0"], st["hedge0"]
     # ---- initial state
+    reset_slots(L, spot0)
+    reset_hedges(H, spot0)
     for k in range(MAX_LAYERS):
-        L[k]["kps"] = spot0
-        L[k]["kpl"] = spot0
-        L[k]["kcs"] = spot0
-        L[k]["kcl"] = spot0
-        L[k]["n_put"] = 0.0
-        L[k]["n_call"] = 0.0
-        L[k]["cr_put"] = 0.0
-        L[k]["cr_call"] = 0.0
-        L[k]["expiry"] = 0.0
-        L[k]["expiry_v"] = 0.0
-        L[k]["entry_time"] = 0.0
-        L[k]["realized"] = 0.0
-        L[k]["costs"] = 0.0
-        L[k]["reopen"] = True
-        L[k]["reopen_next"] = False
-        L[k]["val_put"] = 0.0
-        L[k]["val_call"] = 0.0
-        L[k]["delta"] = 0.0
-        L[k]["gamma"] = 0.0
-        L[k]["vega"] = 0.0
-        L[k]["theta"] = 0.0
-        L[k]["prev_pnl"] = 0.0
-        L[k]["stopped"] = False
-        L[k]["credit0"] = 0.0
-        L[k]["life_mid"] = 0.0
-        L[k]["life_start"] = 0.0
-        L[k]["life_rolls"] = 0.0
-        L[k]["outcome"] = 0
-        L[k]["rolled"] = False
         for leg in range(4):
             for f in range(legs.shape[2]):
                 legs[k, leg, f] = 0.0
-    for j in range(H.shape[0]):
-        H[j]["n"] = 0.0
-        H[j]["k1"] = 0.0
-        H[j]["expiry"] = 0.0
-        H[j]["expiry_v"] = 0.0
-        H[j]["entry_px"] = 0.0
-        H[j]["basis"] = 0.0
-        H[j]["realized"] = 0.0
-        H[j]["costs"] = 0.0
-        H[j]["roll_cover"] = 0.0
-        H[j]["unit"] = 0.0
-        H[j]["hs"] = 0.0
-        H[j]["gain"] = 0.0
-        H[j]["monetized"] = False
-        H[j]["active"] = False
     m = mk[0]
     spx_j, vx_j, kq_j = _regime(m["regime"], spx, vx, kq)
     x, v_state = market.market_init(m, 0.0)
