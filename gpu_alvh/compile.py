@@ -40,8 +40,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import math
-
 import numpy as np
 
 
@@ -211,9 +209,9 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
 def pricing_regimes(spec, model_q, model_p) -> tuple[np.ndarray, tuple, tuple]:
     """``(regime [n_steps+1], Q models, P models)``: the distinct pricing regimes of the steps, base first.
 
-    Regime ``j`` is ``model_q`` (and ``model_p``) changed by one distinct
-    :meth:`~gpu_alvh.spec.ScenarioSpec.pricing_key` of the horizon's days
-    (:func:`~gpu_alvh.spec.scenario.regime_model`); ``j = 0`` is the unchanged pair.  ``regime[t]``
+    Regime ``j`` is ``model_q`` (and ``model_p``) changed by key ``j`` of
+    :meth:`~gpu_alvh.spec.ScenarioSpec.pricing_keys` (:func:`~gpu_alvh.spec.scenario.regime_model`);
+    ``j = 0`` is the unchanged pair.  ``regime[t]``
     indexes the regime that prices the state at the end of step ``t``: that of step ``t + 1``'s day (the
     market prices the dynamics that follow, so a window's first session is priced from the close
     before it and its last close is priced for the session after it), and for the last step its own.
@@ -221,11 +219,12 @@ def pricing_regimes(spec, model_q, model_p) -> tuple[np.ndarray, tuple, tuple]:
     from .spec.scenario import regime_model
 
     spd, horizon = int(spec.steps_per_day), int(spec.horizon)
-    found: dict[tuple, int] = {(1.0, 1.0, math.inf): 0}
-    day_regime = [found.setdefault(spec.pricing_key(d), len(found)) for d in range(1, horizon + 1)]
+    keys = spec.pricing_keys()
+    index = {k: j for j, k in enumerate(keys)}
+    day_regime = np.array([index[spec.pricing_key(d)] for d in range(1, horizon + 1)], dtype=np.int64)
     steps = np.arange(horizon * spd + 1)
-    regime = np.asarray(day_regime, dtype=np.int64)[np.minimum(steps // spd + 1, horizon) - 1]
-    return regime, tuple(regime_model(model_q, k) for k in found), tuple(regime_model(model_p, k) for k in found)
+    regime = day_regime[np.minimum(steps // spd + 1, horizon) - 1]
+    return regime, tuple(regime_model(model_q, k) for k in keys), tuple(regime_model(model_p, k) for k in keys)
 
 
 def _compile_historical(spec, model_p, model_q):

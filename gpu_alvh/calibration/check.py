@@ -43,27 +43,28 @@ def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend=
     if sessions < 2 * 252 or BURN_IN + sessions > MAX_HORIZON:
         raise SpecError("--years", SpecIssue("--years", years, f"allowed: 2 to {longest:.2f} years ({BURN_IN} burn-in sessions + the years must fit a {MAX_HORIZON}-session horizon)"))
     spec = apply_overrides(spec, {"horizon": BURN_IN + sessions}, source=f"{spec.name} (check)")
-    ds = simulate(spec, n_paths=n_paths, seed=seed, backend=backend, progress=progress)
+    compiled = compile_scenario(spec)
+    ds = simulate(compiled, n_paths=n_paths, seed=seed, backend=backend, progress=progress)
     spd = int(spec.steps_per_day)
     closes = slice(BURN_IN * spd, None, spd)  # last step of each day after the burn-in
     spx = np.asarray(ds["spx"])[:, closes]
     v = np.asarray(ds["variance"])[:, closes]
-    q = spec.model_q()
     vix = np.asarray(ds["vix"])[:, closes]
-    # VIX9D / VIX3M through the pricing model of each close (a priced window regime has its own formula)
-    compiled = compile_scenario(spec)
-    regime = compiled.regime[closes]
-    vix9d, vix3m = np.empty_like(v), np.empty_like(v)
+    # VIX9D, VIX3M and VVIX through the pricing model of each close (a priced window regime has its own)
+    on_regime = np.broadcast_to(compiled.regime[closes], v.shape)
+    nodes = np.unique(np.quantile(v, np.linspace(0.0, 1.0, 24)))
+    vix9d, vix3m, vvix, atm_v = (np.empty_like(v) for _ in range(4))
     for j, m in enumerate(compiled.pricing_models):
-        on = np.broadcast_to(regime == j, v.shape)
+        on = on_regime == j
+        if not on.any():
+            continue
         vix9d[on] = m.vix_from_variance(v[on], tau=TENORS["9"])
         vix3m[on] = m.vix_from_variance(v[on], tau=TENORS["93"])
-    nodes = np.unique(np.quantile(v, np.linspace(0.0, 1.0, 24)))
-    vv, atm = vvix_curve(q, nodes, rate=spec.rate)
-    vvix = np.interp(v, nodes, vv)
+        vv, atm = vvix_curve(m, nodes, rate=spec.rate)
+        vvix[on], atm_v[on] = np.interp(v[on], nodes, vv), np.interp(v[on], nodes, atm)
     label = f"{spec.name}: {n_paths} paths x {sessions} sessions after {BURN_IN} burn-in, seed {ds.attrs['seed']}"
     out = path_statistics(spx, vix, vix9d, vix3m, vvix, window=label)
-    out.extra["atm_iv_p50"] = float(np.median(np.interp(v, nodes, atm)))
+    out.extra["atm_iv_p50"] = float(np.median(atm_v))
     return out
 
 

@@ -626,11 +626,15 @@ class ScenarioSpec(FrozenModel):
                 rho = r.value
         return ms, ml, rho
 
+    def pricing_keys(self) -> list[tuple[float, float, float]]:
+        """The distinct :meth:`pricing_key` of the horizon's sessions, the base ``(1, 1, inf)`` first, then in
+        order of first appearance: the order of the scenario's pricing regimes."""
+        return list(dict.fromkeys([(1.0, 1.0, math.inf)] + [self.pricing_key(d) for d in range(1, int(self.horizon or 0) + 1)]))
+
     def pricing_models(self) -> list[AffineModel]:
-        """The distinct pricing models of the horizon: ``model_q`` first, then one per priced window regime
-        (each needs its own pricing tables)."""
-        keys = dict.fromkeys([(1.0, 1.0, math.inf)] + [self.pricing_key(d) for d in range(1, int(self.horizon or 0) + 1)])
-        return [regime_model(self.model_q(), k) for k in keys]
+        """The pricing model of each regime of :meth:`pricing_keys`: ``model_q`` first, then one per priced
+        window regime (each needs its own pricing tables)."""
+        return [regime_model(self.model_q(), k) for k in self.pricing_keys()]
 
     def close_pricing_model(self, day: int) -> AffineModel:
         """The pricing model of the close of trading day ``day`` (0..horizon): the regime of the next
