@@ -9,6 +9,7 @@ per-path metrics, daily bands, summaries and claims -> one ``xarray.Dataset``
 
 from __future__ import annotations
 
+import sys
 import time as _time
 from typing import Any
 
@@ -61,8 +62,6 @@ _TABLE_CACHE_SIZE = 8
 
 
 def _say(message: str) -> None:
-    import sys
-
     print(message, file=sys.stderr, flush=True)
 
 

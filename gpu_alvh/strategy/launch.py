@@ -39,14 +39,13 @@ class KernelInputs:
         self.market = tuple(dev(a) for a in market.compile_market(compiled))  # (mk, steps)
         self.book_arrays = tuple(dev(a) for a in (params.strat, params.slots, params.hedges, params.cond, params.cal, params.spx_expiry, params.vix_expiry,
                                                   params.spx_expiry_v, params.vix_expiry_v))
-        spx_tables = tuple(spx_tables) if isinstance(spx_tables, (list, tuple)) else (spx_tables,)
-        vix_tables = tuple(vix_tables) if isinstance(vix_tables, (list, tuple)) else (vix_tables,)
+        spx, vix = marks.spx_arrays(spx_tables), marks.vix_arrays(vix_tables)  # a record per table
         n_reg = len(compiled.pricing_models)
-        if len(spx_tables) != n_reg or len(vix_tables) != n_reg:
+        if len(spx[0]) != n_reg or len(vix[0]) != n_reg:
             raise ValueError(f"{compiled.name}: {n_reg} pricing regime(s) need as many SPX and VIX tables "
-                             f"(got {len(spx_tables)} and {len(vix_tables)}; gpu_alvh.runner.build_tables builds them)")
-        self.spx = tuple(dev(a) for a in marks.spx_arrays(spx_tables))
-        self.vix = tuple(dev(a) for a in marks.vix_arrays(vix_tables))
+                             f"(got {len(spx[0])} and {len(vix[0])}; gpu_alvh.runner.build_tables builds them)")
+        self.spx = tuple(dev(a) for a in spx)
+        self.vix = tuple(dev(a) for a in vix)
         self.kq_host = regime_constants(compiled)
         self.kq = dev(self.kq_host)
         mq = compiled.pricing_models[compiled.regime[0]]  # the start close's pricing model
@@ -59,8 +58,9 @@ class KernelInputs:
         self.n_layers = params.n_layers
 
     def scalars(self):
+        """The kernel's scalar arguments after ``kq``: rate, yield, spot, v0, RSI seeds, hedges flag, layers."""
         c = self.compiled
-        return (self.kq, float(c.rate), float(c.dividend_yield), float(c.spot), float(c.v0), self.seeds, self.run_has_hedges, self.n_layers)
+        return (float(c.rate), float(c.dividend_yield), float(c.spot), float(c.v0), self.seeds, self.run_has_hedges, self.n_layers)
 
 
 def regime_constants(compiled) -> np.ndarray:
@@ -127,9 +127,9 @@ def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: 
     b = inp.backend
     o = _outputs(inp, count, save_paths)
     n = inp.S * count
-    kq, rate, q, spot0, v0, seeds, run_has_hedges, n_layers = inp.scalars()
+    rate, q, spot0, v0, seeds, run_has_hedges, n_layers = inp.scalars()
     args = (n, count, np.int64(start), np.uint64(seed), np.uint64(inp.compiled.key), *inp.market, *inp.book_arrays, *inp.spx, *inp.vix,
-            kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
+            inp.kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
             o["core"], o["accs"], o["h_nav"], o["h_spx"], o["h_vix"], o["g_sums"], o["sv_nav"], o["sv_spx"], o["sv_vix"],
             np.int64(n_copies(b.kernel_target)))
     build.launch("book", b.kernel_target, n, *args)
@@ -210,7 +210,7 @@ def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
             nh, h0 = int(st["n_hedge"]), int(st["hedge0"])
             state = local_state()
             args = (s, 1, path, np.uint64(seed), np.uint64(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
-                    tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), inp.kq_host, *inp.scalars()[1:], *state,
+                    tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), inp.kq_host, *inp.scalars(), *state,
                     host["core"], host["accs"], host["h_nav"], host["h_spx"], host["h_vix"], host["g_sums"], host["sv_nav"], host["sv_spx"], host["sv_vix"])
             with Recorder(int(st["n_slots"]), nh, float(st["nav"]), hedges[h0:h0 + nh]) as rec:
                 engine.run_row(*args)
