@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import SpecError, SpecIssue
 
-__all__ = ["AffineModel", "ParamRule", "VIX_TAU", "SIGMA_FLOOR", "graded_quadrature"]
+__all__ = ["AffineModel", "ParamRule", "VIX_TAU", "SIGMA_FLOOR", "graded_quadrature", "heston_ab", "cir_ab"]
 
 #: VIX horizon: 30 calendar days in years.
 VIX_TAU = 30.0 / 365.0
@@ -265,34 +265,9 @@ class AffineModel:
 
     # ------------------------------------------------------------------ characteristic functions
     def heston_ab(self, u, T: float, xp=np):
-        """Heston part of the log-price CF in "little trap" form.
-
-        Returns ``(A, B)`` with ``E[exp(i u x_T)] = exp(i u (r-q) T + A + B v)``
-        for the diffusive part, ``x_T = ln(S_T/S_0)``.  Albrecher, Mayer,
-        Schoutens & Tistaert (2007):
-
-        ``d = sqrt((rho sigma i u - kappa)^2 + sigma^2 (i u + u^2))``,
-        ``g = (kappa - rho sigma i u - d) / (kappa - rho sigma i u + d)``,
-        ``B = (kappa - rho sigma i u - d)/sigma^2 (1 - e^{-dT})/(1 - g e^{-dT})``,
-        ``A = kappa theta/sigma^2 [(kappa - rho sigma i u - d) T - 2 ln((1 - g e^{-dT})/(1 - g))]``.
-
-        ``sigma < SIGMA_FLOOR`` uses the deterministic-variance limit.
-        """
-        u = xp.asarray(u, dtype=complex)
-        k, th, s, r = self.kappa, self.theta, self.sigma, self.rho
-        iu = 1j * u
-        if s < SIGMA_FLOOR:
-            ek = xp.exp(-k * xp.asarray(T, dtype=float))
-            w = (1 - ek) / k  # integral of e^{-k s} over [0, T]
-            half = -0.5 * (iu + u * u)
-            return half * th * (T - w), half * w
-        beta = k - r * s * iu
-        d = xp.sqrt(beta * beta + s * s * (iu + u * u))
-        g = (beta - d) / (beta + d)
-        e = xp.exp(-d * T)
-        B = (beta - d) / (s * s) * (1 - e) / (1 - g * e)
-        A = k * th / (s * s) * ((beta - d) * T - 2.0 * xp.log((1 - g * e) / (1 - g)))
-        return A, B
+        """Heston part of the log-price CF: ``(A, B)`` of :func:`heston_ab` with this model's CIR factor
+        (``E[exp(i u x_T)] = exp(i u (r-q) T + A + B v)`` for the diffusive part, ``x_T = ln(S_T/S_0)``)."""
+        return heston_ab(u, T, self.kappa, self.theta, self.sigma, self.rho, xp=xp)
 
     def jump_a(self, u, T: float, xp=np):
         """Jump contribution to ``A(u, T)`` (0 for Heston)."""
@@ -323,25 +298,9 @@ class AffineModel:
         return A + 1j * u * drift * T + self.jump_a(u, T, xp=xp), B
 
     def variance_ab(self, w, T: float, xp=np):
-        """Affine coefficients of the variance CF: ``ln E[e^{i w v_T}|v] = A_v + B_v v``.
-
-        CIR part: with ``c = sigma^2 (1 - e^{-kappa T}) / (2 kappa)``,
-        ``B_v = i w e^{-kappa T} / (1 - i w c)``,
-        ``A_v = -(2 kappa theta / sigma^2) ln(1 - i w c)``
-        (``sigma < SIGMA_FLOOR``: ``A_v = i w theta (1 - e^{-kappa T})``).
-        """
-        w = xp.asarray(w, dtype=complex)
-        k, th, s = self.kappa, self.theta, self.sigma
-        ek = math.exp(-k * T)
-        iw = 1j * w
-        if s < SIGMA_FLOOR:
-            A = iw * th * (1 - ek)
-            B = iw * ek
-        else:
-            c = s * s * (1 - ek) / (2 * k)
-            den = 1 - iw * c
-            B = iw * ek / den
-            A = -(2 * k * th / (s * s)) * xp.log(den)
+        """Affine coefficients of the variance CF: ``ln E[e^{i w v_T}|v] = A_v + B_v v``: the CIR part
+        (:func:`cir_ab`) plus the variance jumps (:meth:`variance_jump_a`)."""
+        A, B = cir_ab(w, T, self.kappa, self.theta, self.sigma, xp=xp)
         return A + self.variance_jump_a(w, T, xp=xp), B
 
     def variance_jump_a(self, w, T: float, xp=np):
@@ -352,6 +311,54 @@ class AffineModel:
         """``E[exp(i w v_T) | v_0 = v]``."""
         A, B = self.variance_ab(w, T, xp=xp)
         return xp.exp(A + B * v)
+
+
+def heston_ab(u, T: float, kappa: float, theta: float, sigma: float, rho: float, xp=np):
+    """Heston log-price CF coefficients of one CIR factor, "little trap" form (no drift).
+
+    ``E[exp(i u x_T)] = exp(A + B v)`` for ``dx = -v/2 dt + sqrt(v) dW``, ``dv = kappa (theta - v) dt
+    + sigma sqrt(v) dZ``, ``d<W, Z> = rho dt``.  Albrecher, Mayer, Schoutens & Tistaert (2007):
+
+    ``d = sqrt((rho sigma i u - kappa)^2 + sigma^2 (i u + u^2))``,
+    ``g = (kappa - rho sigma i u - d) / (kappa - rho sigma i u + d)``,
+    ``B = (kappa - rho sigma i u - d)/sigma^2 (1 - e^{-dT})/(1 - g e^{-dT})``,
+    ``A = kappa theta/sigma^2 [(kappa - rho sigma i u - d) T - 2 ln((1 - g e^{-dT})/(1 - g))]``.
+
+    ``sigma < SIGMA_FLOOR`` uses the deterministic-variance limit.
+    """
+    u = xp.asarray(u, dtype=complex)
+    k, th, s, r = kappa, theta, sigma, rho
+    iu = 1j * u
+    if s < SIGMA_FLOOR:
+        ek = xp.exp(-k * xp.asarray(T, dtype=float))
+        w = (1 - ek) / k  # integral of e^{-k s} over [0, T]
+        half = -0.5 * (iu + u * u)
+        return half * th * (T - w), half * w
+    beta = k - r * s * iu
+    d = xp.sqrt(beta * beta + s * s * (iu + u * u))
+    g = (beta - d) / (beta + d)
+    e = xp.exp(-d * T)
+    B = (beta - d) / (s * s) * (1 - e) / (1 - g * e)
+    A = k * th / (s * s) * ((beta - d) * T - 2.0 * xp.log((1 - g * e) / (1 - g)))
+    return A, B
+
+
+def cir_ab(w, T: float, kappa: float, theta: float, sigma: float, xp=np):
+    """CIR transform coefficients: ``ln E[e^{i w v_T} | v] = A + B v`` (no jumps).
+
+    With ``c = sigma^2 (1 - e^{-kappa T}) / (2 kappa)``: ``B = i w e^{-kappa T} / (1 - i w c)``,
+    ``A = -(2 kappa theta / sigma^2) ln(1 - i w c)`` (``sigma < SIGMA_FLOOR``:
+    ``A = i w theta (1 - e^{-kappa T})``, ``B = i w e^{-kappa T}``).
+    """
+    w = xp.asarray(w, dtype=complex)
+    k, th, s = kappa, theta, sigma
+    ek = math.exp(-k * T)
+    iw = 1j * w
+    if s < SIGMA_FLOOR:
+        return iw * th * (1 - ek), iw * ek
+    c = s * s * (1 - ek) / (2 * k)
+    den = 1 - iw * c
+    return -(2 * k * th / (s * s)) * xp.log(den), iw * ek / den
 
 
 @lru_cache(maxsize=32)

@@ -18,6 +18,8 @@ from ..models.base import SIGMA_FLOOR
 
 __all__ = [
     "log_price_ab",
+    "log_price_abc",
+    "slow_cumulants",
     "variance_ab",
     "log_price_cumulants",
     "jump_second_moment",
@@ -38,6 +40,15 @@ def log_price_ab(model: AffineModel, u, T: float, xp=np):
     ``E[e^Y] = 1``; ``u`` any shape, ``T`` a scalar (years).
     """
     return model.log_price_ab(u, T, rate=0.0, dividend_yield=0.0, xp=xp)
+
+
+def log_price_abc(model: AffineModel, u, T: float, xp=np):
+    """``(A, B, C)`` with ``E[exp(i u Y)] = exp(A + B v + C v2)`` (``C = 0`` for one-factor models,
+    ``v2`` the slow variance of :class:`~gpu_alvh.models.SVCJ2`); no carry, as :func:`log_price_ab`."""
+    if getattr(model, "n_factors", 1) == 2:
+        return model.log_price_abc(u, T, rate=0.0, dividend_yield=0.0, xp=xp)
+    A, B = model.log_price_ab(u, T, rate=0.0, dividend_yield=0.0, xp=xp)
+    return A, B, 0.0
 
 
 def variance_ab(model: AffineModel, w, T: float, xp=np):
@@ -88,7 +99,24 @@ def log_price_cumulants(model: AffineModel, T: float, *, v_min: float = 0.0, xp=
     part, ``h * jump size << 1``) and the signal well above rounding
     (``h sd(v_min) ~ 0.05``).
     """
-    k, th, s = model.kappa, model.theta, model.sigma
+    cA, cB, h_d = _factor_cumulants(lambda u: model.heston_ab(u, T, xp=xp), model.kappa, model.theta, model.sigma, T, v_min, xp)
+    js = jump_scale(model)
+    if js > 0.0:
+        h_j = min(0.05 / js, h_d) if js > 0 else h_d
+        u = xp.asarray(np.array([h_j, 2.0 * h_j]))
+        A = log_price_abc(model, u, T, xp=xp)[0]
+        AH2, _ = model.heston_ab(u, T, xp=xp)
+        if getattr(model, "n_factors", 1) == 2:
+            AH2 = AH2 + model.slow_ab(u, T, xp=xp)[0]
+        AJ = _to_host(A) - _to_host(AH2)
+        cJ = _cumulants_from(AJ[0], AJ[1], h_j)
+        cA = [x + y for x, y in zip(cA, cJ)]
+    return (cA[0], cB[0]), (cA[1], cB[1]), (cA[2], cB[2])
+
+
+def _factor_cumulants(ab, k: float, th: float, s: float, T: float, v_min: float, xp):
+    """``([c1A, c2A, c4A], [c1B, c2B, c4B], h)`` of one CIR factor's log-price transform ``ab(u) = (A, B)``
+    (steps of :func:`log_price_cumulants`; ``h`` the step of the even cumulants)."""
     kt = k * T
     a = -math.expm1(-kt) / kt if kt > 1e-12 else 1.0
     sd_min = math.sqrt(max(T * (a * v_min + (1.0 - a) * th), 1e-300))
@@ -96,23 +124,22 @@ def log_price_cumulants(model: AffineModel, T: float, *, v_min: float = 0.0, xp=
     h_d = min(0.05 / max(sd_min, 1e-300), 0.1 / max(s * T, 1e-300))
     h_d = max(min(h_d, 1e6), 1e-3)
     h_1 = max(min(h_d, 0.1 / math.sqrt(max(s * T, 1e-300))), 1e-3)
-    u = xp.asarray(np.array([h_d, 2.0 * h_d, h_1, 2.0 * h_1]))
-    AH, BH = model.heston_ab(u, T, xp=xp)
+    AH, BH = ab(xp.asarray(np.array([h_d, 2.0 * h_d, h_1, 2.0 * h_1])))
     AH, BH = _to_host(AH), _to_host(BH)
     cA = list(_cumulants_from(AH[0], AH[1], h_d))
     cB = list(_cumulants_from(BH[0], BH[1], h_d))
     cA[0] = _cumulants_from(AH[2], AH[3], h_1)[0]
     cB[0] = _cumulants_from(BH[2], BH[3], h_1)[0]
-    js = jump_scale(model)
-    if js > 0.0:
-        h_j = min(0.05 / js, h_d) if js > 0 else h_d
-        u = xp.asarray(np.array([h_j, 2.0 * h_j]))
-        A, _ = log_price_ab(model, u, T, xp=xp)
-        AH2, _ = model.heston_ab(u, T, xp=xp)
-        AJ = _to_host(A) - _to_host(AH2)
-        cJ = _cumulants_from(AJ[0], AJ[1], h_j)
-        cA = [x + y for x, y in zip(cA, cJ)]
-    return (cA[0], cB[0]), (cA[1], cB[1]), (cA[2], cB[2])
+    return cA, cB, h_d
+
+
+def slow_cumulants(model: AffineModel, T: float, *, v2_min: float = 0.0, xp=np):
+    """The slow factor's part of the cumulants of :func:`log_price_cumulants`:
+    ``((c1A, c1C), (c2A, c2C), (c4A, c4C))``, ``c_n += c_nA + c_nC v2`` (zeros for one-factor models)."""
+    if getattr(model, "n_factors", 1) != 2:
+        return (0.0, 0.0), (0.0, 0.0), (0.0, 0.0)
+    cA, cC, _ = _factor_cumulants(lambda u: model.slow_ab(u, T, xp=xp), model.kappa2, model.theta2, model.sigma2, T, v2_min, xp)
+    return (cA[0], cC[0]), (cA[1], cC[1]), (cA[2], cC[2])
 
 
 def _to_host(a):

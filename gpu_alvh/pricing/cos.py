@@ -42,7 +42,7 @@ import numpy as np
 
 from ..backend import Backend, get_backend
 from ..models import AffineModel
-from .affine import log_price_ab, log_price_cumulants
+from .affine import log_price_abc, log_price_cumulants, slow_cumulants
 
 __all__ = ["CosSettings", "cos_put_normalized", "cos_price", "cos_terms", "truncation_range"]
 
@@ -74,20 +74,28 @@ def _host(a):
     return np.asarray(a.get() if hasattr(a, "get") else a)
 
 
-def truncation_range(model: AffineModel, T: float, v, *, truncation: float = 12.0, xp=np):
-    """``(a, b)`` arrays (shape of ``v``) of the COS truncation range of ``Y = ln(S_T/F_T)``."""
+def truncation_range(model: AffineModel, T: float, v, v2=0.0, *, truncation: float = 12.0, xp=np):
+    """``(a, b)`` arrays (shape of ``v``) of the COS truncation range of ``Y = ln(S_T/F_T)`` (``v2``: the
+    slow variance of a two-factor model, broadcast with ``v``)."""
     v = xp.asarray(v, dtype=float)
     v_min = float(_host(xp.min(v))) if v.size else 0.0
     (c1a, c1b), (c2a, c2b), (c4a, c4b) = log_price_cumulants(model, T, v_min=max(v_min, 0.0), xp=xp)
     c1 = c1a + c1b * v
-    c2 = xp.maximum(c2a + c2b * v, 1e-300)
-    c4 = xp.maximum(c4a + c4b * v, 0.0)
+    c2 = c2a + c2b * v
+    c4 = c4a + c4b * v
+    if getattr(model, "n_factors", 1) == 2:
+        v2 = xp.asarray(v2, dtype=float)
+        v2_min = float(_host(xp.min(v2))) if v2.size else 0.0
+        (s1a, s1c), (s2a, s2c), (s4a, s4c) = slow_cumulants(model, T, v2_min=max(v2_min, 0.0), xp=xp)
+        c1, c2, c4 = c1 + (s1a + s1c * v2), c2 + (s2a + s2c * v2), c4 + (s4a + s4c * v2)
+    c2 = xp.maximum(c2, 1e-300)
+    c4 = xp.maximum(c4, 0.0)
     half = truncation * xp.sqrt(c2 + xp.sqrt(c4))
     half = xp.maximum(half, 1e-8)  # never a zero-width range
     return c1 - half, c1 + half
 
 
-def cos_terms(model: AffineModel, T: float, v, a, b, settings: CosSettings, xp=np) -> np.ndarray:
+def cos_terms(model: AffineModel, T: float, v, a, b, settings: CosSettings, xp=np, v2=0.0) -> np.ndarray:
     """Number of terms per variance state (host int array, shape of ``v`` flattened).
 
     Fixed ``settings.n_terms``, or the smallest ``min_terms * 2^j <= max_terms``
@@ -104,19 +112,25 @@ def cos_terms(model: AffineModel, T: float, v, a, b, settings: CosSettings, xp=n
         n *= 2
     cands = np.array(cands)
     u = xp.asarray(cands.astype(float))[None, :] * math.pi / width[:, None]  # [nv, ncand]
-    A, B = log_price_ab(model, u, T, xp=xp)
-    mod = _host(xp.exp((A + B * v[:, None]).real))  # [nv, ncand]
+    A, B, C = log_price_abc(model, u, T, xp=xp)
+    mod = _host(xp.exp((A + B * v[:, None] + C * _column(v2, v.shape[0], xp)).real))  # [nv, ncand]
     ok = mod < settings.tol
     first = np.where(ok.any(axis=1), ok.argmax(axis=1), len(cands) - 1)
     return cands[first]
 
 
-def _put_rows(model, T, v, k, a, b, N, xp):
+def _column(v2, n: int, xp):
+    """``v2`` as a column ``[n, 1]`` (a scalar stays a scalar: one-factor models pass 0)."""
+    v2 = xp.asarray(v2, dtype=float)
+    return v2 if v2.ndim == 0 else xp.broadcast_to(v2.reshape(-1), (n,))[:, None]
+
+
+def _put_rows(model, T, v, k, a, b, N, xp, v2=0.0):
     width = b - a
     j = xp.arange(N, dtype=float)
     u = j[None, :] * (math.pi / width[:, None])  # [nv, N]
-    A, B = log_price_ab(model, u, T, xp=xp)
-    coef = (xp.exp(A + B * v[:, None] - 1j * u * a[:, None])).real * (2.0 / width[:, None])  # [nv, N]
+    A, B, C = log_price_abc(model, u, T, xp=xp)
+    coef = (xp.exp(A + B * v[:, None] + C * _column(v2, v.shape[0], xp) - 1j * u * a[:, None])).real * (2.0 / width[:, None])  # [nv, N]
     coef[:, 0] *= 0.5
     c = xp.clip(k, a[:, None], b[:, None])  # [nv, nk]
     w = c - a[:, None]
@@ -137,7 +151,7 @@ def _put_rows(model, T, v, k, a, b, N, xp):
     return s_alpha + coef[:, :1] * w - ek * (s_beta + c_gamma) + eak * gamma.sum(axis=1)[:, None]
 
 
-def cos_put_normalized(model: AffineModel, T: float, v, k, *, settings: CosSettings = CosSettings(), backend=None,
+def cos_put_normalized(model: AffineModel, T: float, v, k, *, v2=0.0, settings: CosSettings = CosSettings(), backend=None,
                        return_terms: bool = False):
     """Undiscounted put per unit strike ``p(k) = E[(1 - e^{Y-k})^+]`` by COS.
 
@@ -146,6 +160,7 @@ def cos_put_normalized(model: AffineModel, T: float, v, k, *, settings: CosSetti
     T : float, years (> 0)
     v : array [nv], variance states
     k : array [nv, nk] (or [nk], shared), log-moneyness ``ln(K/F)`` per variance state
+    v2 : float or array [nv], slow variance states of a two-factor model (ignored by one-factor models)
     return_terms : also return the host array of the number of terms per state
 
     Returns
@@ -160,20 +175,22 @@ def cos_put_normalized(model: AffineModel, T: float, v, k, *, settings: CosSetti
     k = xp.asarray(k, dtype=float)
     if k.ndim == 1:
         k = xp.broadcast_to(k[None, :], (v.shape[0], k.shape[0]))
-    a, b = truncation_range(model, T, v, truncation=settings.truncation, xp=xp)
-    terms = cos_terms(model, T, v, a, b, settings, xp=xp)
+    two = getattr(model, "n_factors", 1) == 2
+    v2 = xp.broadcast_to(xp.asarray(v2, dtype=float).reshape(-1), v.shape) if two else 0.0
+    a, b = truncation_range(model, T, v, v2, truncation=settings.truncation, xp=xp)
+    terms = cos_terms(model, T, v, a, b, settings, xp=xp, v2=v2)
     uniq = np.unique(terms)
     if uniq.size == 1:
-        out = _put_rows(model, T, v, k, a, b, int(uniq[0]), xp)
+        out = _put_rows(model, T, v, k, a, b, int(uniq[0]), xp, v2)
     else:
         out = xp.empty(k.shape, dtype=float)
         for N in uniq:
             rows = xp.asarray(np.nonzero(terms == N)[0])
-            out[rows] = _put_rows(model, T, v[rows], k[rows], a[rows], b[rows], int(N), xp)
+            out[rows] = _put_rows(model, T, v[rows], k[rows], a[rows], b[rows], int(N), xp, v2[rows] if two else 0.0)
     return (out, terms) if return_terms else out
 
 
-def cos_price(model: AffineModel, *, spot, strikes, expiries, v, rate=0.0, dividend_yield=0.0, is_call=True,
+def cos_price(model: AffineModel, *, spot, strikes, expiries, v, v2=0.0, rate=0.0, dividend_yield=0.0, is_call=True,
               settings: CosSettings = CosSettings(), backend=None):
     """European option prices by COS, broadcasting over strikes, expiries and variance states.
 
@@ -182,6 +199,7 @@ def cos_price(model: AffineModel, *, spot, strikes, expiries, v, rate=0.0, divid
     model : AffineModel (pricing measure)
     spot : float, index points
     strikes, expiries, v : arrays that broadcast together; expiries in years (> 0)
+    v2 : slow variance states of a two-factor model (broadcasts too; ignored by one-factor models)
     rate, dividend_yield : float
     is_call : bool or bool array (broadcasts too)
 
@@ -195,11 +213,13 @@ def cos_price(model: AffineModel, *, spot, strikes, expiries, v, rate=0.0, divid
     strikes = xp.asarray(strikes, dtype=float)
     expiries_h = np.asarray(_host(xp.asarray(expiries, dtype=float)))
     v_arr = xp.asarray(v, dtype=float)
+    v2_arr = xp.asarray(v2 if getattr(model, "n_factors", 1) == 2 else 0.0, dtype=float)
     is_call = xp.asarray(is_call, dtype=bool)
-    shape = np.broadcast_shapes(tuple(strikes.shape), expiries_h.shape, tuple(v_arr.shape), tuple(is_call.shape))
+    shape = np.broadcast_shapes(tuple(strikes.shape), expiries_h.shape, tuple(v_arr.shape), tuple(v2_arr.shape), tuple(is_call.shape))
     Kb = xp.broadcast_to(strikes, shape).reshape(-1)
     Tb = np.broadcast_to(expiries_h, shape).reshape(-1)
     Vb = xp.broadcast_to(v_arr, shape).reshape(-1)
+    V2b = xp.broadcast_to(v2_arr, shape).reshape(-1)
     Cb = xp.broadcast_to(is_call, shape).reshape(-1)
     out = xp.zeros(Kb.shape, dtype=float)
     if np.any(Tb <= 0.0):
@@ -210,18 +230,19 @@ def cos_price(model: AffineModel, *, spot, strikes, expiries, v, rate=0.0, divid
         fwd = spot * math.exp((rate - dividend_yield) * T)
         disc = math.exp(-rate * T)
         K = Kb[idx]
-        vv = Vb[idx]
         # group by variance state (usually one) so each row shares its CF
-        v_h = _host(vv)
-        uniq, inv = np.unique(v_h, return_inverse=True)
-        if uniq.size == 1:
-            p = cos_put_normalized(model, float(T), xp.asarray(uniq), xp.log(K / fwd)[None, :], settings=settings, backend=be)[0]
+        states = np.stack([_host(Vb[idx]), _host(V2b[idx])], axis=1)
+        uniq, inv = np.unique(states, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        if len(uniq) == 1:
+            p = cos_put_normalized(model, float(T), xp.asarray(uniq[:, 0]), xp.log(K / fwd)[None, :], v2=xp.asarray(uniq[:, 1]),
+                                   settings=settings, backend=be)[0]
         else:
             p = xp.zeros(K.shape, dtype=float)
-            for i, vu in enumerate(uniq):
+            for i, (vu, v2u) in enumerate(uniq):
                 sel_h = np.nonzero(inv == i)[0]
                 sel = xp.asarray(sel_h)
-                p[sel] = cos_put_normalized(model, float(T), xp.asarray([vu]), xp.log(K[sel] / fwd)[None, :],
+                p[sel] = cos_put_normalized(model, float(T), xp.asarray([vu]), xp.log(K[sel] / fwd)[None, :], v2=xp.asarray([v2u]),
                                             settings=settings, backend=be)[0]
         put = disc * K * xp.maximum(p, 0.0)
         call = put + disc * (fwd - K)
