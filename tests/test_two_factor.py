@@ -164,3 +164,49 @@ def test_parameters_are_validated():
     del missing["kappa2"]
     with pytest.raises(SpecError, match="kappa2"):
         SVCJ2.from_params(missing)
+
+
+# ---------------------------------------------------------------------------- VIX futures and VVIX
+
+
+def test_laplace_vix_moments_equal_the_cos_curves_on_one_factor_models():
+    """Two independent methods on the one-factor SVCJ: the Laplace identities of vix_laplace and the COS
+    law of v_T with its closed-form singular part (pricing.vix, calibration.moments.vvix_curve)."""
+    from gpu_alvh.calibration.moments import vvix_curve
+    from gpu_alvh.pricing.vix import vix_curves
+    from gpu_alvh.pricing.vix_laplace import vix_future, vvix
+
+    q = SVCJ(kappa=1.16, theta=0.042, sigma=0.5, rho=-0.89, jump_intensity=2.5, jump_mean=-0.04, jump_std=0.01,
+             var_jump_mean=0.028, jump_corr=-0.65)
+    v = np.array([0.005, 0.02, 0.09])
+    np.testing.assert_allclose(vvix(q, v), vvix_curve(q, v)[0], rtol=2e-5)
+    for T in (9 / 365, 60 / 365):
+        np.testing.assert_allclose(vix_future(q, T, v), 100 * np.asarray(vix_curves(q, T, v).futures), rtol=1e-6)  # decimals there
+
+
+def _exact_cir(rng, k, th, s, v0, T, n):
+    """Exact CIR transition: c times a non-central chi-square (Cox, Ingersoll & Ross 1985)."""
+    c = s * s * (1 - math.exp(-k * T)) / (4 * k)
+    return c * rng.noncentral_chisquare(4 * k * th / (s * s), v0 * math.exp(-k * T) / c, n)
+
+
+def test_two_factor_vix_future_and_log_contract_match_exact_sampling():
+    """Jump-free SVCJ2: both factors sampled exactly, E[VIX_T] and E[ln VIX_T] within 4 standard errors."""
+    from gpu_alvh.pricing.vix_laplace import vix_future, vix_log_mean, vvix
+
+    m = model(jump_intensity=0.0)
+    rng = np.random.default_rng(5)
+    v0, v20, n = 0.03, 0.015, 400_000
+    a, a2, b = m.vix2_terms()
+    for T in (10 / 365, 45 / 365):
+        vT = _exact_cir(rng, m.kappa, m.theta, m.sigma, v0, T, n)
+        v2T = _exact_cir(rng, m.kappa2, m.theta2, m.sigma2, v20, T, n)
+        vix = 100 * np.sqrt(a * vT + a2 * v2T + b)
+        f, lg = vix_future(m, T, [v0], [v20])[0], vix_log_mean(m, T, [v0], [v20])[0]
+        assert abs(f - vix.mean()) < 4 * vix.std() / math.sqrt(n), (T, f, vix.mean())
+        assert abs(lg - np.log(vix).mean()) < 4 * np.log(vix).std() / math.sqrt(n), (T, lg, np.log(vix).mean())
+    # VVIX follows from the two at 30 days; more variance in the fast factor at the same VIX -> higher VVIX
+    v_lo = m.fast_variance_from_vix(20.0, 0.03)
+    v_hi = m.fast_variance_from_vix(20.0, 0.0)
+    assert m.vix_from_state(v_hi, 0.0) == pytest.approx(m.vix_from_state(v_lo, 0.03), rel=1e-12)
+    assert vvix(m, [v_hi], [0.0])[0] > vvix(m, [v_lo], [0.03])[0] + 5.0
