@@ -12,7 +12,9 @@ NumPy arrays indexed by step (``t = 1..n_steps``; index ``t-1``):
   variance time to expiry (sessions to expiry / 252); the equity drift, the carry, discounting and cash
   interest accrue in calendar time (``dcal``);
 * regime schedules [n_steps]: ``sigma`` (vol of vol after multipliers),
-  ``rho`` (correlation after overrides), ``jump_intensity`` (after multipliers) of the paths;
+  ``rho`` (correlation after overrides), ``jump_intensity`` (after multipliers) of the paths, and
+  ``sigma2``, ``rho2`` of the slow variance factor of a two-factor model (zeros for one-factor
+  models; a window's vol-of-vol factor and correlation act on both factors); ``v2_0`` its start;
 * pricing regimes: ``pricing_models`` (tuple; ``[0]`` is ``model_q``) and ``regime`` [n_steps+1]
   (int; which of them prices the state at the end of each step, :func:`pricing_regimes`);
   ``regime_models_p``: the paths' model as the same regime changes it (what the strategy's
@@ -93,6 +95,14 @@ class CompiledScenario:
     regime_models_p: tuple
     dtype: np.dtype = field(default=np.dtype(np.float64))
     historical: Any = None
+    v2_0: float = 0.0
+    sigma2: Any = None
+    rho2: Any = None
+
+    @property
+    def n_factors(self) -> int:
+        """Variance factors of the paths' model (1, or 2 for :class:`~gpu_alvh.models.SVCJ2`)."""
+        return int(self.model_p.n_factors)
 
     @property
     def n_steps(self) -> int:
@@ -116,7 +126,7 @@ class CompiledScenario:
     def describe(self) -> str:
         return (
             f"{self.name}: {self.model_p.name}/{self.scheme}, {self.horizon} trading days x "
-            f"{self.steps_per_day} steps, S0={self.spot:g}, VIX0={float(self.pricing_models[self.regime[0]].vix_from_variance(self.v0)):.2f}"
+            f"{self.steps_per_day} steps, S0={self.spot:g}, VIX0={float(self.pricing_models[self.regime[0]].vix_from_state(self.v0, self.v2_0)):.2f}"
         )
 
 
@@ -138,6 +148,9 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
     model_q = spec.model_q()
     sigma = np.full(n, model_p.sigma)
     rho = np.full(n, model_p.rho)
+    two = model_p.n_factors == 2
+    sigma2 = np.full(n, model_p.sigma2 if two else 0.0)
+    rho2 = np.full(n, model_p.rho2 if two else 0.0)
     lam = np.full(n, model_p.jump_intensity)
     spx_ret = np.full(n, np.nan)
     vix_lvl = np.full(n, np.nan)
@@ -152,10 +165,13 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
         sl = slice(first_step(sh.first_day) - 1, sh.last_day * spd)
         if sh.kind == "vol_of_vol_multiplier":
             sigma[sl] *= sh.value
+            sigma2[sl] *= sh.value
         elif sh.kind == "jump_intensity_multiplier":
             lam[sl] *= sh.value
         elif sh.kind == "correlation":
             rho[sl] = sh.value
+            if two:
+                rho2[sl] = sh.value
         else:  # pragma: no cover - the spec layer rejects unknown kinds
             raise ValueError(f"unknown shock kind {sh.kind!r}")
     regime, pricing_models, regime_models_p = pricing_regimes(spec, model_q, model_p)
@@ -203,6 +219,9 @@ def compile_scenario(spec, dtype="float64") -> CompiledScenario:
         regime_models_p=regime_models_p,
         dtype=dt_np,
         historical=_compile_historical(spec, model_p, model_q),
+        v2_0=float(spec.v2_0()),
+        sigma2=sigma2,
+        rho2=rho2,
     )
 
 

@@ -24,7 +24,10 @@ dispersion, see :mod:`gpu_alvh.historical`), with two more state arrays
 ``e, w`` (deviations from the real path).
 
 State: ``x = ln(S / S_0)`` and the variance ``v`` [paths], in the compiled
-dtype.  Random numbers come from :mod:`gpu_alvh.rng` (the kernel: its scalar
+dtype; a two-factor model (:class:`~gpu_alvh.models.SVCJ2`) adds its slow variance ``v2``, which
+diffuses by the same scheme with its own normals (block DIFFUSION2) and adds its own price diffusion
+(the drift is carried once, by the fast factor's step); a variance bump / crush scales both factors,
+and a VIX shock moves the fast factor at the current ``v2``.  Random numbers come from :mod:`gpu_alvh.rng` (the kernel: its scalar
 twin :mod:`gpu_alvh.kernels.rng`), keyed by global path index, so results do not
 depend on the batching.  Per-step parameters are host floats (the kernel:
 records built once by :func:`gpu_alvh.kernels.market.compile_market`): nothing
@@ -46,7 +49,7 @@ from .compile import CompiledScenario, compile_scenario, resolve_dtype
 from .rng import Block
 from .schemes import get_scheme
 
-__all__ = ["PathStepper", "simulate", "simulate_arrays", "launch_paths", "market_records", "VARIABLES"]
+__all__ = ["PathStepper", "simulate", "simulate_arrays", "launch_paths", "market_records", "VARIABLES", "variables"]
 
 _POISSON_TAIL = 1e-15
 
@@ -93,6 +96,8 @@ class PathStepper:
         Last completed step (0 after construction).
     x, v : arrays [count]
         ``ln(S/S_0)`` and variance state after step ``t``.
+    v2 : array [count] or None
+        Slow variance of a two-factor model (None for one-factor models).
     """
 
     def __init__(self, compiled: CompiledScenario, backend: Backend, start: int, count: int, seed: int):
@@ -108,13 +113,14 @@ class PathStepper:
         self.dtype = compiled.dtype
         self.x = self.xp.zeros(self.count, dtype=self.dtype)
         self.v = self.xp.full(self.count, compiled.v0, dtype=self.dtype)
+        self.v2 = self.xp.full(self.count, compiled.v2_0, dtype=self.dtype) if compiled.n_factors == 2 else None
         self.t = 0
         if compiled.historical is not None:  # replay: deviations from the real path
             self.e = self.xp.zeros(self.count, dtype=self.dtype)
             self.w = self.xp.zeros(self.count, dtype=self.dtype)
         self.scheme = get_scheme(compiled.scheme)
-        # VIX^2 = a v + b of each pricing regime (compiled.regime[t] prices the state after step t)
-        self._vix_coef = [q.vix2_coefficients() for q in compiled.pricing_models]
+        # VIX^2 = a v + a2 v2 + b of each pricing regime (compiled.regime[t] prices the state after step t)
+        self._vix_coef = [q.vix2_terms() for q in compiled.pricing_models]
 
     # ------------------------------------------------------------------ views
     @property
@@ -128,10 +134,30 @@ class PathStepper:
         return self.xp.maximum(self.v, 0.0)
 
     @property
+    def slow_variance(self):
+        """Reported slow variance ``max(v2, 0)`` [count] of a two-factor model (None for one factor)."""
+        return None if self.v2 is None else self.xp.maximum(self.v2, 0.0)
+
+    def _vix2(self, v, t: int):
+        """``VIX^2 = a max(v, 0) + b`` (+ ``a2 max(v2, 0)``) in the pricing regime of step ``t``."""
+        a, a2, b = self._vix_coef[int(self.c.regime[t])]
+        q = a * self.xp.maximum(v, 0.0)
+        if self.v2 is not None:
+            q = q + a2 * self.slow_variance
+        return q + b
+
+    def _fast_from_vix2(self, q, t: int):
+        """Fast variance with ``VIX^2 = q`` at the current ``v2`` (floored at 0)."""
+        a, a2, b = self._vix_coef[int(self.c.regime[t])]
+        q = q - b
+        if self.v2 is not None:
+            q = q - a2 * self.slow_variance
+        return self.xp.maximum(q / a, 0.0)
+
+    @property
     def vix(self):
-        """Model VIX in points [count] from the pricing model of the current step's regime: ``100 sqrt(a v + b)``."""
-        a, b = self._vix_coef[int(self.c.regime[self.t])]
-        return 100.0 * self.xp.sqrt(a * self.variance + b)
+        """Model VIX in points [count] from the pricing model of the current step's regime: ``100 sqrt(a v + a2 v2 + b)``."""
+        return 100.0 * self.xp.sqrt(self._vix2(self.v, self.t))
 
     # ------------------------------------------------------------------ stepping
     def _jumps(self, x, v, t: int, lam_dt: float, model):
@@ -193,6 +219,13 @@ class PathStepper:
             z_v = z_v.astype(dtype)
             z_s = z_s.astype(dtype)
         x, v = self.scheme.step(self.x, self.v, z_v, z_s, coef, mu_dt, dt, xp, sp, dense=self.b.is_gpu)
+        v2 = self.v2
+        if v2 is not None:
+            coef2 = self.scheme.coefficients(model.kappa2, model.theta2, float(c.sigma2[i]), float(c.rho2[i]), dt)
+            z_v2, z_s2 = rng.normals(self.ids, t, Block.DIFFUSION2, self.seed, c.key, xp=xp)
+            if dtype != np.float64:
+                z_v2, z_s2 = z_v2.astype(dtype), z_s2.astype(dtype)
+            x, v2 = self.scheme.step(x, v2, z_v2, z_s2, coef2, 0.0, dt, xp, sp, dense=self.b.is_gpu)
 
         if lam_dt > 0.0:
             x, v = self._jumps(x, v, t, lam_dt, model)
@@ -208,19 +241,24 @@ class PathStepper:
         vm = float(c.var_mult[i])
         if vm != 1.0:
             v = v * vm
+            if v2 is not None:
+                v2 = v2 * vm
+        self.v2 = v2
 
         r = c.spx_return[i]
         if not math.isnan(r):
             x = self.x + math.log1p(float(r))
-        a, b = self._vix_coef[int(c.regime[t])]
         lvl = c.vix_level[i]
         if not math.isnan(lvl):
-            v_lvl = max(((float(lvl) / 100.0) ** 2 - b) / a, 0.0)
-            v = xp.full(self.count, v_lvl, dtype=dtype)
+            if v2 is None:
+                a, _, b = self._vix_coef[int(c.regime[t])]
+                v = xp.full(self.count, max(((float(lvl) / 100.0) ** 2 - b) / a, 0.0), dtype=dtype)
+            else:
+                v = self._fast_from_vix2((float(lvl) / 100.0) ** 2, t).astype(dtype, copy=False)
         chg = c.vix_change[i]
         if not math.isnan(chg):
-            vix_now = 100.0 * xp.sqrt(a * xp.maximum(v, 0.0) + b)
-            v = xp.maximum((((vix_now + float(chg)) / 100.0) ** 2 - b) / a, 0.0).astype(dtype, copy=False)
+            vix_now = 100.0 * xp.sqrt(self._vix2(v, t))
+            v = self._fast_from_vix2(((vix_now + float(chg)) / 100.0) ** 2, t).astype(dtype, copy=False)
         self.x, self.v, self.t = x, v, t
 
     # ------------------------------------------------------------------ historical replay branch
@@ -244,6 +282,13 @@ class PathStepper:
 
 #: Reported variables of a path, in the order of the fused kernel's non-finite codes.
 VARIABLES = ("spx", "variance", "vix")
+#: The slow variance, reported by two-factor models after the three.
+SLOW_VARIANCE = "slow_variance"
+
+
+def variables(compiled: CompiledScenario) -> tuple[str, ...]:
+    """Reported variables of the scenario's paths: :data:`VARIABLES`, and ``slow_variance`` for two factors."""
+    return VARIABLES + ((SLOW_VARIANCE,) if compiled.n_factors == 2 else ())
 _NO_CODE = np.iinfo(np.int64).max
 
 
@@ -275,7 +320,8 @@ def _check_finite(compiled: CompiledScenario, backend: Backend, bad, start: int)
 def launch_paths(compiled: CompiledScenario, backend: Backend, records, start: int, count: int, seed: int, *, out=None, terminal: bool = False):
     """Paths ``start .. start+count-1`` by the fused kernel on ``backend``.
 
-    Returns ``(spx, variance, vix)``, arrays ``[count, rows]`` on the backend's device: ``rows =
+    Returns ``(spx, variance, vix)`` (and ``slow_variance`` for two factors, :func:`variables`), arrays
+    ``[count, rows]`` on the backend's device: ``rows =
     n_steps + 1`` (every step), or 1 with ``terminal=True`` (the terminal state only; nothing else is
     written, for generation benchmarks).  On the CPU targets they are C-contiguous and ``out`` (three
     such arrays, e.g. rows of the final host arrays) receives the values; on a GPU they are transposed
@@ -290,13 +336,18 @@ def launch_paths(compiled: CompiledScenario, backend: Backend, records, start: i
     xp = backend.xp
     rows = 1 if terminal else compiled.n_steps + 1
     target = backend.kernel_target
+    names = variables(compiled)
     if target == "cuda":
-        step_major = tuple(xp.empty((rows, count), dtype=compiled.dtype) for _ in VARIABLES)
+        step_major = tuple(xp.empty((rows, count), dtype=compiled.dtype) for _ in names)
         out = tuple(a.T for a in step_major)
+        unused = xp.empty((0, count), dtype=compiled.dtype)
     else:
-        out = tuple(np.empty((count, rows), dtype=compiled.dtype) for _ in VARIABLES) if out is None else tuple(out)
+        out = tuple(np.empty((count, rows), dtype=compiled.dtype) for _ in names) if out is None else tuple(out)
         # the CPU entry takes [count, rows] (and transposes inside); the simulator runs the CUDA entry
         step_major = out if target == "cpu" else tuple(a.T for a in out)
+        unused = np.empty((count, 0) if target == "cpu" else (0, count), dtype=compiled.dtype)
+    if len(names) == len(VARIABLES):  # one factor: the slow-variance output is never written
+        step_major = (*step_major, unused)
     bad = xp.empty(count, dtype=np.int64)
     launch("simulate", target, count, count, np.int64(start), *records, np.uint64(seed), np.uint64(compiled.key), *step_major, bad)
     _check_finite(compiled, backend, bad, start)
@@ -304,7 +355,7 @@ def launch_paths(compiled: CompiledScenario, backend: Backend, records, start: i
 
 
 def simulate_arrays(compiled: CompiledScenario, backend: Backend, start: int, count: int, seed: int, *, records=None, out=None):
-    """Simulate one batch; host arrays ``spx, variance, vix`` [count, n_steps+1].
+    """Simulate one batch; host arrays ``spx, variance, vix`` (``slow_variance``) [count, n_steps+1].
 
     ``out`` (a dict of C-contiguous host ``[count, n_steps+1]`` arrays) is filled in place: on the CPU
     targets the kernel writes into it directly; from a GPU the batch is copied once (through
@@ -314,13 +365,14 @@ def simulate_arrays(compiled: CompiledScenario, backend: Backend, start: int, co
 
     records = market_records(compiled, backend) if records is None else records
     n1 = compiled.n_steps + 1
+    names = variables(compiled)
     if out is None:
-        out = {k: np.empty((count, n1), dtype=compiled.dtype) for k in VARIABLES}
+        out = {k: np.empty((count, n1), dtype=compiled.dtype) for k in names}
     if backend.is_gpu:
-        for k, a in zip(VARIABLES, launch_paths(compiled, backend, records, start, count, seed)):
+        for k, a in zip(names, launch_paths(compiled, backend, records, start, count, seed)):
             out[k][...] = to_host(backend, a)
     else:
-        launch_paths(compiled, backend, records, start, count, seed, out=[out[k] for k in VARIABLES])
+        launch_paths(compiled, backend, records, start, count, seed, out=[out[k] for k in names])
     return out
 
 
@@ -371,7 +423,7 @@ def simulate(
     n1 = compiled.n_steps + 1
     t0 = _time.perf_counter()
     records = market_records(compiled, b)
-    host = {k: np.empty((n_paths, n1), dtype=compiled.dtype) for k in VARIABLES}
+    host = {k: np.empty((n_paths, n1), dtype=compiled.dtype) for k in variables(compiled)}
 
     def task(start: int, count: int):
         simulate_arrays(compiled, b, start, count, seed, records=records, out={k: a[start : start + count] for k, a in host.items()})
@@ -382,7 +434,7 @@ def simulate(
         task,
         n_paths,
         backend=b.with_workers(1),
-        bytes_per_path=3 * n1 * compiled.dtype.itemsize + 8,
+        bytes_per_path=len(host) * n1 * compiled.dtype.itemsize + 8,
         batch_size=batch_size,
         progress=progress,
         desc=f"simulate {compiled.name}",

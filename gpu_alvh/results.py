@@ -32,7 +32,8 @@ RNG_NAME = "Philox4x32-10 (counter: path, step, block; key: seed, crc32(scenario
 VAR_META: dict[str, tuple[str, str]] = {
     "spx": ("index points", "S&P 500 index level"),
     "variance": ("1/year", "instantaneous variance state v (decimal, annualised)"),
-    "vix": ("index points", "model-implied VIX, 100*sqrt(a*v + b) under the pricing model"),
+    "vix": ("index points", "model-implied VIX, 100*sqrt(a*v + b) under the pricing model (+ a2*v2 for two factors)"),
+    "slow_variance": ("1/year", "slow variance state v2 of a two-factor model (decimal, annualised)"),
 }
 
 

@@ -59,6 +59,7 @@ class Block(IntEnum):
     BRIDGE = 5  #: historical-replay dispersion (reserved)
     VAR_JUMP_TAIL = 6  #: normal for the Gamma remainder of > 4 variance jumps in one step
     VAR_JUMP_TIME = 7  #: (u_time, u_norm): when in the step the variance jumps come, the price diffusion they add
+    DIFFUSION2 = 8  #: (Z_v2, Z_s2) normals of the slow variance factor and its price diffusion (two-factor models)
     USER = 16  #: first block free for extensions
 
 

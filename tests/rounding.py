@@ -286,7 +286,7 @@ def path_bounds(records, path: int, n_steps: int, seed: int, key: int, unit: flo
     step, outs = tracked(market.market_step), (tracked(market.spot), tracked(market.variance), tracked(market.model_vix))
     _STATE.table64 = ULPS["numpy"] if table64 == "numpy" else ULPS[U64]
     proto = T(0.0, u=unit)
-    x0, v0 = tracked(market.market_init)(m, proto)
+    x0, v0, _ = tracked(market.market_init)(m, proto)
     x, v, bx, bv = x0.v, v0.v, x0.e, v0.e
     values, bounds = np.zeros((3, n_steps + 1)), np.zeros((3, n_steps + 1))
     ok = np.ones(n_steps + 1, dtype=bool)
@@ -294,12 +294,12 @@ def path_bounds(records, path: int, n_steps: int, seed: int, key: int, unit: flo
     for t in range(n_steps + 1):
         if t:
             _STATE.bx, _STATE.bv = bx, bv
-            x1, v1 = step(t, path, T(x, 0.0, 1.0, 0.0, unit), T(v, 0.0, 0.0, 1.0, unit), m, steps[t - 1], seed, key)
+            x1, v1, _ = step(t, path, T(x, 0.0, 1.0, 0.0, unit), T(v, 0.0, 0.0, 1.0, unit), 0.0, m, steps[t - 1], steps[t - 1], seed, key)
             x, v = x1.v, v1.v
             bx, bv = x1.e + abs(x1.dx) * bx + abs(x1.dv) * bv, v1.e + abs(v1.dx) * bx + abs(v1.dv) * bv
         _STATE.bx, _STATE.bv = bx, bv
         r_vix = steps[t - 1] if t else m  # the VIX formula of the step's pricing regime (of the start close at t = 0)
-        for k, (f, arg) in enumerate(zip(outs, ((T(x, 0.0, 1.0, 0.0, unit), m), (T(v, 0.0, 0.0, 1.0, unit),), (T(v, 0.0, 0.0, 1.0, unit), r_vix)))):
+        for k, (f, arg) in enumerate(zip(outs, ((T(x, 0.0, 1.0, 0.0, unit), m), (T(v, 0.0, 0.0, 1.0, unit),), (T(v, 0.0, 0.0, 1.0, unit), 0.0, m, r_vix)))):
             r = f(*arg)
             values[k, t], bounds[k, t] = r.v, r.total()
         ok[t] = not _STATE.ambiguous

@@ -52,7 +52,7 @@ def array_paths(c, n, seed):
         if t:
             st.step()
         r = steps[t - 1] if t else mk  # the VIX formula of the step's pricing regime
-        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, r)] for x, v in zip(st.x, st.v)]).T
+        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, 0.0, mk, r)] for x, v in zip(st.x, st.v)]).T
     return out
 
 
@@ -86,7 +86,7 @@ def replay_bounds(c, path: int, seed: int):
         if t:
             x, v, e, w = move(t, path, x, e, w, m, steps[t - 1], seed, c.key)
             x, v, e, w = (T(a.v, a.e) if isinstance(a, T) else T(a) for a in (x, v, e, w))  # next inputs: value, bound so far
-        bounds[:, t] = spot(x, m).total(), variance(v).total(), vix(v, m).total()
+        bounds[:, t] = spot(x, m).total(), variance(v).total(), vix(v, 0.0, m, m).total()
         ok[t] = not _STATE.ambiguous
     return bounds, np.logical_and.accumulate(ok)
 

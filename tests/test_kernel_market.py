@@ -28,7 +28,7 @@ from .test_paths import H, JUMPS, VJ, scen
 
 # historical episodes replay the data (tests/test_historical_kernel.py compares those against the array replay)
 LIBRARY = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml")
-                 if "historical:" not in p.read_text())
+                 if "historical:" not in p.read_text() and "model: svcj2" not in p.read_text())  # two factors: tests/test_two_factor.py
 
 
 def fused(c, n, seed, backend="numpy", **kw):
@@ -49,7 +49,7 @@ def array_engine(c, n, seed, n_steps):
         if t:
             st.step()
         r = steps[t - 1] if t else mk  # the VIX formula of the step's pricing regime
-        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, r)] for x, v in zip(st.x, st.v)]).T
+        out[:, :, t] = np.array([[market.spot(x, mk), market.variance(v), market.model_vix(v, 0.0, mk, r)] for x, v in zip(st.x, st.v)]).T
     return out
 
 
@@ -205,15 +205,15 @@ def test_float32_diffusion_has_no_float64_arithmetic():
         x, v = T(0.0, u=U32), T(float(c.v0), u=U32)
         _STATE.ops = {U32: 0, U64: 0}
         for t in range(1, 6):
-            x, v = step(t, 0, x, v, mk[0], steps[t - 1], 1, c.key)
-            for r in (tracked(market.spot)(x, mk[0]), tracked(market.model_vix)(v, mk[0])):
+            x, v, _ = step(t, 0, x, v, 0.0, mk[0], steps[t - 1], steps[t - 1], 1, c.key)
+            for r in (tracked(market.spot)(x, mk[0]), tracked(market.model_vix)(v, 0.0, mk[0], mk[0])):
                 assert r.u == U32
         assert _STATE.ops[U64] == 0 and _STATE.ops[U32] > 100, (scheme, _STATE.ops)
     # the check can fail: a jump step does float64 work by design
     c = compile_scenario(scen("svcj", params={**H, **VJ, **MANY_JUMPS}, horizon=5), dtype="float32")
     mk, steps = market.compile_market(c)
     _STATE.ops = {U32: 0, U64: 0}
-    tracked(market.market_step)(1, 0, T(0.0, u=U32), T(0.03, u=U32), mk[0], steps[0], 1, c.key)
+    tracked(market.market_step)(1, 0, T(0.0, u=U32), T(0.03, u=U32), 0.0, mk[0], steps[0], steps[0], 1, c.key)
     assert _STATE.ops[U64] > 0
     _STATE.ops = None
 
@@ -297,7 +297,7 @@ def test_simulate_kernel_compiles_for_cuda(ptx_sm90, dtype):
     arr = lambda ty, nd=1, layout="C": types.Array(ty, nd, layout)  # noqa: E731
     out = arr(from_dtype(ft), 2, "A")
     sig = (types.int64, types.int64, arr(from_dtype(market.market_dtype(ft))), arr(from_dtype(market.step_dtype(ft))),
-           types.uint64, types.uint64, out, out, out, arr(types.int64))
+           types.uint64, types.uint64, out, out, out, out, arr(types.int64))
     ptx, _ = ptx_sm90.compile_ptx(build.entry_module().simulate_cuda, sig, cc=(9, 0))
     assert ".entry" in ptx and "simulate_cuda" in ptx
 
@@ -317,5 +317,5 @@ def test_reported_values_are_the_array_engines():
     for got, fn, arg in ((st.spot, market.spot, "x"), (st.variance, market.variance, "v"), (st.vix, market.model_vix, "v")):
         for j in range(st.count):
             x = float(getattr(st, arg)[j])
-            r = tracked(fn)(T(x), mk) if fn is not market.variance else tracked(fn)(T(x))
+            r = tracked(fn)(T(x)) if fn is market.variance else (tracked(fn)(T(x), 0.0, mk, mk) if fn is market.model_vix else tracked(fn)(T(x), mk))
             assert abs(got[j] - r.v) <= 2 * r.total(), (fn.__name__, j, got[j], r)

@@ -20,20 +20,25 @@ NAMES = list_library()
 TAU = 30.0 / 365.0
 
 
-def vix_points(model: str, p: dict, v: float) -> float:
-    """Model VIX from SPEC section 3, written out independently of gpu_alvh.models."""
+def vix_points(model: str, p: dict, v: float, v2: float = 0.0) -> float:
+    """Model VIX from SPEC section 3, written out independently of gpu_alvh.models (svcj2: the slow factor
+    adds ``a2 v2 + theta2 (1 - a2)``, ``a2`` of ``kappa2``)."""
     k, th = p["kappa"], p["theta"]
     a = (1.0 - math.exp(-k * TAU)) / (k * TAU)
     lam = p.get("jump_intensity", 0.0)
     mu, d = p.get("jump_mean", 0.0), p.get("jump_std", 0.0)
     mu_v, rho_j = p.get("var_jump_mean", 0.0), p.get("jump_corr", 0.0)
-    if model == "svcj":
+    if model in ("svcj", "svcj2"):
         m = math.exp(mu + 0.5 * d * d) / (1.0 - rho_j * mu_v) - 1.0
         b = (th + lam * mu_v / k) * (1.0 - a) + 2.0 * lam * (m - (mu + rho_j * mu_v))
     elif model == "bates":
         b = th * (1.0 - a) + 2.0 * lam * (math.exp(mu + 0.5 * d * d) - 1.0 - mu)
     else:
         b = th * (1.0 - a)
+    if model == "svcj2":
+        k2 = p["kappa2"]
+        a2 = (1.0 - math.exp(-k2 * TAU)) / (k2 * TAU)
+        return 100.0 * math.sqrt(a * v + a2 * v2 + b + p["theta2"] * (1.0 - a2))
     return 100.0 * math.sqrt(a * v + b)
 
 
@@ -62,7 +67,7 @@ def test_library_file_loads_and_is_documented(name):
     assert spec.vix is not None
     if name in EPISODES and spec.vix < spec.model_q().vix_floor():  # a real close below the model's floor
         return  # (volmageddon_2018, day 0 VIX 11.66: v0 = 0; tests/test_historical_spec.py)
-    assert vix_points(spec.model, q, spec.v0()) == pytest.approx(spec.vix, rel=1e-10)
+    assert vix_points(spec.model, q, spec.v0(), spec.v2_0()) == pytest.approx(spec.vix, rel=1e-10)
     assert spec.initial_vix() == pytest.approx(spec.vix, rel=1e-10)
     assert spec.v0() > 0
 

@@ -110,7 +110,7 @@ def test_vix_round_trip_and_floor():
 
 
 def test_registry():
-    assert set(MODELS) == {"heston", "bates", "svcj"}
+    assert set(MODELS) == {"heston", "bates", "svcj", "svcj2"}
     assert get_model("Heston") is Heston
     with pytest.raises(ValueError, match="registered models: heston, bates, svcj"):
         get_model("sabr")

@@ -235,11 +235,11 @@ def test_nonfinite_is_reported_with_path_and_step(monkeypatch, variable):
     c = compile_scenario(scen("heston", horizon=5))
     orig = market.market_step
 
-    def poisoned(t, path, x, v, *args):
-        x, v = orig(t, path, x, v, *args)
+    def poisoned(t, path, x, v, v2, *args):
+        x, v, v2 = orig(t, path, x, v, v2, *args)
         if path == 7 and t >= 3:
-            return (np.float64(np.nan), v) if variable == "spx" else (x, np.float64(np.nan))
-        return x, v
+            return (np.float64(np.nan), v, v2) if variable == "spx" else (x, np.float64(np.nan), v2)
+        return x, v, v2
 
     monkeypatch.setattr(market, "market_step", poisoned)
     with pytest.raises(NonFiniteError) as err:

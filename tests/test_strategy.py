@@ -274,9 +274,9 @@ def test_nonfinite_in_the_book_stops_the_run_with_path_and_day(monkeypatch):
 
     orig = market.advance
 
-    def poisoned(t, path, x, v, e, w, *args):
-        x, v, e, w = orig(t, path, x, v, e, w, *args)
-        return (np.float64(np.nan) if path == 3 and t >= 3 else x), v, e, w
+    def poisoned(t, path, x, v, v2, e, w, *args):
+        x, v, v2, e, w = orig(t, path, x, v, v2, e, w, *args)
+        return (np.float64(np.nan) if path == 3 and t >= 3 else x), v, v2, e, w
 
     monkeypatch.setattr(market, "advance", poisoned)
     with pytest.raises(NonFiniteError) as err:

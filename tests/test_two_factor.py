@@ -210,3 +210,130 @@ def test_two_factor_vix_future_and_log_contract_match_exact_sampling():
     v_hi = m.fast_variance_from_vix(20.0, 0.0)
     assert m.vix_from_state(v_hi, 0.0) == pytest.approx(m.vix_from_state(v_lo, 0.03), rel=1e-12)
     assert vvix(m, [v_hi], [0.0])[0] > vvix(m, [v_lo], [0.03])[0] + 5.0
+
+
+# ---------------------------------------------------------------------------- paths, scenarios, gates
+
+P2 = {**FAST, **SLOW, **JUMPS}
+
+
+def _scenario(scheme="qe", horizon=12, **kw):
+    from tests.test_kernel_market import FEATURES
+    from tests.test_paths import scen
+
+    from gpu_alvh.compile import compile_scenario
+
+    feats = FEATURES if kw.pop("features", True) else {}
+    return compile_scenario(scen("svcj2", params={**P2, "v2_0": kw.pop("v2_0", 0.015)}, horizon=horizon, scheme=scheme,
+                                 name=kw.pop("name", "two"), **{**feats, **kw}))
+
+
+@pytest.mark.parametrize("scheme", ["qe", "euler"])
+def test_fused_paths_equal_the_array_stepper(scheme):
+    """Kernel and PathStepper do the same operations in the same order (both factors, jumps, events, every
+    shock and window); what differs is libm's last bit, so 1e-12 relative is ~5000 ulps of room."""
+    from gpu_alvh.backend import get_backend
+    from gpu_alvh.paths import PathStepper, simulate
+
+    c = _scenario(scheme)
+    ds = simulate(c, n_paths=64, seed=3, backend="numpy")
+    assert set(ds.data_vars) == {"spx", "variance", "vix", "slow_variance"}
+    st = PathStepper(c, get_backend("numpy"), 0, 64, 3)
+    for t in range(1, c.n_steps + 1):
+        st.step()
+        for k, ref in (("spx", st.spot), ("variance", st.variance), ("vix", st.vix), ("slow_variance", st.slow_variance)):
+            np.testing.assert_allclose(ds[k].values[:, t], ref, rtol=1e-12, atol=1e-300, err_msg=f"{k} step {t}")
+    sim = simulate(c, n_paths=6, seed=3, backend="cudasim")  # the CUDA compilation, in the simulator
+    for k in ds.data_vars:
+        np.testing.assert_array_equal(sim[k].values, ds[k].values[:6])
+
+
+def test_slow_factor_and_price_have_the_model_law():
+    """Jump-free, shock-free paths over 63 sessions: the slow variance has the CIR mean and variance
+    (z-tests at 4 standard errors), and the discounted-by-drift SPX is a martingale."""
+    from gpu_alvh.paths import simulate
+
+    c = _scenario(horizon=63, features=False, name="law", v2_0=0.03)
+    m = c.model_p
+    n = 6000
+    ds = simulate(c, n_paths=n, seed=7, backend="numpy")
+    T = c.n_steps * c.dt
+    v2 = ds["slow_variance"].values[:, -1]
+    mean, var = float(m.slow_mean(0.03, T)), float(m.slow_variance(0.03, T))
+    assert abs(v2.mean() - mean) < 4 * math.sqrt(var / n), (v2.mean(), mean)
+    se_var = math.sqrt(((v2 - v2.mean()) ** 4).mean() / n)
+    assert abs(v2.var() - var) < 4 * se_var, (v2.var(), var)
+    growth = ds["spx"].values[:, -1] / c.spot / math.exp(c.drift * float(c.dcal.sum()))
+    assert abs(growth.mean() - 1.0) < 4 * growth.std() / math.sqrt(n), growth.mean()
+    # and the slow factor is really there: the terminal VIX spread exceeds the fast factor's alone
+    assert v2.std() > 0.25 * math.sqrt(var) and v2.min() >= 0.0
+
+
+def test_vix_shocks_hit_their_targets_with_two_factors():
+    """A VIX level sets the fast variance at the current slow one; a VIX change moves the model VIX of the
+    close by exactly its points (same random numbers with and without it: same scenario name)."""
+    from gpu_alvh.paths import simulate
+
+    level = {"vix_level": 31.0, "day": 4}
+    a = simulate(_scenario(features=False, name="shock", shocks=[level, {"vix_change": -2.5, "day": 6}]), n_paths=50, seed=2, backend="numpy")
+    b = simulate(_scenario(features=False, name="shock", shocks=[level]), n_paths=50, seed=2, backend="numpy")
+    np.testing.assert_allclose(a["vix"].values[:, 4], 31.0, rtol=1e-12)
+    np.testing.assert_array_equal(a["vix"].values[:, :6], b["vix"].values[:, :6])
+    np.testing.assert_allclose(a["vix"].values[:, 6], b["vix"].values[:, 6] - 2.5, rtol=1e-12)
+    np.testing.assert_array_equal(a["slow_variance"].values[:, :7], b["slow_variance"].values[:, :7])  # the slow factor is untouched
+    assert np.all(a["variance"].values[:, 6] < b["variance"].values[:, 6])
+
+
+def test_start_states_split_the_vix_between_the_factors():
+    from tests.test_paths import scen
+
+    from gpu_alvh.spec import load_scenario
+
+    d = scen("svcj2", params=dict(P2), horizon=5, name="split")
+    d["params"].pop("v0")
+    d["vix"] = 19.0
+    spec = load_scenario(d)
+    p, q = spec.model_p(), spec.model_q()
+    f = spec.v0() / p.effective_theta()
+    assert spec.v2_0() == pytest.approx(f * p.theta2, rel=1e-12) and f > 0
+    assert spec.initial_vix() == pytest.approx(19.0, rel=1e-12)
+    # an explicit slow variance: v0 comes from the VIX at it
+    d["params"]["v2_0"] = 0.01
+    spec = load_scenario(d)
+    assert spec.v2_0() == 0.01 and float(q.vix_from_state(spec.v0(), 0.01)) == pytest.approx(19.0, rel=1e-12)
+    # a slow variance whose VIX alone is above the start VIX is refused, naming the field
+    d["params"]["v2_0"] = 0.2
+    with pytest.raises(SpecError, match="params.v2_0"):
+        load_scenario(d)
+    d["params"].pop("v2_0")
+    d["params"]["v2_0_typo"] = 0.01
+    with pytest.raises(SpecError, match="v2_0_typo"):
+        load_scenario(d)
+
+
+def test_library_two_factor_market_and_the_gates():
+    """base_2f loads, simulates and is checked against the history; the one-factor pricers refuse it
+    with an error naming the model (no traceback)."""
+    from click.testing import CliRunner
+
+    from gpu_alvh.cli import main
+    from gpu_alvh.pricing import price_options, price_vix
+    from gpu_alvh.spec import load_scenario
+
+    spec = load_scenario("base_2f")
+    assert spec.model == "svcj2" and spec.initial_vix() == pytest.approx(spec.vix, rel=1e-10)
+    r = CliRunner().invoke(main, ["run", "base_2f", "--paths", "4"])
+    assert r.exit_code == 2 and "one variance factor" in r.output and "svcj2" in r.output, r.output
+    r = CliRunner().invoke(main, ["price", "base_2f"])
+    assert r.exit_code == 2 and "one variance factor" in r.output, r.output
+    params = {**P2, "v0": 0.02, "v2_0": 0.01}
+    with pytest.raises(SpecError, match="one variance factor"):
+        price_vix("svcj2", params, expiries=[0.1])
+    got = price_options("svcj2", params, spot=100.0, strikes=[90.0, 100.0], expiries=0.25, kind="put", backend="numpy")
+    ref = cos_price(SVCJ2(**P2), spot=100.0, strikes=np.array([90.0, 100.0]), expiries=0.25, v=0.02, v2=0.01, is_call=False)
+    np.testing.assert_allclose(got, ref, rtol=1e-14)
+    with pytest.raises(SpecError, match="v2_0"):
+        price_options("svcj", {**FAST, **JUMPS, "v0": 0.02, "v2_0": 0.01}, spot=100.0, strikes=[90.0], expiries=0.25)
+    r = CliRunner().invoke(main, ["scenarios", "check", "base_2f", "--paths", "40", "--years", "2", "--backend", "numpy"])
+    assert r.exit_code == 0, r.output
+    assert "VVIX 95th percentile" in r.output and "VIX half-life, mean AR(1) within 252-session windows" in r.output

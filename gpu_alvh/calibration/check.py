@@ -7,7 +7,9 @@ the scenario's VIX is forgotten after a few half-lives), takes the daily closes 
 VIX9D and VIX3M are the pricing model's ``100 sqrt(a(tau) v + b(tau))`` at ``tau = 9/365`` and
 ``93/365``; VVIX and the ATM 30-day VIX-option implied vol come from the pricing layer
 (:func:`~gpu_alvh.calibration.moments.vvix_curve`) on 24 variance nodes, interpolated linearly
-in ``v`` for every day.
+in ``v`` for every day; for a two-factor model VIX9D / VIX3M take ``+ a2(tau) v2`` and VVIX comes from
+the Laplace transform of VIX^2 (:func:`gpu_alvh.pricing.vix_laplace.vvix`) on 24 x 12 nodes of
+``(v, v2)``, interpolated bilinearly (no ATM VIX-option vol: its option curves are not built yet).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from ..compile import TRADING_DAYS_PER_YEAR, compile_scenario
 from ..errors import SpecError, SpecIssue
 from ..paths import simulate
 from ..spec import apply_overrides, load_scenario
+from scipy.interpolate import RegularGridInterpolator
+
+from ..pricing.vix_laplace import vvix as vvix_laplace
 from .moments import TENORS, vvix_curve
 from .stats import STATISTICS, MarketStats, path_statistics
 
@@ -32,8 +37,10 @@ BURN_IN = 126
 MAX_HORIZON = 2520
 
 
-def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend="auto", progress: bool = False) -> MarketStats:
-    """Statistics of ``n_paths`` simulated paths of ``years`` x 252 sessions (after the burn-in).
+def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend="auto", progress: bool = False,
+                    n_boot: int = 500) -> MarketStats:
+    """Statistics of ``n_paths`` simulated paths of ``years`` x 252 sessions (after the burn-in);
+    ``n_boot`` bootstrap replicates over paths give the standard errors.
 
     ``extra`` of the result holds ``atm_iv_p50`` (median model ATM 30-day VIX-option vol, points).
     """
@@ -50,21 +57,29 @@ def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend=
     spx = np.asarray(ds["spx"])[:, closes]
     v = np.asarray(ds["variance"])[:, closes]
     vix = np.asarray(ds["vix"])[:, closes]
+    two = compiled.n_factors == 2
+    v2 = np.asarray(ds["slow_variance"])[:, closes] if two else np.zeros_like(v)
     # VIX9D, VIX3M and VVIX through the pricing model of each close (a priced window regime has its own)
     on_regime = np.broadcast_to(compiled.regime[closes], v.shape)
     nodes = np.unique(np.quantile(v, np.linspace(0.0, 1.0, 24)))
+    nodes2 = np.unique(np.quantile(v2, np.linspace(0.0, 1.0, 12))) if two else None
     vix9d, vix3m, vvix, atm_v = (np.empty_like(v) for _ in range(4))
     for j, m in enumerate(compiled.pricing_models):
         on = on_regime == j
         if not on.any():
             continue
-        vix9d[on] = m.vix_from_variance(v[on], tau=TENORS["9"])
-        vix3m[on] = m.vix_from_variance(v[on], tau=TENORS["93"])
-        vv, atm = vvix_curve(m, nodes, rate=spec.rate)
-        vvix[on], atm_v[on] = np.interp(v[on], nodes, vv), np.interp(v[on], nodes, atm)
+        vix9d[on] = m.vix_from_state(v[on], v2[on], tau=TENORS["9"])
+        vix3m[on] = m.vix_from_state(v[on], v2[on], tau=TENORS["93"])
+        if two:  # VVIX from the Laplace transform of VIX^2 on a (v, v2) grid, bilinear; no VIX option curves
+            grid = vvix_laplace(m, np.repeat(nodes, nodes2.size), np.tile(nodes2, nodes.size)).reshape(nodes.size, nodes2.size)
+            vvix[on] = RegularGridInterpolator((nodes, nodes2), grid)(np.stack([v[on], v2[on]], axis=-1))
+            atm_v[on] = np.nan
+        else:
+            vv, atm = vvix_curve(m, nodes, rate=spec.rate)
+            vvix[on], atm_v[on] = np.interp(v[on], nodes, vv), np.interp(v[on], nodes, atm)
     label = f"{spec.name}: {n_paths} paths x {sessions} sessions after {BURN_IN} burn-in, seed {ds.attrs['seed']}"
-    out = path_statistics(spx, vix, vix9d, vix3m, vvix, window=label)
-    out.extra["atm_iv_p50"] = float(np.median(atm_v))
+    out = path_statistics(spx, vix, vix9d, vix3m, vvix, window=label, n_boot=n_boot)
+    out.extra["atm_iv_p50"] = float(np.median(atm_v))  # NaN for two factors (no VIX option curves)
     return out
 
 

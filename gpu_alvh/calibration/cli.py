@@ -1,9 +1,10 @@
 """``alvh calibrate`` and ``alvh scenarios check`` (registered by :mod:`gpu_alvh.cli`).
 
 * ``alvh calibrate --spx FILE --vix FILE [--vix3m FILE --vix9d FILE --vvix FILE] [--from D --to D]
-  [--out FILE [--overwrite]]`` fits SVCJ P and Q parameters to the user's daily closes
-  (:func:`gpu_alvh.calibration.calibrate`), prints the fit table and writes (or prints) a scenario
-  ``drift`` / ``params`` / ``pricing`` block with the table as comments.
+  [--model svcj|svcj2] [--out FILE [--overwrite]]`` fits SVCJ P and Q parameters to the user's daily closes
+  (:func:`gpu_alvh.calibration.calibrate`; ``svcj2``: the two-factor model by simulation,
+  :func:`gpu_alvh.calibration.fit2.calibrate_two_factor`), prints the fit table and writes (or prints) a
+  scenario ``model`` / ``drift`` / ``params`` / ``pricing`` block with the table as comments.
 * ``alvh scenarios check NAME [--paths N --years Y --seed S]`` simulates a scenario and prints its
   market statistics beside the shipped history's (the library's fit data), with standard errors
   and ``z = (model - history) / sqrt(se_m^2 + se_h^2)``; ``*`` marks ``|z| > 2``.
@@ -25,6 +26,8 @@ __all__ = ["calibrate_command", "check_command", "Z_FLAG"]
 
 #: ``scenarios check`` marks rows whose |z| exceeds this (two combined standard errors).
 Z_FLAG = 2.0
+#: Models ``alvh calibrate`` fits: by moments (svcj, :mod:`.fit`) or by simulation (svcj2, :mod:`.fit2`).
+CALIBRATED = ("svcj", "svcj2")
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -68,10 +71,15 @@ def _write_atomic(path: str, text: str, overwrite: bool) -> None:
 @click.option("--to", "end", default=None, help="Last date used [last SPX date].")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the YAML block here [print it].")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--max-nfev", type=click.IntRange(min=1), default=60, show_default=True, help="Least-squares iteration budget.")
-def calibrate_command(spx, vix, vix3m, vix9d, vvix, start, end, out, overwrite, max_nfev) -> None:
-    """Fit SVCJ simulation (P) and pricing (Q) parameters to daily closes; print the fit table."""
+@click.option("--max-nfev", type=click.IntRange(min=1), default=None, help="Least-squares budget [svcj: 60 iterations per start; svcj2: 200 evaluations].")
+@click.option("--model", "model", type=click.Choice(CALIBRATED), default="svcj", show_default=True,
+              help="Model to fit: svcj (moments, ~25 s) or the two-factor svcj2 (by simulation, minutes).")
+@click.option("--paths", "n_paths", type=click.IntRange(min=20), default=600, show_default=True,
+              help="svcj2: simulated paths of 9 years per evaluation.")
+def calibrate_command(spx, vix, vix3m, vix9d, vvix, start, end, out, overwrite, max_nfev, model, n_paths) -> None:
+    """Fit simulation (P) and pricing (Q) parameters of SVCJ (or SVCJ2) to daily closes; print the fit table."""
     from .fit import calibrate
+    from .fit2 import calibrate_two_factor
     from .history import build_frame, read_closes, window_dates
     from .stats import history_statistics
 
@@ -85,7 +93,10 @@ def calibrate_command(spx, vix, vix3m, vix9d, vvix, start, end, out, overwrite, 
     def progress(n, cost):
         click.echo(f"  ... {n} evaluations, cost {cost:.2f}", err=True)
 
-    result = calibrate(targets, max_nfev=max_nfev, progress=progress)
+    if model == "svcj2":
+        result = calibrate_two_factor(targets, n_paths=n_paths, max_nfev=max_nfev or 200, progress=progress)
+    else:
+        result = calibrate(targets, max_nfev=max_nfev or 60, progress=progress)
     click.echo(result.table())
     for note in result.notes:
         click.echo(f"note: {note}")
@@ -120,5 +131,7 @@ def check_command(scenario, n_paths, years, seed, backend) -> None:
         mark = " *" if abs(r.z) > Z_FLAG else ""
         flagged += bool(mark)
         click.echo(f"{r.label:54s} {r.unit:>8s} {r.history:9{fmt}} {r.history_se:7{fmt}} {r.model:9{fmt}} {r.model_se:7{fmt}} {r.z:6.2f}{mark}")
-    click.echo(f"model ATM 30-day VIX-option implied vol, median over days: {model.extra['atm_iv_p50']:.1f} (no history series; compare VVIX)")
+    atm = model.extra["atm_iv_p50"]
+    if atm == atm:  # NaN for a two-factor model: its VIX option curves are not built
+        click.echo(f"model ATM 30-day VIX-option implied vol, median over days: {atm:.1f} (no history series; compare VVIX)")
     click.echo(f"* : |z| > {Z_FLAG:g}, z = (model - history) / sqrt(se_model^2 + se_history^2); {flagged} flagged")

@@ -89,12 +89,13 @@ class FitResult:
     nfev: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    model: type = SVCJ  #: the fitted model class (SVCJ here, SVCJ2 for :mod:`gpu_alvh.calibration.fit2`)
 
-    def model_p(self) -> SVCJ:
-        return SVCJ(**self.params)
+    def model_p(self):
+        return self.model(**self.params)
 
-    def model_q(self) -> SVCJ:
-        return SVCJ(**{**self.params, **self.pricing})
+    def model_q(self):
+        return self.model(**{**self.params, **self.pricing})
 
     def rows(self):
         """``(key, label, unit, target, se, fitted, z, used)`` for every statistic with a target and a fitted value."""
@@ -122,7 +123,7 @@ class FitResult:
                 f"# cost {self.cost:.3f} ({self.nfev} evaluations, {self.seconds:.0f} s)"]
         head += [f"# {line}" for line in self.table().splitlines()]
         head += [f"# note: {n}" for n in self.notes]
-        body = ["model: svcj", f"drift: {_num(self.drift)}", "params:"]
+        body = [f"model: {self.model.name}", f"drift: {_num(self.drift)}", "params:"]
         body += [f"  {k}: {_num(v)}" for k, v in self.params.items()]
         body += ["pricing:"] + [f"  {k}: {_num(v)}" for k, v in self.pricing.items()]
         return "\n".join(head + body) + "\n"

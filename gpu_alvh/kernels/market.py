@@ -92,7 +92,7 @@ __all__ = [
 SCHEME_IDS = {name: k for k, name in enumerate(SCHEMES)}
 _QE = SCHEME_IDS["qe"]
 #: Jump samplers by model name (0: none).
-JUMP_KINDS = {"heston": 0, "bates": 1, "svcj": 2}
+JUMP_KINDS = {"heston": 0, "bates": 1, "svcj": 2, "svcj2": 2}
 _SVCJ = JUMP_KINDS["svcj"]
 #: ``mode`` of a model step (the replay branch adds its own value).
 STEP_MODEL = 0
@@ -102,24 +102,24 @@ F_JUMPS, F_EVENT, F_EVENT_NOISE, F_VAR_MULT, F_GAP, F_VIX_LEVEL, F_VIX_CHANGE = 
 
 _B_DIFFUSION, _B_JUMP, _B_VJ_A, _B_VJ_B = int(Block.DIFFUSION), int(Block.JUMP), int(Block.VAR_JUMP_A), int(Block.VAR_JUMP_B)
 _B_EVENT, _B_VJ_TAIL, _B_BRIDGE = int(Block.EVENT), int(Block.VAR_JUMP_TAIL), int(Block.BRIDGE)
-_B_VJ_TIME = int(Block.VAR_JUMP_TIME)
+_B_VJ_TIME, _B_DIFFUSION2 = int(Block.VAR_JUMP_TIME), int(Block.DIFFUSION2)
 _replay_step = jitable(replay_step)  # the replay maths exists once, in gpu_alvh.historical
 _EXACT_VAR_JUMPS = 4  # SVCJ.EXACT_VAR_JUMPS
 _PSI_C = 1.5
 _SQRT1_2 = 0.7071067811865476
 
 _F8 = np.float64
-_HOT_MARKET = ("spot", "dt", "half_dt", "sqrt_dt", "vix_a", "vix_b")
+_HOT_MARKET = ("spot", "dt", "half_dt", "sqrt_dt", "vix_a", "vix_b", "vix_a2", "v2_0")
 _HOT_STEP = ("mu_dt", "E", "theta_1mE", "c1", "c2", "K2", "K3", "mhalf_K3", "A", "m2A",
-             "kappa_dt", "kappa_theta_dt", "sigma_sqrt_dt", "rho", "sqrt_1mrho2", "var_mult", "vix_a", "vix_b")
+             "kappa_dt", "kappa_theta_dt", "sigma_sqrt_dt", "rho", "sqrt_1mrho2", "var_mult", "vix_a", "vix_b", "vix_a2")
 
 
 def market_dtype(dtype) -> np.dtype:
     """Record of the model constants; the per-step fields in ``dtype``, the rare ones in float64."""
-    return np.dtype([("n_steps", np.int64), ("scheme", np.int64), ("jumps", np.int64), ("regime", np.int64), ("v0", _F8),
+    return np.dtype([("n_steps", np.int64), ("scheme", np.int64), ("jumps", np.int64), ("regime", np.int64), ("factors", np.int64), ("v0", _F8),
                      ("disp", _F8), ("kappa_p", _F8), ("sigma_p", _F8), ("rho_p", _F8),
                      *[(k, dtype) for k in _HOT_MARKET],
-                     ("vix_a64", _F8), ("vix_b64", _F8), ("jump_mean", _F8), ("jump_std", _F8),
+                     ("vix_a64", _F8), ("vix_b64", _F8), ("vix_a2_64", _F8), ("jump_mean", _F8), ("jump_std", _F8),
                      ("var_jump_mean", _F8), ("jump_corr", _F8)], align=True)
 
 
@@ -127,7 +127,7 @@ def step_dtype(dtype) -> np.dtype:
     """Record of one step; the fields used every step in ``dtype``, events and shocks in float64."""
     return np.dtype([*[(k, dtype) for k in _HOT_STEP],
                      ("ev_mean", _F8), ("ev_std", _F8), ("gap", _F8), ("vix_level", _F8), ("vix_change", _F8),
-                     ("vix_a64", _F8), ("vix_b64", _F8),
+                     ("vix_a64", _F8), ("vix_b64", _F8), ("vix_a2_64", _F8),
                      ("lam_dt", _F8), ("pois_e0", _F8), ("pois_n", np.int32), ("flags", np.int32), ("qe_det", np.int32),
                      ("mode", np.int32), ("regime", np.int32), ("x_close", _F8), ("v_anchor", _F8), ("v_day", _F8), ("n_left", np.int32)], align=True)
 
@@ -139,26 +139,61 @@ def compile_market(compiled):
     ``model.jump_compensator``, :func:`~gpu_alvh.paths.poisson_thresholds`), once per distinct
     ``(sigma, rho, lambda)`` of the schedules.
     """
-    from ..paths import poisson_thresholds
-
     c, m = compiled, compiled.model_p
     if m.name not in JUMP_KINDS:
         raise ValueError(f"model {m.name!r} has no per-path jump sampler; known: {', '.join(JUMP_KINDS)}")
     ft = np.dtype(c.dtype)
     scheme = get_scheme(c.scheme)
-    a, b = c.pricing_models[c.regime[0]].vix2_coefficients()  # the start close's VIX formula
+    two = c.n_factors == 2
+    a, a2, b = c.pricing_models[c.regime[0]].vix2_terms()  # the start close's VIX formula
     mk = np.zeros(1, market_dtype(ft))
     h = c.historical
-    mk[0] = (c.n_steps, SCHEME_IDS[c.scheme], JUMP_KINDS[m.name], c.regime[0], c.v0, *((h.dispersion, h.kappa, h.sigma, h.rho) if h is not None else (0.0,) * 4), c.spot, c.dt, 0.5 * c.dt, math.sqrt(c.dt), a, b, a, b,
-             getattr(m, "jump_mean", 0.0), getattr(m, "jump_std", 0.0), getattr(m, "var_jump_mean", 0.0), getattr(m, "jump_corr", 0.0))
-    st = np.zeros(c.n_steps, step_dtype(ft))
-    keys, inverse = np.unique(np.stack([c.sigma, c.rho, c.jump_intensity], axis=1), axis=0, return_inverse=True)
-    table = np.zeros(len(keys), st.dtype)
-    for j, (sigma, rho, lam) in enumerate(keys.tolist()):
-        lam_dt = lam * c.dt
+    r = mk[0]
+    r["n_steps"], r["scheme"], r["jumps"], r["regime"], r["factors"], r["v0"] = c.n_steps, SCHEME_IDS[c.scheme], JUMP_KINDS[m.name], c.regime[0], c.n_factors, c.v0
+    r["disp"], r["kappa_p"], r["sigma_p"], r["rho_p"] = (h.dispersion, h.kappa, h.sigma, h.rho) if h is not None else (0.0,) * 4
+    r["spot"], r["dt"], r["half_dt"], r["sqrt_dt"], r["v2_0"] = c.spot, c.dt, 0.5 * c.dt, math.sqrt(c.dt), c.v2_0
+    r["vix_a"], r["vix_b"], r["vix_a2"], r["vix_a64"], r["vix_b64"], r["vix_a2_64"] = a, b, a2, a, b, a2
+    for name in ("jump_mean", "jump_std", "var_jump_mean", "jump_corr"):
+        r[name] = getattr(m, name, 0.0)
+    st = np.zeros(c.n_steps * c.n_factors, step_dtype(ft))
+    st[: c.n_steps] = _scheme_rows(scheme, m.kappa, m.theta, c.sigma, c.rho, c.jump_intensity, c.dt, st.dtype, m.jump_compensator())
+    if two:  # the slow factor's scheme records: steps[n_steps + t - 1] (no drift, no jumps)
+        st[c.n_steps:] = _scheme_rows(scheme, m.kappa2, m.theta2, c.sigma2, c.rho2, np.zeros(c.n_steps), c.dt, st.dtype, 0.0)
+    s0 = st[: c.n_steps]
+    s0["regime"] = c.regime[1:]
+    coef = np.array([q.vix2_terms() for q in c.pricing_models])[c.regime[1:]]  # the VIX formula of each step's pricing regime
+    s0["vix_a"], s0["vix_a2"], s0["vix_b"] = coef[:, 0], coef[:, 1], coef[:, 2]
+    s0["vix_a64"], s0["vix_a2_64"], s0["vix_b64"] = coef[:, 0], coef[:, 1], coef[:, 2]
+    s0["mu_dt"] = c.drift * c.dcal + s0["mu_dt"]  # one clock: carry in calendar time, jump compensator in trading time
+    s0["mode"] = STEP_MODEL
+    s0["var_mult"] = c.var_mult
+    ev = ~np.isnan(c.event_mean)
+    s0["ev_mean"], s0["ev_std"] = np.where(ev, c.event_mean, 0.0), np.where(ev, c.event_std, 0.0)
+    s0["flags"] |= np.where(ev, F_EVENT, 0) | np.where(ev & (s0["ev_std"] > 0), F_EVENT_NOISE, 0) | np.where(c.var_mult != 1.0, F_VAR_MULT, 0)
+    for field, values, flag in (("gap", c.spx_return, F_GAP), ("vix_level", c.vix_level, F_VIX_LEVEL), ("vix_change", c.vix_change, F_VIX_CHANGE)):
+        for i in np.flatnonzero(~np.isnan(values)):
+            s0[field][i] = math.log1p(float(values[i])) if field == "gap" else float(values[i])
+            s0["flags"][i] |= flag
+    if h is not None:  # historical replay: every step is the real close plus dispersion (no jumps, events, shocks)
+        s0["mode"] = STEP_REPLAY
+        s0["flags"] = 0
+        s0["x_close"], s0["v_anchor"], s0["v_day"], s0["n_left"] = h.x_close, h.v_anchor, h.v_day, h.n_left
+    return mk, st
+
+
+def _scheme_rows(scheme, kappa, theta, sigma, rho, lam, dt, dtype, compensator):
+    """Step records [n_steps] of one variance factor: the scheme's coefficients and the Poisson constants,
+    computed once per distinct ``(sigma, rho, lambda)`` of the schedules; ``mu_dt`` holds the jump
+    compensator's part of the drift."""
+    from ..paths import poisson_thresholds
+
+    keys, inverse = np.unique(np.stack([sigma, rho, lam], axis=1), axis=0, return_inverse=True)
+    table = np.zeros(len(keys), dtype)
+    for j, (sig, rh, lm) in enumerate(keys.tolist()):
+        lam_dt = lm * dt
         row = table[j]
-        row["mu_dt"] = -lam * m.jump_compensator() * c.dt  # + the drift over the step's calendar time, below
-        co = scheme.coefficients(m.kappa, m.theta, sigma, rho, c.dt)
+        row["mu_dt"] = -lm * compensator * dt  # + the drift over the step's calendar time, for the fast factor
+        co = scheme.coefficients(kappa, theta, sig, rh, dt)
         if scheme.name == "qe":
             row["E"], row["theta_1mE"], row["c1"], row["c2"], row["K2"], row["K3"], row["A"] = co.E, co.theta_1mE, co.c1, co.c2, co.K2, co.K3, co.A
             row["mhalf_K3"], row["m2A"], row["qe_det"] = -0.5 * co.K3, -2.0 * co.A, int(co.deterministic)
@@ -167,25 +202,7 @@ def compile_market(compiled):
             row["rho"], row["sqrt_1mrho2"] = co.rho, co.sqrt_1mrho2
         if lam_dt > 0.0:
             row["lam_dt"], row["pois_e0"], row["pois_n"], row["flags"] = lam_dt, math.exp(-lam_dt), len(poisson_thresholds(lam_dt)), F_JUMPS
-    st[:] = table[inverse.ravel()]
-    st["regime"] = c.regime[1:]
-    coef = np.array([q.vix2_coefficients() for q in c.pricing_models])[c.regime[1:]]  # the VIX formula of each step's pricing regime
-    st["vix_a"], st["vix_b"], st["vix_a64"], st["vix_b64"] = coef[:, 0], coef[:, 1], coef[:, 0], coef[:, 1]
-    st["mu_dt"] = c.drift * c.dcal + st["mu_dt"]  # one clock: carry in calendar time, jump compensator in trading time
-    st["mode"] = STEP_MODEL
-    st["var_mult"] = c.var_mult
-    ev = ~np.isnan(c.event_mean)
-    st["ev_mean"], st["ev_std"] = np.where(ev, c.event_mean, 0.0), np.where(ev, c.event_std, 0.0)
-    st["flags"] |= np.where(ev, F_EVENT, 0) | np.where(ev & (st["ev_std"] > 0), F_EVENT_NOISE, 0) | np.where(c.var_mult != 1.0, F_VAR_MULT, 0)
-    for field, values, flag in (("gap", c.spx_return, F_GAP), ("vix_level", c.vix_level, F_VIX_LEVEL), ("vix_change", c.vix_change, F_VIX_CHANGE)):
-        for i in np.flatnonzero(~np.isnan(values)):
-            st[field][i] = math.log1p(float(values[i])) if field == "gap" else float(values[i])
-            st["flags"][i] |= flag
-    if h is not None:  # historical replay: every step is the real close plus dispersion (no jumps, events, shocks)
-        st["mode"] = STEP_REPLAY
-        st["flags"] = 0
-        st["x_close"], st["v_anchor"], st["v_day"], st["n_left"] = h.x_close, h.v_anchor, h.v_day, h.n_left
-    return mk, st
+    return table[inverse.ravel()]
 
 
 # ---------------------------------------------------------------------------------- VIX <-> variance
@@ -216,10 +233,25 @@ def variance(v):
 
 
 @jitable
-def model_vix(v, r):
-    """Model VIX in points from the pricing model's ``VIX^2 = a v + b``: of the base pricing model with
-    ``r = mk[0]`` (step 0), of step ``t``'s pricing regime with ``r = steps[t - 1]``."""
-    return vix_from_variance(v, r["vix_a"], r["vix_b"])
+def model_vix(v, v2, m, r):
+    """Model VIX in points from the pricing model's ``VIX^2 = a v + b`` (``+ a2 v2`` for two factors): of
+    the base pricing model with ``r = mk[0]`` (step 0), of step ``t``'s pricing regime with
+    ``r = steps[t - 1]``; ``m = mk[0]``."""
+    if m["factors"] == 1:
+        return vix_from_variance(v, r["vix_a"], r["vix_b"])
+    zero = like(v, 0.0)
+    q = like(v, r["vix_a"]) * fmax(v, zero) + like(v, r["vix_a2"]) * fmax(v2, zero) + like(v, r["vix_b"])
+    return like(v, 100.0) * math.sqrt(q)
+
+
+@jitable
+def fast_variance_from_vix(vix, v2, m, r):
+    """Fast variance with model VIX ``vix`` points at slow variance ``v2`` (float64, record ``r`` as
+    :func:`model_vix`): :func:`variance_from_vix` for one factor."""
+    if m["factors"] == 1:
+        return variance_from_vix(vix, r["vix_a64"], r["vix_b64"])
+    q = vix / 100.0
+    return fmax((q * q - r["vix_b64"] - r["vix_a2_64"] * fmax(float(v2), 0.0)) / r["vix_a64"], 0.0)
 
 
 # ---------------------------------------------------------------------------------- schemes
@@ -315,8 +347,9 @@ def jumps(t, path, m, n, u_size, seed, key):
 # ---------------------------------------------------------------------------------- the step
 @jitable
 def market_init(m, proto):
-    """``(x, v)`` at step 0 in the float type of ``proto`` (a float or an array of floats)."""
-    return like(proto, 0.0), like(proto, m["v0"])
+    """``(x, v, v2)`` at step 0 in the float type of ``proto`` (a float or an array of floats); ``v2`` the
+    slow variance of a two-factor model (0 for one factor)."""
+    return like(proto, 0.0), like(proto, m["v0"]), like(proto, m["v2_0"])
 
 
 @jitable_inline
@@ -332,36 +365,58 @@ def replay_move(t, path, x, e, w, m, s, seed, key):
 
 
 @jitable_inline
-def model_move(t, path, x, v, m, s, seed, key):
-    """Item 1 of step ``t``: the diffusion of ``(x, v)`` by the scenario's scheme."""
+def model_move(t, path, x, v, v2, m, s, s2, seed, key):
+    """Item 1 of step ``t``: the diffusion of ``(x, v)`` by the scenario's scheme, then of the slow factor
+    ``v2`` of a two-factor model (:func:`slow_move`)."""
     if single(x):
         z_v, z_s = normals32(path, t, _B_DIFFUSION, seed, key)
     else:
         z_v, z_s = normals(path, t, _B_DIFFUSION, seed, key)
     z_v, z_s = like(x, z_v), like(x, z_s)
     if m["scheme"] == _QE:
-        return qe_step(x, v, z_v, z_s, m, s)
-    return euler_step(x, v, z_v, z_s, m, s)
+        x1, v1 = qe_step(x, v, z_v, z_s, m, s)
+    else:
+        x1, v1 = euler_step(x, v, z_v, z_s, m, s)
+    if m["factors"] == 2:
+        x1, v2 = slow_move(t, path, x1, v2, m, s2, seed, key)
+    return x1, v1, v2
+
+
+@jitable
+def slow_move(t, path, x, v2, m, s2, seed, key):
+    """The slow factor's diffusion and its part of ``x``: the same scheme on its own records
+    ``s2 = steps[n_steps + t - 1]`` (no drift) with the normals of block DIFFUSION2 (an ordinary call:
+    the one-factor step stays a straight line)."""
+    if single(x):
+        z_v, z_s = normals32(path, t, _B_DIFFUSION2, seed, key)
+    else:
+        z_v, z_s = normals(path, t, _B_DIFFUSION2, seed, key)
+    z_v, z_s = like(x, z_v), like(x, z_s)
+    if m["scheme"] == _QE:
+        return qe_step(x, v2, z_v, z_s, m, s2)
+    return euler_step(x, v2, z_v, z_s, m, s2)
 
 
 @jitable_inline
-def advance(t, path, x, v, e, w, m, s, seed, key):
-    """``(x, v, e, w)`` after step ``t``: a replay step or a model step (``e, w``: replay deviations, 0 otherwise)."""
+def advance(t, path, x, v, v2, e, w, m, s, s2, seed, key):
+    """``(x, v, v2, e, w)`` after step ``t``: a replay step or a model step (``e, w``: replay deviations,
+    0 otherwise; ``v2``: the slow variance of a two-factor model, records ``s2 = steps[n_steps + t - 1]``,
+    else ``s2`` is unused)."""
     if s["mode"] == STEP_REPLAY:
         x1, v1, e1, w1 = replay_move(t, path, x, e, w, m, s, seed, key)
-        return like(x, x1), like(x, v1), like(x, e1), like(x, w1)
-    x1, v1 = market_step(t, path, x, v, m, s, seed, key)
-    return x1, v1, e, w
+        return like(x, x1), like(x, v1), v2, like(x, e1), like(x, w1)
+    x1, v1, v21 = market_step(t, path, x, v, v2, m, s, s2, seed, key)
+    return x1, v1, v21, e, w
 
 
 @jitable_inline
-def market_step(t, path, x, v, m, s, seed, key):
-    """``(x, v)`` after model step ``t`` (1-based) of global path ``path``.
+def market_step(t, path, x, v, v2, m, s, s2, seed, key):
+    """``(x, v, v2)`` after model step ``t`` (1-based) of global path ``path``.
 
-    Records ``m = mk[0]``, ``s = steps[t - 1]``; ``seed``, ``key`` uint64.
+    Records ``m = mk[0]``, ``s = steps[t - 1]`` (and ``s2``, see :func:`advance`); ``seed``, ``key`` uint64.
     """
     flags = s["flags"]
-    x1, v1 = model_move(t, path, x, v, m, s, seed, key)
+    x1, v1, v2 = model_move(t, path, x, v, v2, m, s, s2, seed, key)
     if flags != 0:
         if flags & F_JUMPS:
             u_count, u_size = uniforms(path, t, _B_JUMP, seed, key)
@@ -378,27 +433,35 @@ def market_step(t, path, x, v, m, s, seed, key):
             x1 = x1 + like(x, move)
         if flags & F_VAR_MULT:
             v1 = v1 * like(x, s["var_mult"])
+            if m["factors"] == 2:
+                v2 = v2 * like(x, s["var_mult"])
         if flags & F_GAP:
             x1 = x + like(x, s["gap"])
         if flags & F_VIX_LEVEL:
-            v1 = like(x, variance_from_vix(s["vix_level"], s["vix_a64"], s["vix_b64"]))
+            v1 = like(x, fast_variance_from_vix(s["vix_level"], v2, m, s))
         if flags & F_VIX_CHANGE:
-            a, b = s["vix_a64"], s["vix_b64"]
-            v1 = like(x, variance_from_vix(vix_from_variance(float(v1), a, b) + s["vix_change"], a, b))
-    return x1, v1
+            if m["factors"] == 1:
+                now = vix_from_variance(float(v1), s["vix_a64"], s["vix_b64"])
+            else:
+                now = 100.0 * math.sqrt(s["vix_a64"] * fmax(float(v1), 0.0) + s["vix_a2_64"] * fmax(float(v2), 0.0) + s["vix_b64"])
+            v1 = like(x, fast_variance_from_vix(now + s["vix_change"], v2, m, s))
+    return x1, v1, v2
 
 
 # ---------------------------------------------------------------------------------- whole path
 @jitable_inline
-def _report(row, t, p, x, v, m, r, spx, var, vix, code):
-    """Write the reported values of ``(x, v)`` into row ``row`` (``r``: the record of the VIX formula, see
-    :func:`model_vix`); first non-finite code ``3t + k`` kept."""
-    s, w, q = spot(x, m), variance(v), model_vix(v, r)
+def _report(row, t, p, x, v, v2, m, r, spx, var, vix, var2, code):
+    """Write the reported values of ``(x, v, v2)`` into row ``row`` (``r``: the record of the VIX formula, see
+    :func:`model_vix`; ``var2`` only for two factors); first non-finite code ``3t + k`` kept (a slow
+    variance counts as ``k = 1``, variance)."""
+    s, w, q, w2 = spot(x, m), variance(v), model_vix(v, v2, m, r), variance(v2)
     spx[row, p], var[row, p], vix[row, p] = s, w, q
+    if m["factors"] == 2:
+        var2[row, p] = w2
     if code < 0:
         if not math.isfinite(s):
             return 3 * t
-        if not math.isfinite(w):
+        if not (math.isfinite(w) and math.isfinite(w2)):
             return 3 * t + 1
         if not math.isfinite(q):
             return 3 * t + 2
@@ -406,29 +469,31 @@ def _report(row, t, p, x, v, m, r, spx, var, vix, code):
 
 
 @jitable
-def simulate_path(p, start, mk, steps, seed, key, spx, var, vix, bad):
+def simulate_path(p, start, mk, steps, seed, key, spx, var, vix, var2, bad):
     """Simulate path ``start + p`` over the whole horizon.
 
-    ``spx, var, vix`` are ``[n_steps + 1, n]`` (every step; any strides) or ``[1, n]`` (the terminal
-    state only, for benchmarks).  ``bad[p]`` gets ``3 t + k`` for the first step ``t`` whose reported
-    value ``k`` (0 spot, 1 variance, 2 VIX) is not finite, or -1.  With the terminal layout the state
-    ``(x, v)`` is checked every step (``k`` = 0 for x, 1 for v) and the reported values at the end.
+    ``spx, var, vix`` (and ``var2``, the slow variance of a two-factor model; not written for one factor)
+    are ``[n_steps + 1, n]`` (every step; any strides) or ``[1, n]`` (the terminal state only, for
+    benchmarks).  ``bad[p]`` gets ``3 t + k`` for the first step ``t`` whose reported value ``k`` (0 spot,
+    1 variance, 2 VIX) is not finite, or -1.  With the terminal layout the state ``(x, v)`` is checked
+    every step (``k`` = 0 for x, 1 for v) and the reported values at the end.
     """
     path = start + p
     m = mk[0]
     n = m["n_steps"]
-    x, v = market_init(m, spx)
+    slow = n if m["factors"] == 2 else 0  # the slow factor's records follow the steps'
+    x, v, v2 = market_init(m, spx)
     e, w = like(x, 0.0), like(x, 0.0)
     every = spx.shape[0] > 1
     code = -1
     if every:
-        code = _report(0, 0, p, x, v, m, m, spx, var, vix, code)
+        code = _report(0, 0, p, x, v, v2, m, m, spx, var, vix, var2, code)
     for t in range(1, n + 1):
-        x, v, e, w = advance(t, path, x, v, e, w, m, steps[t - 1], seed, key)
+        x, v, v2, e, w = advance(t, path, x, v, v2, e, w, m, steps[t - 1], steps[slow + t - 1], seed, key)
         if every:
-            code = _report(t, t, p, x, v, m, steps[t - 1], spx, var, vix, code)
-        elif code < 0 and not (math.isfinite(x) and math.isfinite(v)):
+            code = _report(t, t, p, x, v, v2, m, steps[t - 1], spx, var, vix, var2, code)
+        elif code < 0 and not (math.isfinite(x) and math.isfinite(v) and math.isfinite(v2)):
             code = 3 * t if not math.isfinite(x) else 3 * t + 1
     if not every:
-        code = _report(0, n, p, x, v, m, steps[n - 1], spx, var, vix, code)  # n >= 1
+        code = _report(0, n, p, x, v, v2, m, steps[n - 1], spx, var, vix, var2, code)  # n >= 1
     bad[p] = code

@@ -26,17 +26,17 @@ SLOT_NB, HSLOT_NB, ROW_NB, CTX_NB = (numba.from_dtype(d) for d in (SLOT, HSLOT, 
 SIMULATE = '''
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")  # IEEE division (inf / nan) as in CUDA and NumPy
-def simulate_cpu(n, start, mk, steps, seed, key, spx, var, vix, bad):
+def simulate_cpu(n, start, mk, steps, seed, key, spx, var, vix, var2, bad):
     # outputs [n, rows] C-contiguous (one compilation for every batch size), written as [rows, n] views
-    spx_t, var_t, vix_t = spx.T, var.T, vix.T
+    spx_t, var_t, vix_t, var2_t = spx.T, var.T, vix.T, var2.T
     for p in numba.prange(n):
-        _market.simulate_path(p, start, mk, steps, seed, key, spx_t, var_t, vix_t, bad)
+        _market.simulate_path(p, start, mk, steps, seed, key, spx_t, var_t, vix_t, var2_t, bad)
 
 
-def simulate_cuda(n, start, mk, steps, seed, key, spx, var, vix, bad):
+def simulate_cuda(n, start, mk, steps, seed, key, spx, var, vix, var2, bad):
     p = cuda.grid(1)
     if p < n:
-        _market.simulate_path(p, start, mk, steps, seed, key, spx, var, vix, bad)
+        _market.simulate_path(p, start, mk, steps, seed, key, spx, var, vix, var2, bad)
 '''
 
 

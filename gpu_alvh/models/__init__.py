@@ -6,15 +6,29 @@ from .base import VIX_TAU, AffineModel, ParamRule
 from .bates import Bates
 from .heston import Heston
 from .svcj import SVCJ
+from .svcj2 import SVCJ2
 
-__all__ = ["MODELS", "get_model", "AffineModel", "Heston", "Bates", "SVCJ", "VIX_TAU", "ParamRule"]
+__all__ = ["MODELS", "get_model", "require_one_factor", "AffineModel", "Heston", "Bates", "SVCJ", "SVCJ2", "VIX_TAU", "ParamRule"]
 
 #: Models by name.
 MODELS: dict[str, type[AffineModel]] = {
     "heston": Heston,
     "bates": Bates,
     "svcj": SVCJ,
+    "svcj2": SVCJ2,
 }
+
+
+def require_one_factor(model: AffineModel, what: str, source: str) -> None:
+    """Raise :class:`~gpu_alvh.errors.SpecError` (naming ``source``'s ``model``) when ``model`` has two
+    variance factors and ``what`` - a pricer with one variance axis - cannot price it."""
+    if model.n_factors == 1:
+        return
+    from ..errors import SpecError, SpecIssue
+
+    raise SpecError(source, [SpecIssue("model", model.name, f"{what} has one variance factor: allowed {', '.join(k for k, m in MODELS.items() if m.n_factors == 1)}; "
+                                                            f"two-factor models ({model.name}) run in gpu_alvh.simulate, `alvh scenarios check` and the SPX option pricer "
+                                                            "(gpu_alvh.pricing.price_options)")])
 
 
 def get_model(model: "str | type[AffineModel] | AffineModel") -> type[AffineModel]:

@@ -85,6 +85,8 @@ class AffineModel:
     """
 
     name: ClassVar[str] = "affine"
+    #: Variance factors: ``v`` (1), or ``v`` and the slow ``v2`` (2, :class:`~gpu_alvh.models.SVCJ2`).
+    n_factors: ClassVar[int] = 1
     #: Rules for the parameters of this model, by name.
     RULES: ClassVar[dict[str, ParamRule]] = {
         "kappa": ParamRule(1e-3, 100.0, doc="mean-reversion speed, 1/yr"),
@@ -228,6 +230,20 @@ class AffineModel:
         a = -math.expm1(-kt) / kt
         b = self.effective_theta() * (1.0 - a) + self.jump_qv_term()
         return a, b
+
+    def vix2_terms(self, tau: float = VIX_TAU) -> tuple[float, float, float]:
+        """``(a, a2, b)`` of ``VIX^2 = a v + a2 v2 + b``: the form every model shares (``a2 = 0`` here; the
+        two-factor :class:`~gpu_alvh.models.SVCJ2` has a slow variance ``v2``)."""
+        a, b = self.vix2_coefficients(tau)
+        return a, 0.0, b
+
+    def vix_from_state(self, v, v2=0.0, xp=np, tau: float = VIX_TAU):
+        """Model VIX in index points from the variance state(s) (``v2`` ignored by one-factor models)."""
+        return self.vix_from_variance(v, xp=xp, tau=tau)
+
+    def fast_variance_from_vix(self, vix, v2=0.0, xp=np, tau: float = VIX_TAU):
+        """Variance ``v`` that gives VIX = ``vix`` points (at slow variance ``v2`` for two-factor models)."""
+        return self.variance_from_vix(vix, xp=xp, tau=tau)
 
     def vix_from_variance(self, v, xp=np, tau: float = VIX_TAU):
         """Model VIX in index points from the variance state ``v``."""

@@ -92,12 +92,12 @@ class SVCJ2(SVCJ):
         a2 = -math.expm1(-kt) / kt
         return a, a2, b1 + self.theta2 * (1.0 - a2)
 
-    def vix_from_state(self, v, v2, xp=np, tau: float = VIX_TAU):
+    def vix_from_state(self, v, v2=0.0, xp=np, tau: float = VIX_TAU):
         """Model VIX in index points from the two variance states."""
         a, a2, b = self.vix2_terms(tau)
         return 100.0 * xp.sqrt(xp.maximum(a * v + a2 * v2 + b, 0.0))
 
-    def fast_variance_from_vix(self, vix, v2, xp=np, tau: float = VIX_TAU):
+    def fast_variance_from_vix(self, vix, v2=0.0, xp=np, tau: float = VIX_TAU):
         """Fast variance ``v`` that gives VIX = ``vix`` points at slow variance ``v2`` (floored at 0)."""
         a, a2, b = self.vix2_terms(tau)
         return xp.maximum(((vix / 100.0) ** 2 - b - a2 * v2) / a, 0.0)

@@ -1,9 +1,10 @@
 """Public pricing API: :func:`price_options` (SPX, COS) and :func:`price_vix` (VIX futures/options).
 
-Both take the model by name (``"heston"``, ``"bates"``, ``"svcj"``), class or
+Both take the model by name (``"heston"``, ``"bates"``, ``"svcj"``, ``"svcj2"``), class or
 instance, and a parameter dict with the project-wide names (``v0, kappa, theta,
 sigma, rho`` [+ ``jump_intensity, jump_mean, jump_std`` [+ ``var_jump_mean,
-jump_corr``]]).  Results come back as host NumPy arrays (this is an API
+jump_corr`` [+ ``kappa2, theta2, sigma2, rho2`` and the state ``v2_0``]]]); the two-factor
+``svcj2`` prices SPX options only (:func:`price_vix` has one variance factor).  Results come back as host NumPy arrays (this is an API
 boundary, not the per-path engine path).
 """
 
@@ -22,13 +23,15 @@ from .vix import vix_prices
 __all__ = ["price_options", "price_vix", "VixPrices", "resolve_model"]
 
 
-def resolve_model(model, params: "Mapping[str, Any] | None") -> tuple[AffineModel, float]:
-    """``(model instance, v0)`` from a name / class / instance and a parameter dict.
+def resolve_model(model, params: "Mapping[str, Any] | None", *, with_slow: bool = False):
+    """``(model instance, v0)`` from a name / class / instance and a parameter dict (``with_slow``:
+    ``(model, v0, v2_0)``, the slow variance of a two-factor model, default its ``theta2``).
 
     With a model *instance*, ``params`` only needs ``v0`` (other keys override
     the instance's parameters).  ``v0`` is required.
     """
     params = dict(params or {})
+    v2_0 = params.pop("v2_0", None)
     if "v0" not in params:
         raise SpecError("<params>", [SpecIssue("v0", SpecIssue.MISSING, "required: initial variance (decimal), e.g. 0.04")])
     v0 = params.pop("v0")
@@ -38,7 +41,12 @@ def resolve_model(model, params: "Mapping[str, Any] | None") -> tuple[AffineMode
         inst = model.replace(**params) if params else model
     else:
         inst = get_model(model).from_params(params, source="<params>")
-    return inst, float(v0)
+    if v2_0 is not None and (inst.n_factors == 1 or isinstance(v2_0, bool) or not isinstance(v2_0, (int, float)) or not 0.0 <= float(v2_0) <= 16.0):
+        raise SpecError("<params>", [SpecIssue("v2_0", v2_0, "allowed: a number in [0, 16], for a two-factor model" if inst.n_factors == 2 else
+                                               f"not a parameter of the one-factor model {inst.name!r} (v2_0 is the slow variance of svcj2)")])
+    if not with_slow:
+        return inst, float(v0)
+    return inst, float(v0), float(inst.theta2 if v2_0 is None else v2_0) if inst.n_factors == 2 else 0.0
 
 
 def _kind_to_bool(kind, xp):
@@ -63,7 +71,8 @@ def price_options(model, params, *, spot, strikes, expiries, rate: float = 0.0, 
     Parameters
     ----------
     model : str, model class or instance
-    params : dict with the model's parameters and ``v0`` (initial variance)
+    params : dict with the model's parameters and ``v0`` (initial variance); for the two-factor
+        ``svcj2`` also ``v2_0`` (initial slow variance, default its ``theta2``)
     spot : float, index points
     strikes : array, index points
     expiries : array, years (> 0); broadcasts with ``strikes``
@@ -86,10 +95,10 @@ def price_options(model, params, *, spot, strikes, expiries, rate: float = 0.0, 
     """
     be = get_backend(backend)
     xp = be.xp
-    inst, v0 = resolve_model(model, params)
+    inst, v0, v2_0 = resolve_model(model, params, with_slow=True)
     is_call = _kind_to_bool(kind, xp)
     out = cos_price(inst, spot=float(spot), strikes=xp.asarray(strikes, dtype=float), expiries=np.asarray(expiries, dtype=float),
-                    v=v0, rate=float(rate), dividend_yield=float(dividend_yield), is_call=is_call,
+                    v=v0, v2=v2_0, rate=float(rate), dividend_yield=float(dividend_yield), is_call=is_call,
                     settings=CosSettings(n_terms=n_terms), backend=be)
     return be.to_host(out)
 
@@ -136,6 +145,9 @@ def price_vix(model, params, *, expiries, strikes=None, rate: float = 0.0, backe
     """
     be = get_backend(backend)
     inst, v0 = resolve_model(model, params)
+    from ..models import require_one_factor
+
+    require_one_factor(inst, "price_vix (the VIX option pricer)", "<params>")
     exp = np.atleast_1d(np.asarray(expiries, dtype=float))
     if np.any(exp < 0.0) or exp.ndim != 1:
         raise ValueError("expiries must be a 1-D array of years >= 0")

@@ -94,6 +94,9 @@ def price_command(scenario: str, dte_text: str, backend: str) -> None:
     spec = load_scenario(scenario)
     model = spec.close_pricing_model(0)
     v0 = spec.v0()
+    from ..models import require_one_factor
+
+    require_one_factor(model, "alvh price (its VIX pricer)", f"scenario {spec.name}")
     be = get_backend(backend)
     spot, rate, q = float(spec.spot), float(spec.rate), float(spec.dividend_yield)
     vix0 = float(model.vix_from_variance(v0))

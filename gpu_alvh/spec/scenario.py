@@ -40,7 +40,7 @@ from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator, Pri
 
 from .. import calendar as cal
 from ..errors import SpecError, SpecIssue
-from ..models import AffineModel, get_model
+from ..models import MODELS, AffineModel, get_model
 from .base import (
     check_id,
     MISSING,
@@ -126,6 +126,8 @@ EFFECTS = {**POINT_EFFECTS, **WINDOW_EFFECTS}
 #: Default release time (New York) by event kind.
 DEFAULT_EVENT_TIMES: dict[str, str] = {"fomc": "14:00", "cpi": "08:30", "ppi": "08:30", "custom": "09:30"}
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+#: State entries of ``params`` (not model parameters): the initial variance(s).
+_STATE = ("v0", "v2_0")
 
 
 # --------------------------------------------------------------------------- resolved records
@@ -379,17 +381,23 @@ def _name_from(stem: str) -> str:
 
 def regime_model(model: AffineModel, key: tuple[float, float, float]) -> AffineModel:
     """``model`` in a window regime ``key = (sigma factor, jump-intensity factor, rho or inf)``: ``sigma``
-    and the jump intensity multiplied, ``rho`` replaced (when finite); ``model`` itself for ``(1, 1, inf)``.
+    and the jump intensity multiplied, ``rho`` replaced (when finite) - for a two-factor model ``sigma2``
+    and ``rho2`` too; ``model`` itself for ``(1, 1, inf)``.
     A plain copy (:func:`dataclasses.replace`, not re-validated: a window may take a parameter beyond
     the range a scenario file may set, as it does on the paths)."""
     ms, ml, rho = key
     if (ms, ml) == (1.0, 1.0) and not math.isfinite(rho):
         return model
     changes: dict[str, float] = {"sigma": model.sigma * ms}
+    two = model.n_factors == 2  # both variance factors take the window's vol of vol and correlation
+    if two:
+        changes["sigma2"] = model.sigma2 * ms
     if "jump_intensity" in model.to_dict():
         changes["jump_intensity"] = model.jump_intensity * ml
     if math.isfinite(rho):
         changes["rho"] = rho
+        if two:
+            changes["rho2"] = rho
     return dataclasses.replace(model, **changes)
 
 
@@ -411,7 +419,7 @@ class ScenarioSpec(FrozenModel):
     )
     description: str = Field("", strict=True, description="free text")
     source: str = Field("", strict=True, description="where the numbers come from")
-    model: Literal["heston", "bates", "svcj"] = Field(description="market model: heston, bates or svcj")
+    model: Literal[tuple(MODELS)] = Field(description=f"market model: {', '.join(MODELS)} (the model registry)")  # type: ignore[valid-type]
     scheme: Literal["qe", "euler"] = Field("qe", description="simulation scheme")
     params: ParamDict = Field(description="physical (P) model parameters, e.g. {kappa, theta, sigma, rho}")
     pricing: Optional[ParamDict] = Field(None, description="pricing (Q) parameter overrides")
@@ -459,7 +467,7 @@ class ScenarioSpec(FrozenModel):
             q_issues = mcls.check_params(dict(self.pricing), allow_state=False, required=False)
             issues += [(_prefix("pricing", i.field), i.value, i.allowed) for i in q_issues]
             if not p_issues and not q_issues:
-                merged = {k: v for k, v in {**self.params, **self.pricing}.items() if k != "v0"}
+                merged = {k: v for k, v in {**self.params, **self.pricing}.items() if k not in _STATE}
                 joint = mcls.check_params(merged, allow_state=False, required=True)
                 issues += [(_prefix("pricing", i.field), i.value, i.allowed + " (P parameters merged with the pricing overrides)") for i in joint]
                 q_ok = not joint
@@ -504,6 +512,16 @@ class ScenarioSpec(FrozenModel):
                     f"allowed: a VIX above {floor:.4g}, the pricing model's floor (its VIX at zero variance); a lower VIX needs a negative v0",
                 )
             )
+
+        if mcls.n_factors == 2 and q_ok and not has_v0 and "v2_0" in self.params and self.vix is not None and floor is not None and self.vix > floor:
+            v2_0 = float(self.params["v2_0"])
+            low = float(self.model_q().vix_from_state(0.0, v2_0))
+            if not self.vix > low:
+                issues.append(("vix", self.vix, f"allowed: a VIX above {low:.4g}, the pricing model's VIX with no fast variance at the slow variance "
+                                                f"params.v2_0 = {v2_0:g}; give a lower params.v2_0 or leave it out"))
+        if mcls.n_factors == 2 and self.historical is not None:
+            issues.append(("model", self.model, "allowed with historical: a one-factor model (heston, bates, svcj); the replay anchors one "
+                                                "variance to the VIX close"))
 
         sessions: Optional[list[_dt.date]] = None
         if self.start is None or self.horizon is None:
@@ -592,23 +610,47 @@ class ScenarioSpec(FrozenModel):
     # ----------------------------------------------------------------- models and state
     def model_p(self) -> AffineModel:
         """Physical-measure model (drives the paths), from ``params``."""
-        return get_model(self.model).from_params({k: v for k, v in self.params.items() if k != "v0"}, source=f"scenario {self.name}")
+        return get_model(self.model).from_params({k: v for k, v in self.params.items() if k not in _STATE}, source=f"scenario {self.name}")
 
     def model_q(self) -> AffineModel:
         """Pricing-measure model: ``params`` overridden by ``pricing``."""
-        merged = {k: v for k, v in {**self.params, **(self.pricing or {})}.items() if k != "v0"}
+        merged = {k: v for k, v in {**self.params, **(self.pricing or {})}.items() if k not in _STATE}
         return get_model(self.model).from_params(merged, source=f"scenario {self.name}")
 
     def v0(self) -> float:
         """Initial variance (decimal): ``params.v0``, or the variance whose VIX is ``vix`` under the pricing
-        model of the start close (:meth:`close_pricing_model`)."""
+        model of the start close (:meth:`close_pricing_model`; for a two-factor model see :meth:`v2_0`)."""
+        return self._start_states()[0]
+
+    def v2_0(self) -> float:
+        """Initial slow variance of a two-factor model (decimal), 0 for one-factor models.
+
+        ``params.v2_0`` when given (``v0`` then comes from ``vix`` at that ``v2``).  Otherwise one VIX level
+        cannot tell the two factors apart, and both start at the same fraction ``f`` of their long-run means
+        under the paths' model, ``v0 = f theta_eff``, ``v2_0 = f theta2``, with ``f`` from the start VIX through
+        the pricing model's ``VIX^2 = a v + a2 v2 + b`` (or from ``params.v0``)."""
+        return self._start_states()[1]
+
+    def _start_states(self) -> tuple[float, float]:
+        q = self.close_pricing_model(0)
+        if get_model(self.model).n_factors == 1:
+            v0 = self.params["v0"] if "v0" in self.params else q.variance_from_vix(float(self.vix))  # type: ignore[arg-type]
+            return float(v0), 0.0
+        p = self.model_p()
+        if "v2_0" in self.params:
+            v2 = float(self.params["v2_0"])
+            v0 = self.params["v0"] if "v0" in self.params else q.fast_variance_from_vix(float(self.vix), v2)  # type: ignore[arg-type]
+            return float(v0), v2
         if "v0" in self.params:
-            return float(self.params["v0"])
-        return float(self.close_pricing_model(0).variance_from_vix(float(self.vix)))  # type: ignore[arg-type]
+            f = float(self.params["v0"]) / p.effective_theta()
+        else:
+            a, a2, b = q.vix2_terms()
+            f = max(((float(self.vix) / 100.0) ** 2 - b) / (a * p.effective_theta() + a2 * p.theta2), 0.0)  # type: ignore[arg-type]
+        return (float(self.params["v0"]) if "v0" in self.params else f * p.effective_theta()), f * p.theta2
 
     def initial_vix(self) -> float:
-        """Model VIX at t = 0 (points), from :meth:`v0` through the pricing model of the start close."""
-        return float(self.close_pricing_model(0).vix_from_variance(self.v0()))
+        """Model VIX at t = 0 (points), from :meth:`v0` (and :meth:`v2_0`) through the pricing model of the start close."""
+        return float(self.close_pricing_model(0).vix_from_state(self.v0(), self.v2_0()))
 
     # ----------------------------------------------------------------- pricing regimes
     def pricing_key(self, day: int) -> tuple[float, float, float]:

@@ -269,9 +269,9 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
                 legs[k, leg, f] = 0.0
     m = mk[0]
     spx_j, vx_j, kq_j = _regime(m["regime"], spx, vx, kq)
-    x, v_state = market.market_init(m, 0.0)
+    x, v_state, v2_state = market.market_init(m, 0.0)  # v2: a two-factor model's slow variance (the engine prices one factor)
     e_dev, w_dev = 0.0, 0.0  # historical replay deviations
-    spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, m)
+    spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, v2_state, m, m)
     r = R[0]
     nav0 = st["nav"]
     r["cash"], r["interest"], r["spent"], r["nav"] = nav0, 0.0, 0.0, nav0
@@ -313,10 +313,11 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     trace_point(1, 0, 0.0, L, legs, H, R, sig, spot, vix, nav)
     # ---- time loop
     n_steps = cal.shape[0] - 1
+    slow = n_steps if m["factors"] == 2 else 0
     for t in range(1, n_steps + 1):
         s_t = steps[t - 1]
-        x, v_state, e_dev, w_dev = market.advance(t, path, x, v_state, e_dev, w_dev, m, s_t, seed, key)
-        spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, s_t)
+        x, v_state, v2_state, e_dev, w_dev = market.advance(t, path, x, v_state, v2_state, e_dev, w_dev, m, s_t, steps[slow + t - 1], seed, key)
+        spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, v2_state, m, s_t)
         spx_j, vx_j, kq_j = _regime(s_t["regime"], spx, vx, kq)
         now, tv = cal[t]["now"], cal[t]["tv"]
         gr = cal[t]["growth"]
