@@ -120,3 +120,33 @@ def test_scenarios_check_bad_input_exit_2(tmp_path):
     _assert_exit_2(run("scenarios", "check", "base", "--years", 20), "--years")
     _assert_exit_2(run("scenarios", "check", "no_such_scenario"), "no library scenario by that name")
     assert run("scenarios", "check", "base", "--paths", 1).exit_code == 2
+
+
+def test_calibrate_two_factor_writes_a_runnable_svcj2_block(short_window, tmp_path):
+    """``--model svcj2`` fits by simulation: the block is a valid SVCJ2 market (both factors' parameters,
+    P and Q) with its fit table and the command that made it."""
+    out = tmp_path / "fit2.yaml"
+    f = short_window
+    r = run("calibrate", "--spx", f["spx"], "--vix", f["vix"], "--vix3m", f["vix3m"], "--vix9d", f["vix9d"], "--vvix", f["vvix"],
+            "--model", "svcj2", "--paths", 20, "--max-nfev", 2, "--out", out)
+    assert r.exit_code == 0, r.output
+    block = yaml.safe_load(out.read_text())
+    assert block["model"] == "svcj2" and {"kappa2", "theta2", "sigma2", "rho2"} <= set(block["params"])
+    assert {"kappa2", "theta2", "sigma2"} <= set(block["pricing"])
+    assert "VVIX 95th percentile" in out.read_text() and "--model svcj2" in out.read_text()
+    spec = load_scenario({"name": "mine2", **block, "vix": 18.0, "spot": 2000.0, "start": "2016-12-30", "horizon": 5})
+    assert spec.initial_vix() == pytest.approx(18.0, rel=1e-12)
+
+
+def test_two_factor_drift_gives_the_target_growth():
+    """``drift_for_growth``: the simulated mean log growth of SPX equals the asked growth within 4 standard
+    errors (the formula's stationary means against the paths' own)."""
+    from gpu_alvh.calibration.check import simulate_market
+    from gpu_alvh.calibration.fit2 import START2, _scenario, drift_for_growth
+    from gpu_alvh.models import SVCJ2
+
+    p, q = START2["p"], START2["q"]
+    drift = drift_for_growth(SVCJ2(**p), 0.05)
+    stats = simulate_market(_scenario(p, q, drift, 6), n_paths=400, years=6, seed=4, backend="numpy", n_boot=100)
+    g = stats["spx_log_growth"]
+    assert abs(g.value - 5.0) < 4 * g.se, (g.value, g.se)
