@@ -312,8 +312,8 @@ def test_start_states_split_the_vix_between_the_factors():
 
 
 def test_library_two_factor_market_and_the_gates():
-    """base_2f loads, simulates and is checked against the history; the one-factor pricers refuse it
-    with an error naming the model (no traceback)."""
+    """base_2f loads, is priced (alvh price, price_options, price_vix) and checked against the history; the
+    strategy engine's one-factor tables refuse it with an error naming the model (no traceback)."""
     from click.testing import CliRunner
 
     from gpu_alvh.cli import main
@@ -324,11 +324,12 @@ def test_library_two_factor_market_and_the_gates():
     assert spec.model == "svcj2" and spec.initial_vix() == pytest.approx(spec.vix, rel=1e-10)
     r = CliRunner().invoke(main, ["run", "base_2f", "--paths", "4"])
     assert r.exit_code == 2 and "one variance factor" in r.output and "svcj2" in r.output, r.output
-    r = CliRunner().invoke(main, ["price", "base_2f"])
-    assert r.exit_code == 2 and "one variance factor" in r.output, r.output
+    r = CliRunner().invoke(main, ["price", "base_2f", "--dte", "21", "--backend", "numpy"])
+    assert r.exit_code == 0 and f"v2_0 {spec.v2_0():.6f}" in r.output and "VIX futures curve" in r.output, r.output
     params = {**P2, "v0": 0.02, "v2_0": 0.01}
-    with pytest.raises(SpecError, match="one variance factor"):
-        price_vix("svcj2", params, expiries=[0.1])
+    q = price_vix("svcj2", params, expiries=[0.1], strikes=[15.0, 25.0], backend="numpy")
+    np.testing.assert_allclose(q.calls - q.puts, q.futures[:, None] - np.array([15.0, 25.0]), rtol=1e-12)  # parity (rate 0)
+    assert q.spot_vix == pytest.approx(float(SVCJ2(**P2).vix_from_state(0.02, 0.01)), rel=1e-14)
     got = price_options("svcj2", params, spot=100.0, strikes=[90.0, 100.0], expiries=0.25, kind="put", backend="numpy")
     ref = cos_price(SVCJ2(**P2), spot=100.0, strikes=np.array([90.0, 100.0]), expiries=0.25, v=0.02, v2=0.01, is_call=False)
     np.testing.assert_allclose(got, ref, rtol=1e-14)
@@ -337,3 +338,30 @@ def test_library_two_factor_market_and_the_gates():
     r = CliRunner().invoke(main, ["scenarios", "check", "base_2f", "--paths", "40", "--years", "2", "--backend", "numpy"])
     assert r.exit_code == 0, r.output
     assert "VVIX 95th percentile" in r.output and "VIX half-life, mean AR(1) within 252-session windows" in r.output
+
+
+def test_laplace_vix_calls_equal_the_cos_curves_and_exact_sampling():
+    """VIX calls by Bromwich inversion: on SVCJ equal to the COS law of v_T within 5e-5 points (two methods,
+    1 to 120 days, low to high variance); on jump-free SVCJ2 equal to exact sampling of both factors within
+    4 standard errors."""
+    from gpu_alvh.pricing.vix import vix_prices
+    from gpu_alvh.pricing.vix_laplace import vix_calls, vix_future
+
+    q = SVCJ(kappa=1.16, theta=0.042, sigma=0.5, rho=-0.89, jump_intensity=2.5, jump_mean=-0.04, jump_std=0.01,
+             var_jump_mean=0.028, jump_corr=-0.65)
+    K = np.array([10.0, 15.0, 18.0, 22.0, 30.0, 45.0])
+    for v in (0.005, 0.09):
+        for T in (1 / 365, 30 / 365, 120 / 365):
+            ref = np.asarray(vix_prices(q, v, expiries=[T], strikes=K).calls)[0]
+            np.testing.assert_allclose(vix_calls(q, T, v, 0.0, K), ref, atol=5e-5)
+    m = model(jump_intensity=0.0)
+    rng = np.random.default_rng(8)
+    n, T, v0, v20 = 400_000, 40 / 365, 0.03, 0.015
+    a, a2, b = m.vix2_terms()
+    vix = 100 * np.sqrt(a * _exact_cir(rng, m.kappa, m.theta, m.sigma, v0, T, n) + a2 * _exact_cir(rng, m.kappa2, m.theta2, m.sigma2, v20, T, n) + b)
+    K = np.array([12.0, 18.0, 25.0, 35.0])
+    pay = np.maximum(vix[None, :] - K[:, None], 0.0)
+    got = vix_calls(m, T, v0, v20, K)
+    assert np.all(np.abs(got - pay.mean(1)) < 4 * pay.std(1) / math.sqrt(n)), (got, pay.mean(1))
+    # the call at strike 0 is the future
+    assert vix_calls(m, T, v0, v20, [0.0])[0] == pytest.approx(vix_future(m, T, [v0], [v20])[0], rel=1e-5)

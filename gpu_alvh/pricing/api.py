@@ -4,7 +4,7 @@ Both take the model by name (``"heston"``, ``"bates"``, ``"svcj"``, ``"svcj2"``)
 instance, and a parameter dict with the project-wide names (``v0, kappa, theta,
 sigma, rho`` [+ ``jump_intensity, jump_mean, jump_std`` [+ ``var_jump_mean,
 jump_corr`` [+ ``kappa2, theta2, sigma2, rho2`` and the state ``v2_0``]]]); the two-factor
-``svcj2`` prices SPX options only (:func:`price_vix` has one variance factor).  Results come back as host NumPy arrays (this is an API
+``svcj2``'s VIX prices come from the Laplace transform of VIX^2 (:mod:`gpu_alvh.pricing.vix_laplace`).  Results come back as host NumPy arrays (this is an API
 boundary, not the per-path engine path).
 """
 
@@ -144,19 +144,16 @@ def price_vix(model, params, *, expiries, strikes=None, rate: float = 0.0, backe
     VixPrices
     """
     be = get_backend(backend)
-    inst, v0 = resolve_model(model, params)
-    from ..models import require_one_factor
-
-    require_one_factor(inst, "price_vix (the VIX option pricer)", "<params>")
+    inst, v0, v2_0 = resolve_model(model, params, with_slow=True)
     exp = np.atleast_1d(np.asarray(expiries, dtype=float))
     if np.any(exp < 0.0) or exp.ndim != 1:
         raise ValueError("expiries must be a 1-D array of years >= 0")
     k = None if strikes is None else np.atleast_1d(np.asarray(strikes, dtype=float))
     if k is not None and (k.ndim != 1 or np.any(k <= 0.0)):
         raise ValueError("strikes must be a 1-D array of positive VIX points")
-    q = vix_prices(inst, v0, expiries=exp, strikes=k, rate=float(rate), backend=be)
+    q = vix_prices(inst, v0, expiries=exp, strikes=k, rate=float(rate), backend=be, v2=v2_0)
     h = be.to_host
-    spot_vix = float(inst.vix_from_variance(v0))
+    spot_vix = float(inst.vix_from_state(v0, v2_0))
     if k is None:
         return VixPrices(exp, h(q.futures), None, None, None, None, spot_vix)
     return VixPrices(exp, h(q.futures), k, h(q.calls), h(q.puts), h(q.implied_vols), spot_vix)

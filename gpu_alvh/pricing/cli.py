@@ -38,7 +38,8 @@ def _parse_dte(text: str) -> list[float]:
     return vals
 
 
-def chain_rows(model, v0: float, *, spot: float, rate: float, dividend_yield: float, dte: float, backend, grid: float = 5.0):
+def chain_rows(model, v0: float, *, spot: float, rate: float, dividend_yield: float, dte: float, backend, grid: float = 5.0,
+               v2: float = 0.0):
     """Rows ``(kind, strike, price, iv, delta)`` of a small chain at ``dte`` calendar days.
 
     Strikes on the ``grid`` nearest to the |delta| targets of :data:`CHAIN_DELTAS`
@@ -51,7 +52,7 @@ def chain_rows(model, v0: float, *, spot: float, rate: float, dividend_yield: fl
     xp = be.xp
     tau = dte / 365.0
     fwd = spot * math.exp((rate - dividend_yield) * tau)
-    sd = math.sqrt(max(v0, model.effective_theta(), 1e-4) * tau)
+    sd = math.sqrt(max(v0 + v2, model.effective_theta() + getattr(model, "theta2", 0.0), 1e-4) * tau)
     lo = max(grid, math.floor(fwd * math.exp(-8.0 * sd) / grid) * grid)
     hi = math.ceil(fwd * math.exp(5.0 * sd) / grid) * grid
     K = np.arange(lo, hi + grid / 2, grid)
@@ -60,7 +61,7 @@ def chain_rows(model, v0: float, *, spot: float, rate: float, dividend_yield: fl
     is_call = K >= fwd
     Kx = xp.asarray(K)
     cx = xp.asarray(is_call)
-    p = cos_price(model, spot=spot, strikes=Kx, expiries=tau, v=v0, rate=rate, dividend_yield=dividend_yield, is_call=cx, backend=be)
+    p = cos_price(model, spot=spot, strikes=Kx, expiries=tau, v=v0, v2=v2, rate=rate, dividend_yield=dividend_yield, is_call=cx, backend=be)
     iv = implied_vol(p, fwd, Kx, tau, discount=math.exp(-rate * tau), is_call=cx, backend=be)
     d = black_scholes(spot, Kx, tau, iv, rate=rate, dividend_yield=dividend_yield, is_call=cx, backend=be).delta
     p, iv, d = (np.asarray(be.to_host(a)) for a in (p, iv, d))
@@ -93,24 +94,22 @@ def price_command(scenario: str, dte_text: str, backend: str) -> None:
     dtes = _parse_dte(dte_text)
     spec = load_scenario(scenario)
     model = spec.close_pricing_model(0)
-    v0 = spec.v0()
-    from ..models import require_one_factor
-
-    require_one_factor(model, "alvh price (its VIX pricer)", f"scenario {spec.name}")
+    v0, v2 = spec.v0(), spec.v2_0()
     be = get_backend(backend)
     spot, rate, q = float(spec.spot), float(spec.rate), float(spec.dividend_yield)
-    vix0 = float(model.vix_from_variance(v0))
-    click.echo(f"scenario {spec.name}: model {model.name}, spot {spot:.2f}, v0 {v0:.6f} (model VIX {vix0:.2f}), "
+    vix0 = float(model.vix_from_state(v0, v2))
+    slow = f", v2_0 {v2:.6f}" if model.n_factors == 2 else ""
+    click.echo(f"scenario {spec.name}: model {model.name}, spot {spot:.2f}, v0 {v0:.6f}{slow} (model VIX {vix0:.2f}), "
                f"rate {rate:.4f}, dividend yield {q:.4f}, backend {be.name}")
     for dte in dtes:
-        rows = chain_rows(model, v0, spot=spot, rate=rate, dividend_yield=q, dte=dte, backend=be)
+        rows = chain_rows(model, v0, spot=spot, rate=rate, dividend_yield=q, dte=dte, backend=be, v2=v2)
         fwd = spot * math.exp((rate - q) * dte / 365.0)
         click.echo("")
         click.echo(f"SPX {dte:g} DTE (forward {fwd:.2f})")
         click.echo(f"  {'type':>4s} {'strike':>9s} {'price':>10s} {'IV %':>7s} {'delta':>7s}")
         for kind, k, p, iv, d in rows:
             click.echo(f"  {kind:>4s} {k:9.0f} {p:10.2f} {100 * iv:7.2f} {d:7.3f}")
-    quote = vix_prices(model, v0, expiries=np.asarray(dtes) / 365.0, rate=rate, backend=be)
+    quote = vix_prices(model, v0, expiries=np.asarray(dtes) / 365.0, rate=rate, backend=be, v2=v2)
     fut = np.asarray(be.to_host(quote.futures))
     click.echo("")
     click.echo("VIX futures curve")

@@ -298,8 +298,9 @@ class VixQuote(NamedTuple):
     implied_vols: Any
 
 
-def vix_prices(model: AffineModel, v: float, *, expiries, strikes=None, rate: float = 0.0, backend=None) -> VixQuote:
-    """Direct VIX futures (and call/put) prices for one variance state ``v``.
+def vix_prices(model: AffineModel, v: float, *, expiries, strikes=None, rate: float = 0.0, backend=None, v2: float = 0.0) -> VixQuote:
+    """Direct VIX futures (and call/put) prices for one variance state ``v`` (and slow state ``v2`` of a
+    two-factor model, priced by :mod:`gpu_alvh.pricing.vix_laplace`).
 
     ``expiries`` in years (1-D); ``strikes`` in VIX points (1-D) or None.
     Returns arrays on the backend: futures ``[n_exp]``, calls/puts/implied vols
@@ -308,16 +309,23 @@ def vix_prices(model: AffineModel, v: float, *, expiries, strikes=None, rate: fl
     be = _resolve(backend)
     xp = be.xp
     exp_h = np.atleast_1d(np.asarray(_host(xp.asarray(expiries, dtype=float)), dtype=float))
-    a, b = model.vix2_coefficients()
+    two = model.n_factors == 2
     fut = []
     calls = []
     K = None if strikes is None else xp.atleast_1d(xp.asarray(strikes, dtype=float))
     for T in exp_h:
         if T <= 0.0:
-            f = model.vix_from_variance(xp.asarray([v], dtype=float), xp=xp)
+            f = xp.asarray(model.vix_from_state(np.array([v], dtype=float), v2))
             fut.append(f)
             if K is not None:
                 calls.append(xp.maximum(f[:, None] - K[None, :], 0.0))
+            continue
+        if two:
+            from .vix_laplace import vix_calls, vix_future
+
+            fut.append(xp.asarray(vix_future(model, float(T), [v], [v2])))
+            if K is not None:
+                calls.append(xp.asarray(math.exp(-rate * T) * vix_calls(model, float(T), v, v2, _host(K))[None, :]))
             continue
         cur = vix_curves(model, float(T), xp.asarray([v], dtype=float), backend=be)
         fut.append(100.0 * cur.futures)
