@@ -246,6 +246,12 @@ def test_fused_paths_equal_the_array_stepper(scheme):
     sim = simulate(c, n_paths=6, seed=3, backend="cudasim")  # the CUDA compilation, in the simulator
     for k in ds.data_vars:
         np.testing.assert_array_equal(sim[k].values, ds[k].values[:6])
+    # float32 (the GPU type): the same paths within 1e-4 relative over 12 steps (measured: <= 4e-6; a loose
+    # bound - the one-factor paths have derived ones, tests/test_kernel_market.py)
+    f32 = simulate(c.spec, n_paths=64, seed=3, backend="numpy", dtype="float32")
+    for k in ds.data_vars:
+        assert f32[k].dtype == np.float32
+        np.testing.assert_allclose(f32[k].values, ds[k].values, rtol=1e-4, atol=1e-7, err_msg=k)
 
 
 def test_slow_factor_and_price_have_the_model_law():

@@ -9,7 +9,7 @@ VIX9D and VIX3M are the pricing model's ``100 sqrt(a(tau) v + b(tau))`` at ``tau
 (:func:`~gpu_alvh.calibration.moments.vvix_curve`) on 24 variance nodes, interpolated linearly
 in ``v`` for every day; for a two-factor model VIX9D / VIX3M take ``+ a2(tau) v2`` and VVIX comes from
 the Laplace transform of VIX^2 (:func:`gpu_alvh.pricing.vix_laplace.vvix`) on 24 x 12 nodes of
-``(v, v2)``, interpolated bilinearly (no ATM VIX-option vol: its option curves are not built yet).
+``(v, v2)``, interpolated bilinearly, and the ATM VIX-option vol from its Bromwich inversion on 8 x 4 nodes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from ..paths import simulate
 from ..spec import apply_overrides, load_scenario
 from scipy.interpolate import RegularGridInterpolator
 
+from ..pricing.black import implied_vol
+from ..pricing.vix_laplace import vix_calls, vix_future
 from ..pricing.vix_laplace import vvix as vvix_laplace
 from .moments import TENORS, vvix_curve
 from .stats import STATISTICS, MarketStats, path_statistics
@@ -38,9 +40,10 @@ MAX_HORIZON = 2520
 
 
 def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend="auto", progress: bool = False,
-                    n_boot: int = 500) -> MarketStats:
+                    n_boot: int = 500, atm: bool = True) -> MarketStats:
     """Statistics of ``n_paths`` simulated paths of ``years`` x 252 sessions (after the burn-in);
-    ``n_boot`` bootstrap replicates over paths give the standard errors.
+    ``n_boot`` bootstrap replicates over paths give the standard errors; ``atm=False`` skips the ATM
+    VIX-option vol of a two-factor model (seconds; the fits do not use it).
 
     ``extra`` of the result holds ``atm_iv_p50`` (median model ATM 30-day VIX-option vol, points).
     """
@@ -70,17 +73,30 @@ def simulate_market(scenario, *, n_paths: int, years: float, seed=None, backend=
             continue
         vix9d[on] = m.vix_from_state(v[on], v2[on], tau=TENORS["9"])
         vix3m[on] = m.vix_from_state(v[on], v2[on], tau=TENORS["93"])
-        if two:  # VVIX from the Laplace transform of VIX^2 on a (v, v2) grid, bilinear; no VIX option curves
+        if two:  # VVIX from the Laplace transform of VIX^2 on a (v, v2) grid, bilinear; ATM vol on a coarser one
+            pts = np.stack([v[on], v2[on]], axis=-1)
             grid = vvix_laplace(m, np.repeat(nodes, nodes2.size), np.tile(nodes2, nodes.size)).reshape(nodes.size, nodes2.size)
-            vvix[on] = RegularGridInterpolator((nodes, nodes2), grid)(np.stack([v[on], v2[on]], axis=-1))
+            vvix[on] = RegularGridInterpolator((nodes, nodes2), grid)(pts)
             atm_v[on] = np.nan
+            if atm:
+                coarse = (np.unique(np.quantile(v, np.linspace(0.0, 1.0, 8))), np.unique(np.quantile(v2, np.linspace(0.0, 1.0, 4))))
+                grid = np.array([[_atm_vol(m, a_, b_, spec.rate) for b_ in coarse[1]] for a_ in coarse[0]])
+                atm_v[on] = RegularGridInterpolator(coarse, grid)(pts)
         else:
             vv, atm = vvix_curve(m, nodes, rate=spec.rate)
             vvix[on], atm_v[on] = np.interp(v[on], nodes, vv), np.interp(v[on], nodes, atm)
     label = f"{spec.name}: {n_paths} paths x {sessions} sessions after {BURN_IN} burn-in, seed {ds.attrs['seed']}"
     out = path_statistics(spx, vix, vix9d, vix3m, vvix, window=label, n_boot=n_boot)
-    out.extra["atm_iv_p50"] = float(np.median(atm_v))  # NaN for two factors (no VIX option curves)
+    out.extra["atm_iv_p50"] = float(np.median(atm_v))
     return out
+
+
+def _atm_vol(q, v: float, v2: float, rate: float, tau: float = TENORS["30"]) -> float:
+    """Black-76 implied vol (points) of the 30-day VIX call struck at its future, two-factor model
+    (:func:`gpu_alvh.pricing.vix_laplace.vix_calls`)."""
+    F = float(vix_future(q, tau, [v], [v2])[0])
+    disc = math.exp(-rate * tau)
+    return 100.0 * float(implied_vol(disc * vix_calls(q, tau, v, v2, [F])[0], F, F, tau, discount=disc, backend="numpy"))
 
 
 class Comparison(NamedTuple):

@@ -71,7 +71,7 @@ def _write_atomic(path: str, text: str, overwrite: bool) -> None:
 @click.option("--to", "end", default=None, help="Last date used [last SPX date].")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the YAML block here [print it].")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--max-nfev", type=click.IntRange(min=1), default=None, help="Least-squares budget [svcj: 60 iterations per start; svcj2: 200 evaluations].")
+@click.option("--max-nfev", type=click.IntRange(min=1), default=None, help="Least-squares budget [svcj: 60 iterations per start; svcj2: 250 simulations, finite differences included].")
 @click.option("--model", "model", type=click.Choice(CALIBRATED), default="svcj", show_default=True,
               help="Model to fit: svcj (moments, ~25 s) or the two-factor svcj2 (by simulation, minutes).")
 @click.option("--paths", "n_paths", type=click.IntRange(min=20), default=600, show_default=True,
@@ -94,7 +94,7 @@ def calibrate_command(spx, vix, vix3m, vix9d, vvix, start, end, out, overwrite, 
         click.echo(f"  ... {n} evaluations, cost {cost:.2f}", err=True)
 
     if model == "svcj2":
-        result = calibrate_two_factor(targets, n_paths=n_paths, max_nfev=max_nfev or 200, progress=progress)
+        result = calibrate_two_factor(targets, n_paths=n_paths, max_nfev=max_nfev or 250, progress=progress)
     else:
         result = calibrate(targets, max_nfev=max_nfev or 60, progress=progress)
     click.echo(result.table())
@@ -131,7 +131,5 @@ def check_command(scenario, n_paths, years, seed, backend) -> None:
         mark = " *" if abs(r.z) > Z_FLAG else ""
         flagged += bool(mark)
         click.echo(f"{r.label:54s} {r.unit:>8s} {r.history:9{fmt}} {r.history_se:7{fmt}} {r.model:9{fmt}} {r.model_se:7{fmt}} {r.z:6.2f}{mark}")
-    atm = model.extra["atm_iv_p50"]
-    if atm == atm:  # NaN for a two-factor model: its VIX option curves are not built
-        click.echo(f"model ATM 30-day VIX-option implied vol, median over days: {atm:.1f} (no history series; compare VVIX)")
+    click.echo(f"model ATM 30-day VIX-option implied vol, median over days: {model.extra['atm_iv_p50']:.1f} (no history series; compare VVIX)")
     click.echo(f"* : |z| > {Z_FLAG:g}, z = (model - history) / sqrt(se_model^2 + se_history^2); {flagged} flagged")

@@ -64,6 +64,10 @@ _SKIP = ("spx_log_growth",)  # solved by the drift
 _PRIOR_SCALE = 10.0
 
 
+class _Budget(Exception):
+    """The evaluation budget is spent (raised inside the objective, caught by the fit)."""
+
+
 def drift_for_growth(model_p, growth: float) -> float:
     """P drift (arithmetic, per year) whose mean log growth is ``growth`` (decimal per year): the growth plus
     half the stationary mean variance of both factors plus the jumps' convexity ``lambda (E[e^J] - 1 - E[J])``."""
@@ -89,12 +93,12 @@ def _scenario(p: dict, q: dict, drift: float, years: float) -> dict:
 
 
 def calibrate_two_factor(targets: MarketStats, *, start: dict = START2, n_paths: int = 600, years: float = 9.0, seed: int = 21,
-                         max_nfev: int = 200, progress=None) -> FitResult:
+                         max_nfev: int = 250, progress=None) -> FitResult:
     """Fit SVCJ2 P and Q parameters to the statistics ``targets`` by simulation (module docstring).
 
     ``n_paths`` x ``years`` per evaluation (common random numbers, ``seed``); ``max_nfev`` bounds the
-    evaluations of the least-squares run; ``progress(n_evaluations, cost)`` is called after each
-    improvement.  The fit table's ``fitted`` values are those of the best evaluation.
+    simulations, the finite differences of the Jacobian included (the best point so far is returned);
+    ``progress(n_evaluations, cost)`` is called after each improvement.  The fit table's ``fitted`` values are those of the best evaluation.
     """
     t0 = time.perf_counter()
     growth = targets.value("spx_log_growth") / 100.0 if "spx_log_growth" in targets else 0.08
@@ -109,13 +113,15 @@ def calibrate_two_factor(targets: MarketStats, *, start: dict = START2, n_paths:
     bad = np.full(len(keys) + x0.size, 30.0)
 
     def residuals(x):
+        if count[0] >= max_nfev:
+            raise _Budget
         count[0] += 1
         p, q = _unpack(x)
         try:
             mp = SVCJ2(**p)
             SVCJ2(**{**p, **q})
             stats = simulate_market(_scenario(p, q, drift_for_growth(mp, growth), years), n_paths=n_paths, years=years, seed=seed,
-                                    backend="numpy", n_boot=40 if not model_se else 2)
+                                    backend="numpy", n_boot=40 if not model_se else 2, atm=False)
         except Exception:  # noqa: BLE001 - a candidate outside what the model can simulate is a bad point, not an error
             return bad
         if not model_se:
@@ -131,10 +137,13 @@ def calibrate_two_factor(targets: MarketStats, *, start: dict = START2, n_paths:
         return r
 
     with np.errstate(all="ignore"):
-        res = optimize.least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.03, max_nfev=max_nfev, method="trf")
+        try:
+            message = optimize.least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.03, method="trf").message
+        except _Budget:
+            message = f"stopped after the budget of {max_nfev} evaluations (finite differences included)"
     p, q = _unpack(best["x"])
     stats = best["stats"]
     fitted = {k: stats.value(k) for k in STATISTICS if stats is not None and k in stats}
-    notes = [f"simulated fit: {n_paths} paths x {years:g} years per evaluation, seed {seed}; least squares: {res.message}"]
+    notes = [f"simulated fit: {n_paths} paths x {years:g} years per evaluation, seed {seed}; least squares: {message}"]
     return FitResult(p, q, drift_for_growth(SVCJ2(**p), growth), targets, fitted, tuple(keys), 0.5 * best["cost"], count[0],
                      time.perf_counter() - t0, notes, model=SVCJ2)

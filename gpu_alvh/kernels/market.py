@@ -365,36 +365,34 @@ def replay_move(t, path, x, e, w, m, s, seed, key):
 
 
 @jitable_inline
+def diffusion_normals(path, t, block, seed, key, x):
+    """The two normals of a diffusion ``block`` of step ``t``, in the float type of ``x``."""
+    if single(x):
+        z_v, z_s = normals32(path, t, block, seed, key)
+    else:
+        z_v, z_s = normals(path, t, block, seed, key)
+    return like(x, z_v), like(x, z_s)
+
+
+@jitable_inline
+def factor_move(t, path, block, x, v, m, s, seed, key):
+    """One variance factor's diffusion and its part of ``x`` by the scenario's scheme, with the normals of
+    ``block`` and the factor's step records ``s``."""
+    z_v, z_s = diffusion_normals(path, t, block, seed, key, x)
+    if m["scheme"] == _QE:
+        return qe_step(x, v, z_v, z_s, m, s)
+    return euler_step(x, v, z_v, z_s, m, s)
+
+
+@jitable_inline
 def model_move(t, path, x, v, v2, m, s, s2, seed, key):
-    """Item 1 of step ``t``: the diffusion of ``(x, v)`` by the scenario's scheme, then of the slow factor
-    ``v2`` of a two-factor model (:func:`slow_move`)."""
-    if single(x):
-        z_v, z_s = normals32(path, t, _B_DIFFUSION, seed, key)
-    else:
-        z_v, z_s = normals(path, t, _B_DIFFUSION, seed, key)
-    z_v, z_s = like(x, z_v), like(x, z_s)
-    if m["scheme"] == _QE:
-        x1, v1 = qe_step(x, v, z_v, z_s, m, s)
-    else:
-        x1, v1 = euler_step(x, v, z_v, z_s, m, s)
+    """Item 1 of step ``t``: the diffusion of ``(x, v)`` (block DIFFUSION, records ``s``), then of the slow
+    factor ``v2`` of a two-factor model (block DIFFUSION2, its records ``s2 = steps[n_steps + t - 1]``, no
+    drift)."""
+    x1, v1 = factor_move(t, path, _B_DIFFUSION, x, v, m, s, seed, key)
     if m["factors"] == 2:
-        x1, v2 = slow_move(t, path, x1, v2, m, s2, seed, key)
+        x1, v2 = factor_move(t, path, _B_DIFFUSION2, x1, v2, m, s2, seed, key)
     return x1, v1, v2
-
-
-@jitable
-def slow_move(t, path, x, v2, m, s2, seed, key):
-    """The slow factor's diffusion and its part of ``x``: the same scheme on its own records
-    ``s2 = steps[n_steps + t - 1]`` (no drift) with the normals of block DIFFUSION2 (an ordinary call:
-    the one-factor step stays a straight line)."""
-    if single(x):
-        z_v, z_s = normals32(path, t, _B_DIFFUSION2, seed, key)
-    else:
-        z_v, z_s = normals(path, t, _B_DIFFUSION2, seed, key)
-    z_v, z_s = like(x, z_v), like(x, z_s)
-    if m["scheme"] == _QE:
-        return qe_step(x, v2, z_v, z_s, m, s2)
-    return euler_step(x, v2, z_v, z_s, m, s2)
 
 
 @jitable_inline
