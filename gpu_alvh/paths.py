@@ -27,7 +27,8 @@ State: ``x = ln(S / S_0)`` and the variance ``v`` [paths], in the compiled
 dtype; a two-factor model (:class:`~gpu_alvh.models.SVCJ2`) adds its slow variance ``v2``, which
 diffuses by the same scheme with its own normals (block DIFFUSION2) and adds its own price diffusion
 (the drift is carried once, by the fast factor's step); a variance bump / crush scales both factors,
-and a VIX shock moves the fast factor at the current ``v2``.  Random numbers come from :mod:`gpu_alvh.rng` (the kernel: its scalar
+and a VIX shock moves the fast factor at the current ``v2``.  Random numbers come from
+:mod:`gpu_alvh.rng` (the kernel: its scalar
 twin :mod:`gpu_alvh.kernels.rng`), keyed by global path index, so results do not
 depend on the batching.  Per-step parameters are host floats (the kernel:
 records built once by :func:`gpu_alvh.kernels.market.compile_market`): nothing
@@ -250,11 +251,7 @@ class PathStepper:
             x = self.x + math.log1p(float(r))
         lvl = c.vix_level[i]
         if not math.isnan(lvl):
-            if v2 is None:
-                a, _, b = self._vix_coef[int(c.regime[t])]
-                v = xp.full(self.count, max(((float(lvl) / 100.0) ** 2 - b) / a, 0.0), dtype=dtype)
-            else:
-                v = self._fast_from_vix2((float(lvl) / 100.0) ** 2, t).astype(dtype, copy=False)
+            v = xp.broadcast_to(self._fast_from_vix2((float(lvl) / 100.0) ** 2, t), (self.count,)).astype(dtype)
         chg = c.vix_change[i]
         if not math.isnan(chg):
             vix_now = 100.0 * xp.sqrt(self._vix2(v, t))

@@ -371,3 +371,14 @@ def test_laplace_vix_calls_equal_the_cos_curves_and_exact_sampling():
     assert np.all(np.abs(got - pay.mean(1)) < 4 * pay.std(1) / math.sqrt(n)), (got, pay.mean(1))
     # the call at strike 0 is the future
     assert vix_calls(m, T, v0, v20, [0.0])[0] == pytest.approx(vix_future(m, T, [v0], [v20])[0], rel=1e-5)
+
+
+def test_a_historical_replay_refuses_two_factors():
+    from gpu_alvh.spec import library_path, load_scenario
+    from gpu_alvh.spec.loader import load_yaml
+
+    raw = load_yaml(library_path("covid_2020"))
+    raw.update(name="covid_2f", model="svcj2", params=dict(P2))
+    raw.pop("pricing", None)
+    with pytest.raises(SpecError, match="allowed with historical: a one-factor model"):
+        load_scenario(raw)

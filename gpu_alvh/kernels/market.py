@@ -1,6 +1,11 @@
 """The market half of the per-path program: SPX / variance / VIX of one path, step by step.
 
-State: ``x = ln(S / S_0)`` and the variance ``v`` of one path, in the run's float type.  One step
+State: ``x = ln(S / S_0)`` and the variance ``v`` of one path, in the run's float type; a two-factor model
+(``mk["factors"] == 2``, :class:`~gpu_alvh.models.SVCJ2`) adds its slow variance ``v2``, stepped by
+:func:`factor_move` after ``v`` with the normals of block DIFFUSION2 and its own scheme records
+``steps[n_steps + t - 1]`` (no drift, no jumps), so that the price takes both factors' diffusions; events
+scale both variances, VIX shocks set the fast one at the current ``v2``, and the VIX is
+``100 sqrt(a v + a2 v2 + b)``.  For one factor ``steps`` has ``n_steps`` records and ``v2`` stays 0.  One step
 ``t = 1..n_steps`` (record ``i = t - 1``) does what :meth:`gpu_alvh.paths.PathStepper.step` does, in
 the same order, with the same random-number blocks (:class:`gpu_alvh.rng.Block`):
 

@@ -520,8 +520,8 @@ class ScenarioSpec(FrozenModel):
                 issues.append(("vix", self.vix, f"allowed: a VIX above {low:.4g}, the pricing model's VIX with no fast variance at the slow variance "
                                                 f"params.v2_0 = {v2_0:g}; give a lower params.v2_0 or leave it out"))
         if mcls.n_factors == 2 and self.historical is not None:
-            issues.append(("model", self.model, "allowed with historical: a one-factor model (heston, bates, svcj); the replay anchors one "
-                                                "variance to the VIX close"))
+            one = ", ".join(k for k, m in MODELS.items() if m.n_factors == 1)
+            issues.append(("model", self.model, f"allowed with historical: a one-factor model ({one}); the replay anchors one variance to the VIX close"))
 
         sessions: Optional[list[_dt.date]] = None
         if self.start is None or self.horizon is None:
