@@ -403,7 +403,7 @@ def simulate(
     -------
     xarray.Dataset
         ``spx`` (index points), ``variance`` (decimal, annualised), ``vix``
-        (points) over ``(path, step)``, with coordinates ``time(step)``
+        (points) - and ``slow_variance`` for a two-factor model - over ``(path, step)``, with coordinates ``time(step)``
         (New York) and ``day(step)`` (trading-day index), and provenance attrs.
     """
     from .results import paths_dataset

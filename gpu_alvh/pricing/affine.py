@@ -45,7 +45,7 @@ def log_price_ab(model: AffineModel, u, T: float, xp=np):
 def log_price_abc(model: AffineModel, u, T: float, xp=np):
     """``(A, B, C)`` with ``E[exp(i u Y)] = exp(A + B v + C v2)`` (``C = 0`` for one-factor models,
     ``v2`` the slow variance of :class:`~gpu_alvh.models.SVCJ2`); no carry, as :func:`log_price_ab`."""
-    if getattr(model, "n_factors", 1) == 2:
+    if model.n_factors == 2:
         return model.log_price_abc(u, T, rate=0.0, dividend_yield=0.0, xp=xp)
     A, B = model.log_price_ab(u, T, rate=0.0, dividend_yield=0.0, xp=xp)
     return A, B, 0.0
@@ -106,7 +106,7 @@ def log_price_cumulants(model: AffineModel, T: float, *, v_min: float = 0.0, xp=
         u = xp.asarray(np.array([h_j, 2.0 * h_j]))
         A = log_price_abc(model, u, T, xp=xp)[0]
         AH2, _ = model.heston_ab(u, T, xp=xp)
-        if getattr(model, "n_factors", 1) == 2:
+        if model.n_factors == 2:
             AH2 = AH2 + model.slow_ab(u, T, xp=xp)[0]
         AJ = _to_host(A) - _to_host(AH2)
         cJ = _cumulants_from(AJ[0], AJ[1], h_j)
@@ -136,7 +136,7 @@ def _factor_cumulants(ab, k: float, th: float, s: float, T: float, v_min: float,
 def slow_cumulants(model: AffineModel, T: float, *, v2_min: float = 0.0, xp=np):
     """The slow factor's part of the cumulants of :func:`log_price_cumulants`:
     ``((c1A, c1C), (c2A, c2C), (c4A, c4C))``, ``c_n += c_nA + c_nC v2`` (zeros for one-factor models)."""
-    if getattr(model, "n_factors", 1) != 2:
+    if model.n_factors != 2:
         return (0.0, 0.0), (0.0, 0.0), (0.0, 0.0)
     cA, cC, _ = _factor_cumulants(lambda u: model.slow_ab(u, T, xp=xp), model.kappa2, model.theta2, model.sigma2, T, v2_min, xp)
     return (cA[0], cC[0]), (cA[1], cC[1]), (cA[2], cC[2])

@@ -83,7 +83,7 @@ def truncation_range(model: AffineModel, T: float, v, v2=0.0, *, truncation: flo
     c1 = c1a + c1b * v
     c2 = c2a + c2b * v
     c4 = c4a + c4b * v
-    if getattr(model, "n_factors", 1) == 2:
+    if model.n_factors == 2:
         v2 = xp.asarray(v2, dtype=float)
         v2_min = float(_host(xp.min(v2))) if v2.size else 0.0
         (s1a, s1c), (s2a, s2c), (s4a, s4c) = slow_cumulants(model, T, v2_min=max(v2_min, 0.0), xp=xp)
@@ -175,7 +175,7 @@ def cos_put_normalized(model: AffineModel, T: float, v, k, *, v2=0.0, settings: 
     k = xp.asarray(k, dtype=float)
     if k.ndim == 1:
         k = xp.broadcast_to(k[None, :], (v.shape[0], k.shape[0]))
-    two = getattr(model, "n_factors", 1) == 2
+    two = model.n_factors == 2
     v2 = xp.broadcast_to(xp.asarray(v2, dtype=float).reshape(-1), v.shape) if two else 0.0
     a, b = truncation_range(model, T, v, v2, truncation=settings.truncation, xp=xp)
     terms = cos_terms(model, T, v, a, b, settings, xp=xp, v2=v2)
@@ -213,7 +213,7 @@ def cos_price(model: AffineModel, *, spot, strikes, expiries, v, v2=0.0, rate=0.
     strikes = xp.asarray(strikes, dtype=float)
     expiries_h = np.asarray(_host(xp.asarray(expiries, dtype=float)))
     v_arr = xp.asarray(v, dtype=float)
-    v2_arr = xp.asarray(v2 if getattr(model, "n_factors", 1) == 2 else 0.0, dtype=float)
+    v2_arr = xp.asarray(v2 if model.n_factors == 2 else 0.0, dtype=float)
     is_call = xp.asarray(is_call, dtype=bool)
     shape = np.broadcast_shapes(tuple(strikes.shape), expiries_h.shape, tuple(v_arr.shape), tuple(v2_arr.shape), tuple(is_call.shape))
     Kb = xp.broadcast_to(strikes, shape).reshape(-1)

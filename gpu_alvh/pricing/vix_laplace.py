@@ -47,7 +47,7 @@ def _vix2_transform(model, T: float, v, v2, w):
     (where the transform exists; ``v2`` ignored by one-factor models)."""
     v = np.atleast_1d(np.asarray(v, dtype=float)).reshape((-1,) + (1,) * np.ndim(w))
     w = np.asarray(w, dtype=complex)[None, ...]
-    if getattr(model, "n_factors", 1) == 2:
+    if model.n_factors == 2:
         v2 = np.broadcast_to(np.atleast_1d(np.asarray(v2, dtype=float)), (v.shape[0],)).reshape(v.shape)
         return model.vix2_cf(w, T, v, v2)
     a, b = model.vix2_coefficients()
@@ -128,7 +128,7 @@ def vix_calls(model, T: float, v: float, v2: float, strikes) -> np.ndarray:
     if T <= 0.0:
         return np.maximum(float(model.vix_from_state(v, v2)) - K, 0.0)
     a, a2, b = model.vix2_terms()
-    two = getattr(model, "n_factors", 1) == 2
+    two = model.n_factors == 2
     mean = a * float(model.mean_variance(v, T)) + (a2 * float(model.slow_mean(v2, T)) if two else 0.0) + b
     var = a * a * float(model.variance_of_variance(v, T)) + (a2 * a2 * float(model.slow_variance(v2, T)) if two else 0.0)
     sd = max(math.sqrt(max(var, 0.0)), 1e-4 * mean)
