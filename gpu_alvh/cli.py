@@ -137,13 +137,18 @@ def scenarios_show(scenario: str) -> None:
     spec = load_scenario(scenario)
     click.echo(yaml.safe_dump(spec.to_dict(), sort_keys=False).rstrip())
     mq = spec.model_q()
-    a, b = mq.vix2_coefficients()
-    click.echo(f"# derived: v0={spec.v0():.6g}  VIX^2 = {a:.7f} v + {b:.7f}  VIX floor={mq.vix_floor():.2f}")
+
+    def formula(m) -> str:
+        a, a2, b = m.vix2_terms()
+        slow = f" + {a2:.7f} v2" if m.n_factors == 2 else ""
+        return f"VIX^2 = {a:.7f} v{slow} + {b:.7f}  VIX floor={m.vix_floor():.2f}"
+
+    start = f"v0={spec.v0():.6g}" + (f"  v2_0={spec.v2_0():.6g}" if mq.n_factors == 2 else "")
+    click.echo(f"# derived: {start}  {formula(mq)}")
     for j, m in enumerate(spec.pricing_models()[1:], start=1):  # priced window regimes (docs/scenarios.md, "Regimes and prices")
-        a, b = m.vix2_coefficients()
         days = [d for d in range(1, spec.horizon + 1) if regime_model(mq, spec.pricing_key(d)) == m]
         click.echo(f"# pricing regime {j} (sessions {days[0]}..{days[-1]}, priced from the close of day {days[0] - 1}): "
-                   f"sigma={m.sigma:.6g} rho={m.rho:.6g} jump_intensity={m.jump_intensity:.6g}  VIX^2 = {a:.7f} v + {b:.7f}  VIX floor={m.vix_floor():.2f}")
+                   f"sigma={m.sigma:.6g} rho={m.rho:.6g} jump_intensity={m.jump_intensity:.6g}  {formula(m)}")
     if spec.historical is not None:  # the clock and start of a replay come from the data
         click.echo(f"# historical: start {spec.start}  horizon {spec.horizon}  spot {spec.spot:g}  {spec.historical.window().vol_series} {spec.vix:g}")
 

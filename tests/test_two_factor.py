@@ -382,3 +382,15 @@ def test_a_historical_replay_refuses_two_factors():
     raw.pop("pricing", None)
     with pytest.raises(SpecError, match="allowed with historical: a one-factor model"):
         load_scenario(raw)
+
+
+def test_a_sweep_over_a_two_factor_market_is_refused_at_plan_time(tmp_path):
+    from click.testing import CliRunner
+
+    from gpu_alvh.cli import main
+
+    f = tmp_path / "sw.yaml"
+    f.write_text("name: two\nscenarios: [base, base_2f]\ngrid:\n  strategy.short_delta: [0.10, 0.16]\npaths: 8\n")
+    r = CliRunner().invoke(main, ["sweep", "plan", str(f)])
+    assert r.exit_code == 2 and "scenarios[1].model" in r.output and "one variance factor" in r.output, r.output
+    assert "Traceback" not in r.output

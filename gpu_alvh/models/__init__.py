@@ -26,7 +26,7 @@ def require_one_factor(model: AffineModel, what: str, source: str) -> None:
         return
     from ..errors import SpecError, SpecIssue
 
-    raise SpecError(source, [SpecIssue("model", model.name, f"{what} has one variance factor: allowed {', '.join(k for k, m in MODELS.items() if m.n_factors == 1)}; "
+    raise SpecError(source, [SpecIssue("model", model.name, f"{what} price one variance factor: allowed {', '.join(k for k, m in MODELS.items() if m.n_factors == 1)}; "
                                                             f"two-factor models ({model.name}) run in gpu_alvh.simulate, `alvh scenarios check`, `alvh price` "
                                                             "and the pricing API (price_options, price_vix)")])
 
