@@ -130,8 +130,8 @@ def _euler_paths(m, v0, v20, T, n_paths, n_steps, seed):
 
 
 def test_cos_prices_match_monte_carlo():
-    """COS puts of the two-factor model = an Euler Monte Carlo of its SDEs, within 4 standard errors
-    (plus a 0.2% allowance for the scheme's bias at 250 steps)."""
+    """COS puts of the two-factor model = an Euler Monte Carlo of its SDEs, within 4 standard errors (the
+    scheme's bias at 250 steps is below them: measured |z| <= 1.3)."""
     m = model()
     spot, T, v0, v20 = 100.0, 0.25, 0.02, 0.025
     x = _euler_paths(m, v0, v20, T, 80_000, 250, seed=11)
@@ -139,7 +139,7 @@ def test_cos_prices_match_monte_carlo():
     payoff = np.maximum(K[:, None] - spot * np.exp(x)[None, :], 0.0)
     mc, se = payoff.mean(1), payoff.std(1) / math.sqrt(x.size)
     cos = cos_price(m, spot=spot, strikes=K, expiries=T, v=v0, v2=v20, is_call=False)
-    assert np.all(np.abs(cos - mc) <= 4 * se + 2e-3 * cos), (cos, mc, se)
+    assert np.all(np.abs(cos - mc) <= 4 * se), (cos, mc, se)
     # the slow factor matters at this size: the one-factor part alone misprices by many standard errors
     cos_fast = cos_price(m, spot=spot, strikes=K, expiries=T, v=v0, v2=0.0, is_call=False)
     assert np.all(np.abs(cos_fast - mc) > 10 * se)

@@ -244,9 +244,14 @@ def model_vix(v, v2, m, r):
     ``r = steps[t - 1]``; ``m = mk[0]``."""
     if m["factors"] == 1:
         return vix_from_variance(v, r["vix_a"], r["vix_b"])
+    return vix_from_state(v, v2, r["vix_a"], r["vix_a2"], r["vix_b"])
+
+
+@jitable
+def vix_from_state(v, v2, a, a2, b):
+    """Two-factor model VIX in points, ``100 sqrt(a max(v, 0) + a2 max(v2, 0) + b)``, in the float type of ``v``."""
     zero = like(v, 0.0)
-    q = like(v, r["vix_a"]) * fmax(v, zero) + like(v, r["vix_a2"]) * fmax(v2, zero) + like(v, r["vix_b"])
-    return like(v, 100.0) * math.sqrt(q)
+    return like(v, 100.0) * math.sqrt(like(v, a) * fmax(v, zero) + like(v, a2) * fmax(v2, zero) + like(v, b))
 
 
 @jitable
@@ -455,7 +460,7 @@ def market_step(t, path, x, v, v2, m, s, s2, seed, key):
             if m["factors"] == 1:
                 now = vix_from_variance(float(v1), s["vix_a64"], s["vix_b64"])
             else:
-                now = 100.0 * math.sqrt(s["vix_a64"] * fmax(float(v1), 0.0) + s["vix_a2_64"] * fmax(float(v2), 0.0) + s["vix_b64"])
+                now = vix_from_state(float(v1), float(v2), s["vix_a64"], s["vix_a2_64"], s["vix_b64"])
             v1 = like(x, fast_variance_from_vix(now + s["vix_change"], v2, m, s))
     return x1, v1, v2
 
