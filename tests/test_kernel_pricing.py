@@ -92,21 +92,21 @@ def vix_table(name: str, dtype: str = "float64") -> VixTable:
 # ----------------------------------------------------------------------------- probes (one kernel each)
 @register_jitable
 def _spx_leg_probe(spot, strike, v, tau, tau_v, is_call, rec, nu):
-    ctx = kspx.spx_slice(rec, spot, v, tau, tau_v)
+    ctx = kspx.spx_slice(rec, spot, v, 0.0, tau, tau_v)
     p, d, g, ve, tc, tv = kspx.spx_leg(rec, nu, ctx, strike, is_call)
     return kspx.spx_leg_iv(rec, nu, ctx, strike), p, d, g, ve, tc, tv, kspx.spx_leg_price(rec, nu, ctx, strike, is_call)
 
 
 @register_jitable
 def _spx_strike_probe(spot, v, tau, tau_v, delta, is_call, grid, rec, nu):
-    return kspx.spx_strike_for_delta(rec, nu, spot, v, tau, tau_v, delta, is_call, grid, 6)
+    return kspx.spx_strike_for_delta(rec, nu, spot, v, 0.0, tau, tau_v, delta, is_call, grid, 6)
 
 
 @register_jitable
 def _spx_call_probe(spot, strike, v, tau, tau_v, is_call, k, rec, nu):
     """The one-call forms (thin compositions; compiled in the PTX test, run here in the simulator)."""
-    return (kspx.spx_price_greeks(rec, nu, spot, strike, v, tau, tau_v, is_call)[0],
-            kspx.spx_price(rec, nu, spot, strike, v, tau, tau_v, is_call), kspx.spx_iv(rec, nu, k, v, tau_v))
+    return (kspx.spx_price_greeks(rec, nu, spot, strike, v, 0.0, tau, tau_v, is_call)[0],
+            kspx.spx_price(rec, nu, spot, strike, v, 0.0, tau, tau_v, is_call), kspx.spx_iv(rec, nu, k, v, 0.0, tau_v))
 
 
 @register_jitable
@@ -117,9 +117,9 @@ def _bs_probe(spot, strike, tau, tau_v, vol, is_call, floor):
 
 @register_jitable
 def _vix_probe(v, tau, tau_v, strike, is_call, rec, data):
-    ctx = kvix.vix_slice(rec, data, v, tau, tau_v)
-    return kvix.vix_future(rec, data, v, tau_v), kvix.vix_leg(rec, data, ctx, strike, is_call), ctx[0], \
-        kvix.vix_option(rec, data, v, tau, tau_v, strike, is_call)
+    ctx = kvix.vix_slice(rec, data, v, 0.0, tau, tau_v)
+    return kvix.vix_future(rec, data, v, 0.0, tau_v), kvix.vix_leg(rec, data, ctx, strike, is_call), ctx[0], \
+        kvix.vix_option(rec, data, v, 0.0, tau, tau_v, strike, is_call)
 
 
 def run_spx(target, tab, S, K, v, tau, tau_v, call):
@@ -512,15 +512,15 @@ def test_kernels_compile_for_cuda(ptx_sm90):
     def kernel(rec, nu, vrec, data, S, K, v, t, out):
         i = cuda.grid(1)
         if i < S.size:
-            ctx = kspx.spx_slice(rec, S[i], v[i], t[i], 0.9 * t[i])
+            ctx = kspx.spx_slice(rec, S[i], v[i], 0.0, t[i], 0.9 * t[i])
             p, d, g, ve, tc, tv = kspx.spx_leg(rec, nu, ctx, K[i], True)
-            a = kspx.spx_leg_price(rec, nu, ctx, K[i], False) + kspx.spx_price(rec, nu, S[i], K[i], v[i], t[i], t[i], True)
+            a = kspx.spx_leg_price(rec, nu, ctx, K[i], False) + kspx.spx_price(rec, nu, S[i], K[i], v[i], 0.0, t[i], t[i], True)
             a += kspx.spx_leg_iv(rec, nu, ctx, K[i])
-            a += kspx.spx_price_greeks(rec, nu, S[i], K[i], v[i], t[i], t[i], False)[1] + kspx.spx_iv(rec, nu, 0.1, v[i], t[i])
-            a += kspx.spx_strike_for_delta(rec, nu, S[i], v[i], t[i], t[i], 0.16, False, 5.0, 6)
-            vc = kvix.vix_slice(vrec, data, v[i], t[i], t[i])
-            a += kvix.vix_leg(vrec, data, vc, 20.0, True) + kvix.vix_future(vrec, data, v[i], t[i])
-            a += kvix.vix_option(vrec, data, v[i], t[i], t[i], 25.0, False)
+            a += kspx.spx_price_greeks(rec, nu, S[i], K[i], v[i], 0.0, t[i], t[i], False)[1] + kspx.spx_iv(rec, nu, 0.1, v[i], 0.0, t[i])
+            a += kspx.spx_strike_for_delta(rec, nu, S[i], v[i], 0.0, t[i], t[i], 0.16, False, 5.0, 6)
+            vc = kvix.vix_slice(vrec, data, v[i], 0.0, t[i], t[i])
+            a += kvix.vix_leg(vrec, data, vc, 20.0, True) + kvix.vix_future(vrec, data, v[i], 0.0, t[i])
+            a += kvix.vix_option(vrec, data, v[i], 0.0, t[i], t[i], 25.0, False)
             a += kbs.black_scholes_price(S[i], K[i], t[i], t[i], 0.2, R, Q, True, 1e-150)
             out[i] = a + p + d + g + ve + tc + tv
 

@@ -126,13 +126,13 @@ def test_a_regime_lookup_reads_the_regimes_own_table():
         one_s, one_v = kspx.spx_kernel_data(spx[j]), kvix.vix_kernel_data(vix[j])
         rs, rv = both_s.rec[j:j + 1], both_v.rec[j:j + 1]
         for spot, k, v, tau in ((7500.0, 7000.0, 0.03, 0.05), (7400.0, 7800.0, 0.09, 0.1), (7600.0, 7600.0, 0.01, 0.02)):
-            args = (spot, k, v, tau, tau * 0.7, k > spot)
+            args = (spot, k, v, 0.0, tau, tau * 0.7, k > spot)
             assert kspx.spx_price_greeks(rs, both_s.nu, *args) == kspx.spx_price_greeks(one_s.rec, one_s.nu, *args)
-            vargs = (v, tau, tau * 0.7, 18.0, True)
+            vargs = (v, 0.0, tau, tau * 0.7, 18.0, True)
             assert kvix.vix_option(rv, both_v.data, *vargs) == kvix.vix_option(one_v.rec, one_v.data, *vargs)
     # and the regimes do price differently (the view is not always table 0)
-    a = kspx.spx_price(both_s.rec[0:1], both_s.nu, 7500.0, 6800.0, 0.03, 0.05, 0.035, False)
-    b = kspx.spx_price(both_s.rec[1:2], both_s.nu, 7500.0, 6800.0, 0.03, 0.05, 0.035, False)
+    a = kspx.spx_price(both_s.rec[0:1], both_s.nu, 7500.0, 6800.0, 0.03, 0.0, 0.05, 0.035, False)
+    b = kspx.spx_price(both_s.rec[1:2], both_s.nu, 7500.0, 6800.0, 0.03, 0.0, 0.05, 0.035, False)
     assert abs(a - b) > 0.05 * a
 
 

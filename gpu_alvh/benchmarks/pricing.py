@@ -38,7 +38,7 @@ def _slice_sums():
 
     @jitable
     def spx(rec, nu, S, V, T, K, i):
-        ctx = ks.spx_slice(rec, S[i], V[i], T[i], T[i])
+        ctx = ks.spx_slice(rec, S[i], V[i], 0.0, T[i], T[i])
         acc = 0.0
         for j in range(4):
             p, d, g, ve, tc, tv = ks.spx_leg(rec, nu, ctx, K[i, j], j >= 2)
@@ -47,7 +47,7 @@ def _slice_sums():
 
     @jitable
     def vix(rec, data, V, T, K, i):
-        ctx = kv.vix_slice(rec, data, V[i], T[i], T[i])
+        ctx = kv.vix_slice(rec, data, V[i], 0.0, T[i], T[i])
         acc = ctx[0]
         for j in range(4):
             acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)

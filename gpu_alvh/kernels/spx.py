@@ -24,7 +24,7 @@ linear-linear-cubic table) and one Black-Scholes evaluation (one ``exp``, two ``
 
 .. code-block:: python
 
-    ctx = spx_slice(rec, spot, v, tau, tau_v)            # once per (path, expiry)
+    ctx = spx_slice(rec, spot, v, v2, tau, tau_v)        # once per (path, expiry)
     for leg in range(4):
         price, delta, gamma, vega, theta_cal, theta_var = spx_leg(rec, nu, ctx, strike[leg], is_call[leg])
 
@@ -136,10 +136,11 @@ def _table_slice(r, v, tau_v):
 
 
 @register_jitable
-def spx_slice(rec, spot, v, tau, tau_v):
+def spx_slice(rec, spot, v, v2, tau, tau_v):
     """Per-(path, expiry) context of the legs at ``(spot, v, tau, tau_v)`` (see module doc).
 
-    ``spot`` index points, ``v`` variance state (decimal), ``tau`` calendar years, ``tau_v`` variance
+    ``spot`` index points, ``v`` variance state (decimal; a two-factor model's fast factor), ``v2`` the slow
+    variance of a two-factor model (ignored by one-factor tables), ``tau`` calendar years, ``tau_v`` variance
     years (negative values count as 0).  Returns a tuple for :func:`spx_leg_iv` and friends.
     """
     r = rec[0]
@@ -251,21 +252,21 @@ def spx_leg_iv(rec, nu, ctx, strike):
 
 
 @register_jitable
-def spx_iv(rec, nu, log_moneyness, v, tau_v):
+def spx_iv(rec, nu, log_moneyness, v, v2, tau_v):
     """Implied vol at forward log-moneyness ``ln(K/F)``, variance ``v`` and variance time ``tau_v`` (``SpxTable.iv``)."""
-    return _iv_at(rec, nu, spx_slice(rec, 1.0, v, 0.0, tau_v), log_moneyness, True)
+    return _iv_at(rec, nu, spx_slice(rec, 1.0, v, v2, 0.0, tau_v), log_moneyness, True)
 
 
 @register_jitable
-def spx_price_greeks(rec, nu, spot, strike, v, tau, tau_v, is_call):
+def spx_price_greeks(rec, nu, spot, strike, v, v2, tau, tau_v, is_call):
     """``(price, delta, gamma, vega, theta_cal, theta_var)`` of one option (``SpxTable.price_greeks``)."""
-    return spx_leg(rec, nu, spx_slice(rec, spot, v, tau, tau_v), strike, is_call)
+    return spx_leg(rec, nu, spx_slice(rec, spot, v, v2, tau, tau_v), strike, is_call)
 
 
 @register_jitable
-def spx_price(rec, nu, spot, strike, v, tau, tau_v, is_call):
+def spx_price(rec, nu, spot, strike, v, v2, tau, tau_v, is_call):
     """Price of one option (``SpxTable.price``)."""
-    return spx_leg_price(rec, nu, spx_slice(rec, spot, v, tau, tau_v), strike, is_call)
+    return spx_leg_price(rec, nu, spx_slice(rec, spot, v, v2, tau, tau_v), strike, is_call)
 
 
 @register_jitable
@@ -278,7 +279,7 @@ def _round_half_even(x):
 
 
 @register_jitable
-def spx_strike_for_delta(rec, nu, spot, v, tau, tau_v, delta, is_call, grid, iterations):
+def spx_strike_for_delta(rec, nu, spot, v, v2, tau, tau_v, delta, is_call, grid, iterations):
     """Strike whose Black-Scholes delta at the table vol is ``|delta|``, rounded to ``grid`` (``SpxTable.strike_for_delta``).
 
     Both clocks are raised to the first time node (the delta of an expiring option is a step function).
@@ -296,7 +297,7 @@ def spx_strike_for_delta(rec, nu, spot, v, tau, tau_v, delta, is_call, grid, ite
     d1 = ndtri(target)
     if not is_call:
         d1 = -d1
-    ctx = spx_slice(rec, spot, v, tau, tau_v)
+    ctx = spx_slice(rec, spot, v, v2, tau, tau_v)
     sq = ctx[5]
     k0 = 0.0
     s = _iv_at(rec, nu, ctx, k0, True)

@@ -31,7 +31,7 @@ price, discount, corners, their weights and scales) once; :func:`vix_leg` prices
 
 .. code-block:: python
 
-    ctx = vix_slice(rec, data, v, tau, tau_v)        # once per (path, expiry); ctx[0] is the futures price
+    ctx = vix_slice(rec, data, v, v2, tau, tau_v)    # once per (path, expiry); ctx[0] is the futures price
     for leg in range(n_legs):
         price = vix_leg(rec, data, ctx, strike[leg], is_call[leg])
 """
@@ -104,7 +104,7 @@ def _coords(r, v, tau_v):
 
 
 @register_jitable
-def vix_slice(rec, data, v, tau, tau_v):
+def vix_slice(rec, data, v, v2, tau, tau_v):
     """Per-(path, expiry) context of VIX legs at variance ``v``, calendar ``tau`` and variance ``tau_v`` years.
 
     Returns ``(F, D, nodes, weights, inverse scales)``: the futures price (index points), the discount
@@ -151,9 +151,9 @@ def vix_slice(rec, data, v, tau, tau_v):
 
 
 @register_jitable
-def vix_future(rec, data, v, tau_v):
+def vix_future(rec, data, v, v2, tau_v):
     """VIX futures price (index points) at variance ``v`` and variance time to expiry ``tau_v`` (``VixTable.future``)."""
-    return vix_slice(rec, data, v, 0.0, tau_v)[0]
+    return vix_slice(rec, data, v, v2, 0.0, tau_v)[0]
 
 
 @register_jitable
@@ -196,6 +196,6 @@ def vix_leg(rec, data, ctx, strike, is_call):
 
 
 @register_jitable
-def vix_option(rec, data, v, tau, tau_v, strike, is_call):
+def vix_option(rec, data, v, v2, tau, tau_v, strike, is_call):
     """Discounted VIX option price (``VixTable.option``); ``tau`` calendar years, ``tau_v`` variance years."""
-    return vix_leg(rec, data, vix_slice(rec, data, v, tau, tau_v), strike, is_call)
+    return vix_leg(rec, data, vix_slice(rec, data, v, v2, tau, tau_v), strike, is_call)
