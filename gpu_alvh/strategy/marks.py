@@ -39,7 +39,7 @@ def vix_arrays(tables):
 
 @register_jitable
 def spx_ctx(spx, spot, v, tau, tau_v):
-    return spx_slice(spx[0], spot, v, tau, tau_v)
+    return spx_slice(spx[0], spot, v, 0.0, tau, tau_v)
 
 
 @register_jitable
@@ -59,17 +59,17 @@ def leg_price(spx, ctx, strike, is_call):
 @register_jitable
 def strike_for_delta(spx, spot, v, tau, tau_v, delta, is_call):
     """Strike on the 5-point grid whose Black-Scholes |delta| at the table vol is ``delta``."""
-    return spx_strike_for_delta(spx[0], spx[1], spot, v, tau, tau_v, delta, is_call, SPX_GRID, STRIKE_ITERATIONS)
+    return spx_strike_for_delta(spx[0], spx[1], spot, v, 0.0, tau, tau_v, delta, is_call, SPX_GRID, STRIKE_ITERATIONS)
 
 
 @register_jitable
 def iv(spx, log_moneyness, v, tau_v):
-    return spx_iv(spx[0], spx[1], log_moneyness, v, tau_v)
+    return spx_iv(spx[0], spx[1], log_moneyness, v, 0.0, tau_v)
 
 
 @register_jitable
 def vix_ctx(vx, v, tau, tau_v):
-    return vix_slice(vx[0], vx[1], v, tau, tau_v)
+    return vix_slice(vx[0], vx[1], v, 0.0, tau, tau_v)
 
 
 @register_jitable
@@ -79,4 +79,4 @@ def vix_price(vx, ctx, strike, is_call):
 
 @register_jitable
 def vix_future(vx, v, tau_v):
-    return _vix_future(vx[0], vx[1], v, tau_v)
+    return _vix_future(vx[0], vx[1], v, 0.0, tau_v)
