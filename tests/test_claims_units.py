@@ -174,16 +174,17 @@ def test_hedge_spx_gamma_is_the_second_derivative_along_the_model_beta():
     hp = build_params(book, c).hedges
     table = VixTable.build(c.model_q, rate=c.rate, backend=get_backend("numpy"), dtype="float64", max_days=60.0)
     vx = tuple(np.asarray(x) for x in marks.vix_arrays(table))
-    kq = (0.0, 0.0, 0.0, 0.0, *vix_beta_terms(c.model_p))
+    kq = (0.0, 0.0, 0.0, 0.0, *vix_beta_terms(c.model_p), 0.0, 0.0, 0.0)
     H = np.zeros(8, HSLOT)
     H["n"][:2], H["k1"][:2], H["expiry"][:2], H["expiry_v"][:2] = (40.0, 15.0), (18.0, 22.0), (20.0, 45.0), (14 / 252, 31 / 252)
     v0, s0 = 0.03, 6000.0
-    g = hedge.spx_gamma(H, 2, hp, 0, v0, 0.0, 0.0, vx, s0, kq)
-    beta = hedge.vix_beta(v0, kq)
+    g = hedge.spx_gamma(H, 2, hp, 0, (v0, 0.0), 0.0, 0.0, vx, s0, kq)
+    beta, beta2 = hedge.vix_beta((v0, 0.0), kq)
+    assert beta2 == 0.0
 
     def value(s):
         v = v0 + beta * math.log(s / s0)
-        return sum(H["n"][j] * hp[j]["multiplier"] * hedge.unit_value(vx, hp[j], v, H["expiry"][j] / 365, H["expiry_v"][j], H["k1"][j]) for j in range(2))
+        return sum(H["n"][j] * hp[j]["multiplier"] * hedge.unit_value(vx, hp[j], (v, 0.0), H["expiry"][j] / 365, H["expiry_v"][j], H["k1"][j]) for j in range(2))
 
     ds = s0 * 0.1 * v0 / abs(beta)  # the same variance step as spx_gamma's (10% of v)
     want = (value(s0 + ds) - 2 * value(s0) + value(s0 - ds)) / ds**2

@@ -113,12 +113,12 @@ def _expiries(compiled) -> tuple[np.ndarray, np.ndarray]:
     return book.spx_expiry[0], book.spx_expiry_v[0]
 
 
-def _entry(spx, spot, v, tau, tau_v):
+def _entry(spx, spot, vs, tau, tau_v):
     """Strikes and mid prices of the four legs of a new condor, as :func:`gpu_alvh.strategy.ladder.enter` opens it."""
-    kps = marks.strike_for_delta(spx, spot, v, tau, tau_v, SHORT_DELTA, False)
-    kcs = marks.strike_for_delta(spx, spot, v, tau, tau_v, SHORT_DELTA, True)
+    kps = marks.strike_for_delta(spx, spot, vs, tau, tau_v, SHORT_DELTA, False)
+    kcs = marks.strike_for_delta(spx, spot, vs, tau, tau_v, SHORT_DELTA, True)
     strikes = (kps, max(kps - WING, marks.SPX_GRID), kcs, kcs + WING)
-    ctx = marks.spx_ctx(spx, spot, v, tau, tau_v)
+    ctx = marks.spx_ctx(spx, spot, vs, tau, tau_v)
     return strikes, tuple(marks.leg_price(spx, ctx, k, leg[1]) for k, leg in zip(strikes, LEGS))
 
 
@@ -154,7 +154,7 @@ def measure(market: str, start: str, clock: str = "sessions") -> dict:
     for j, dte in enumerate(DTES):
         tau = exp_days[j] / 365.0
         tau_v = exp_v[j] if clock == "sessions" else tau
-        strikes, prices = _entry(spx, s0, compiled.v0, tau, tau_v)
+        strikes, prices = _entry(spx, s0, (compiled.v0, compiled.v2_0), tau, tau_v)
         s_t = paths["spx"][:, n_exp[j]]  # the SPX close of the expiry session
         disc = math.exp(-r * tau)
         x = {}

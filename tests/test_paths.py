@@ -200,14 +200,6 @@ def test_one_batch_equals_many_batches_and_workers():
         np.testing.assert_array_equal(a[k].values, b[k].values)
 
 
-def test_float32_matches_float64_to_rounding():
-    d = scen("svcj", horizon=20)
-    a = simulate(d, n_paths=2000, seed=7, backend="numpy", dtype="float64")
-    b = simulate(d, n_paths=2000, seed=7, backend="numpy", dtype="float32")
-    assert b["spx"].dtype == np.float32
-    np.testing.assert_allclose(b["spx"].values, a["spx"].values, rtol=2e-5)
-
-
 def test_dense_and_sparse_paths_agree(monkeypatch):
     """The GPU form (both QE branches everywhere, dense jumps) gives the CPU numbers."""
     from dataclasses import replace

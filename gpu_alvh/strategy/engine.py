@@ -79,12 +79,20 @@ def _hedge_pnl(H, nh, hp, h0):
 
 
 @register_jitable
-def _term_slope(v, vix, kq):
-    return 100.0 * math.sqrt(max(kq[2] * v + kq[3], 0.0)) - vix
+def _term_slope(vs, vix, kq):
+    """Model VIX3M minus VIX, points: ``100 sqrt(a3 v + a3_2 v2 + b3) - VIX`` (``vs = (v, v2)``)."""
+    return 100.0 * math.sqrt(max(kq[2] * vs[0] + kq[8] * vs[1] + kq[3], 0.0)) - vix
 
 
 @register_jitable
-def _signals(sig, R, L, st, now, tv, spot, v, vix, nav, peak, dte_ev, rate, q, spx):
+def _probe_state(vix_p, vs, kq):
+    """The stress probe's pricing state: the fast variance with model VIX ``vix_p`` points at the current
+    slow variance, ``(max(((vix_p/100)^2 - b - a2 v2) / a, 0), v2)``."""
+    return market.variance_from_vix(vix_p, kq[0], kq[1] + kq[7] * vs[1]), vs[1]
+
+
+@register_jitable
+def _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, dte_ev, rate, q, spx):
     """Today's value of every registered signal (order of ``signals.SIGNALS``) into ``sig[0, :]``."""
     tau = max(L[0]["expiry"] - now, 0.0) / 365.0
     tau_v = max(L[0]["expiry_v"] - tv, 0.0)
@@ -93,8 +101,8 @@ def _signals(sig, R, L, st, now, tv, spot, v, vix, nav, peak, dte_ev, rate, q, s
     kps, kcs = max(L[0]["kps"], 1.0), max(L[0]["kcs"], 1.0)
     dist = 99.0
     if L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0:
-        iv_p = marks.iv(spx, math.log(kps / fwd), v, tau_v)
-        iv_c = marks.iv(spx, math.log(kcs / fwd), v, tau_v)
+        iv_p = marks.iv(spx, math.log(kps / fwd), vs, tau_v)
+        iv_c = marks.iv(spx, math.log(kcs / fwd), vs, tau_v)
         dist = min(math.log(spot / kps) / (iv_p * sd), math.log(kcs / spot) / (iv_c * sd))
     delta = 0.0
     for k in range(st["n_slots"]):
@@ -113,12 +121,12 @@ def _signals(sig, R, L, st, now, tv, spot, v, vix, nav, peak, dte_ev, rate, q, s
 
 
 @register_jitable
-def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, kq, rate, q, spx, vx):
+def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx):
     """Signals, activation conditions, probe, ramp and the overlay's day; returns the cash flow."""
     nk, nh, h0 = st["n_slots"], st["n_hedge"], st["hedge0"]
     now, tv = cal[t]["now"], cal[t]["tv"]
     peak = max(R[0]["peak_nav"], nav)
-    _signals(sig, R, L, st, now, tv, spot, v, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
+    _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
     if not R[0]["have_prev_sig"]:
         for i in range(sig.shape[1]):
             sig[1, i] = sig[0, i]
@@ -129,8 +137,7 @@ def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, s
     R[0]["have_prev_sig"] = True
     loss = 0.0
     if st["hedge_on"]:
-        vix_p = vix + st["probe_vix"]
-        loss = ladder.probe_loss(L, nk, spot * (1.0 + st["probe_spx"]), market.variance_from_vix(vix_p, kq[0], kq[1]), now, tv, spx)
+        loss = ladder.probe_loss(L, nk, spot * (1.0 + st["probe_spx"]), _probe_state(vix + st["probe_vix"], vs, kq), now, tv, spx)
     # ramp on the front layer's strike distance and remaining DTE
     dist = sig[0, 7]
     x_d = min(max((st["ramp_sd"] - dist) / st["ramp_sd"], 0.0), 1.0)
@@ -142,16 +149,16 @@ def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, s
         tf = min(st["target_fraction"] * (1.0 + st["ramp_dist_gain"] * x_d + st["ramp_dte_gain"] * x_t), st["ramp_max"])
     under = st["underhedge"] if cal[t]["days_to_event"] <= st["event_window"] else 0.0
     allowance = st["budget_rate"] * max(now / 365.0, st["budget_lead"])
-    probe_v = market.variance_from_vix(vix + st["probe_vix"], kq[0], kq[1])
+    probe_vs = _probe_state(vix + st["probe_vix"], vs, kq)
     R[0]["probe_loss"], R[0]["target_fraction"], R[0]["underhedge"], R[0]["allowance"] = loss, tf, under, allowance
-    flow, spent = hedge.daily(H, nh, hp, h0, t, now, tv, v, vix, probe_v, loss, tf, under, allowance, R[0]["term_slope"], st["contango"],
+    flow, spent = hedge.daily(H, nh, hp, h0, t, now, tv, vs, vix, probe_vs, loss, tf, under, allowance, R[0]["term_slope"], st["contango"],
                               R[0]["spent"], vx, vix_expiry, vix_expiry_v)
     R[0]["spent"] = spent
     return flow
 
 
 @register_jitable
-def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq, rate, q,
+def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq, rate, q,
                spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
     nk, nh, h0, g = st["n_slots"], st["n_hedge"], st["hedge0"], st["slot0"]
     d = cal[t]["day"]
@@ -163,14 +170,14 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
             R[0]["macd_s_fast"], R[0]["macd_s_slow"], R[0]["macd_s_sig"], spot)
         R[0]["macd_v_fast"], R[0]["macd_v_slow"], R[0]["macd_v_sig"], R[0]["macd_v_hist"] = macd_update(
             R[0]["macd_v_fast"], R[0]["macd_v_slow"], R[0]["macd_v_sig"], vix)
-        R[0]["term_slope"] = _term_slope(v, vix, kq)
+        R[0]["term_slope"] = _term_slope(vs, vix, kq)
     c = ctx[0]
     c["overlay_day"] = run_has_hedges
     c["h0_held"] = nh > 0 and H[0]["n"] > 0.0
     c["h0_pre"] = hedge.slot_pnl(H, 0, hp[h0]) if nh > 0 else 0.0
-    c["fut_slope"] = marks.vix_future(vx, v, FUT_SLOPE_TENORS[1]) - marks.vix_future(vx, v, FUT_SLOPE_TENORS[0])
+    c["fut_slope"] = marks.vix_future(vx, vs, FUT_SLOPE_TENORS[1]) - marks.vix_future(vx, vs, FUT_SLOPE_TENORS[0])
     if nh > 0:
-        R[0]["cash"] += _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, kq, rate, q, spx, vx)
+        R[0]["cash"] += _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx)
         nav = _nav(R, L, nk, H, nh, hp, h0)
     delta = 0.0
     for k in range(nk):
@@ -213,7 +220,7 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
     R[0]["prev_spot"] = spot
     R[0]["nav"] = nav
     # daily bands and mean greeks (theta: the one-day change of the marks at an unchanged state)
-    ladder.theta_day(L, legs, nk, spot, v, now, cal[t]["tv"], cal[t]["dcal_next"], spx)
+    ladder.theta_day(L, legs, nk, spot, vs, now, cal[t]["tv"], cal[t]["dcal_next"], spx)
     n_days1 = cal[cal.shape[0] - 1]["day"] + 1
     scatter_add(h_nav, s * n_days1 + d, _bin(nav / st["nav"], _NAV_LO, _NAV_HI, _NAV_N), 1)
     if s == 0:
@@ -238,7 +245,7 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
 def _regime(j, spx, vx, kq):
     """The pricing of regime ``j``: one-element views of its SPX and VIX table records (the tables' arrays
     are shared) and its row of ``kq`` as a tuple."""
-    return (spx[0][j:j + 1], spx[1]), (vx[0][j:j + 1], vx[1]), (kq[j, 0], kq[j, 1], kq[j, 2], kq[j, 3], kq[j, 4], kq[j, 5], kq[j, 6])
+    return (spx[0][j:j + 1], spx[1]), (vx[0][j:j + 1], vx[1]), (kq[j, 0], kq[j, 1], kq[j, 2], kq[j, 3], kq[j, 4], kq[j, 5], kq[j, 6], kq[j, 7], kq[j, 8], kq[j, 9])
 
 
 @register_jitable
@@ -249,9 +256,10 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     """Run strategy ``i // n_paths`` on path ``start + i % n_paths`` (see the module docstring).
 
     ``spx = (rec, nu)``, ``vx = (rec, data)``: the SPX and VIX tables of every pricing regime (a record per
-    regime); ``kq`` [n_regimes, 7]: per regime ``(a, b, a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2])``,
-    the pricing model's ``VIX^2 = a v + b`` at 30 and 93 days, then the P model's variance/price
-    co-movement terms (:func:`gpu_alvh.strategy.hedge.vix_beta`).  Step ``t`` runs in the regime
+    regime); ``kq`` [n_regimes, 10]: per regime ``(a, b, a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2],
+    a2, a3_2, rho2 sigma2)``, the pricing model's ``VIX^2 = a v + a2 v2 + b`` at 30 and 93 days, the P
+    model's variance/price co-movement terms (:func:`gpu_alvh.strategy.hedge.vix_beta`) and its slow
+    factor's.  The pricing state is ``vs = (v, v2)`` (``v2 = 0`` for one-factor models).  Step ``t`` runs in the regime
     ``steps[t - 1]["regime"]`` (:func:`_regime`), the start close in ``mk[0]["regime"]``; ``seeds`` =
     (RSI seed move of SPX, of VIX): Wilder's averages start at the model's expected absolute daily move.
     """
@@ -269,9 +277,9 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
                 legs[k, leg, f] = 0.0
     m = mk[0]
     spx_j, vx_j, kq_j = _regime(m["regime"], spx, vx, kq)
-    x, v_state, v2_state = market.market_init(m, 0.0)  # v2: a two-factor model's slow variance (the engine prices one factor)
+    x, v_state, v2_state = market.market_init(m, 0.0)  # v2: a two-factor model's slow variance (0 for one factor)
     e_dev, w_dev = 0.0, 0.0  # historical replay deviations
-    spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, v2_state, m, m)
+    spot, vs, vix = market.spot(x, m), (market.variance(v_state), market.variance(v2_state)), market.model_vix(v_state, v2_state, m, m)
     r = R[0]
     nav0 = st["nav"]
     r["cash"], r["interest"], r["spent"], r["nav"] = nav0, 0.0, 0.0, nav0
@@ -281,15 +289,15 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     r["rsi_v_prev"], r["rsi_v_gain"], r["rsi_v_loss"] = vix, seeds[1], seeds[1]
     r["macd_s_fast"], r["macd_s_slow"], r["macd_s_sig"], r["macd_s_hist"] = spot, spot, 0.0, 0.0
     r["macd_v_fast"], r["macd_v_slow"], r["macd_v_sig"], r["macd_v_hist"] = vix, vix, 0.0, 0.0
-    r["term_slope"] = _term_slope(v, vix, kq_j)
+    r["term_slope"] = _term_slope(vs, vix, kq_j)
     r["probe_loss"], r["target_fraction"], r["underhedge"], r["allowance"] = 0.0, 0.0, 0.0, 0.0
     # ---- day 0: open the ladder, first hedge decision
-    flow, entries = ladder.enter(L, legs, nk, spot, v, 0, 0.0, 0.0, nav0, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
+    flow, entries = ladder.enter(L, legs, nk, spot, vs, 0, 0.0, 0.0, nav0, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
     r["n_entries"] += entries
     r["cash"] += flow
     for k in range(nk):
         ladder.derive(L, legs, k)
-    hedge.mark_all(H, nh, hp, h0, v, 0.0, 0.0, vx_j)
+    hedge.mark_all(H, nh, hp, h0, vs, 0.0, 0.0, vx_j)
     nav = _nav(R, L, nk, H, nh, hp, h0)
     r["prev_nav"], r["prev_spot"] = nav, spot
     r["prev_hedge_pnl"] = _hedge_pnl(H, nh, hp, h0)
@@ -308,7 +316,7 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     c["gamma"], c["hedge_gamma"], c["margin"] = 0.0, 0.0, 0.0
     c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
     acc_init(acc, ctx, L, H)
-    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq_j, rate,
+    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq_j, rate,
                      q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
     trace_point(1, 0, 0.0, L, legs, H, R, sig, spot, vix, nav)
     # ---- time loop
@@ -317,23 +325,23 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     for t in range(1, n_steps + 1):
         s_t = steps[t - 1]
         x, v_state, v2_state, e_dev, w_dev = market.advance(t, path, x, v_state, v2_state, e_dev, w_dev, m, s_t, steps[slow + t - 1], seed, key)
-        spot, v, vix = market.spot(x, m), market.variance(v_state), market.model_vix(v_state, v2_state, m, s_t)
+        spot, vs, vix = market.spot(x, m), (market.variance(v_state), market.variance(v2_state)), market.model_vix(v_state, v2_state, m, s_t)
         spx_j, vx_j, kq_j = _regime(s_t["regime"], spx, vx, kq)
         now, tv = cal[t]["now"], cal[t]["tv"]
         gr = cal[t]["growth"]
         r["interest"] += r["cash"] * (gr - 1.0)
         r["cash"] = r["cash"] * gr
-        ladder.mark_all(L, legs, nk, spot, v, now, tv, spx_j)
-        hedge.mark_all(H, nh, hp, h0, v, now, tv, vx_j)
+        ladder.mark_all(L, legs, nk, spot, vs, now, tv, spx_j)
+        hedge.mark_all(H, nh, hp, h0, vs, now, tv, vx_j)
         trace_point(0, t, now, L, legs, H, R, sig, spot, vix, nav)
         flow, stops = ladder.settle_and_exit(L, legs, nk, now, cal[t]["next_close"], sp, g, st)
         r["n_stops"] += stops
         if stops > 0.0:
-            f2, rolls = ladder.cascade(L, legs, nk, spot, v, now, tv, sp, g, st, spx_j)
+            f2, rolls = ladder.cascade(L, legs, nk, spot, vs, now, tv, sp, g, st, spx_j)
             flow += f2
             r["n_rolls"] += rolls
         nav_pre = (r["cash"] + flow) - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
-        f3, entries = ladder.enter(L, legs, nk, spot, v, t, now, tv, nav_pre, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
+        f3, entries = ladder.enter(L, legs, nk, spot, vs, t, now, tv, nav_pre, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
         flow += f3
         r["n_entries"] += entries
         r["cash"] += flow
@@ -346,10 +354,10 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         c["front_open"] = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
         c["front_left"] = L[0]["expiry"] - now
         near = c["front_open"] and c["front_left"] <= NEAR_EXPIRY_DAYS
-        c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, v, now, tv, vx_j, spot, kq_j) if (near and nh > 0) else 0.0
+        c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, vs, now, tv, vx_j, spot, kq_j) if (near and nh > 0) else 0.0
         acc_step(acc, ctx, L, H)
         if cal[t]["end_of_day"]:
-            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, v, vix, nav, spot0, kq_j,
+            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq_j,
                              rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
         trace_point(1, t, now, L, legs, H, R, sig, spot, vix, nav)
     acc_final(acc, ctx, L, H)

@@ -51,12 +51,12 @@ def _weight(p, i):
 
 
 @register_jitable
-def _unit_and_hs(vx, p, v, tau, tau_v, k1):
+def _unit_and_hs(vx, p, vs, tau, tau_v, k1):
     """Value per unit (futures: the futures price) and half-spread per unit (index points); ``tau``
     calendar years (discounting), ``tau_v`` variance years (the law of the VIX at expiry)."""
     u = 0.0
     hs = 0.0
-    ctx = marks.vix_ctx(vx, v, tau, tau_v)
+    ctx = marks.vix_ctx(vx, vs, tau, tau_v)
     for i in range(p["n_legs"]):
         px = _leg_price(vx, ctx, p, i, k1)
         w = _weight(p, i)
@@ -67,10 +67,10 @@ def _unit_and_hs(vx, p, v, tau, tau_v, k1):
 
 
 @register_jitable
-def unit_value(vx, p, v, tau, tau_v, k1):
-    """Value per unit (index points; futures: the futures price) at variance ``v``, expiry ``tau`` (calendar
+def unit_value(vx, p, vs, tau, tau_v, k1):
+    """Value per unit (index points; futures: the futures price) at the pricing state ``vs = (v, v2)``, expiry ``tau`` (calendar
     years) / ``tau_v`` (variance years)."""
-    return _unit_and_hs(vx, p, v, tau, tau_v, k1)[0]
+    return _unit_and_hs(vx, p, vs, tau, tau_v, k1)[0]
 
 
 @register_jitable
@@ -92,12 +92,12 @@ def _cost(p, hs, ncon):
 
 
 @register_jitable
-def mark_all(H, n, hp, h0, v, now, tv, vx):
+def mark_all(H, n, hp, h0, vs, now, tv, vx):
     """Unit values and half-spreads of the open positions at the current state (the day's overlay cycle,
     at the same state, reuses them)."""
     for j in range(n):
         if H[j]["n"] > 0.0:
-            H[j]["unit"], H[j]["hs"] = _unit_and_hs(vx, hp[h0 + j], v, max(H[j]["expiry"] - now, 0.0) / 365.0,
+            H[j]["unit"], H[j]["hs"] = _unit_and_hs(vx, hp[h0 + j], vs, max(H[j]["expiry"] - now, 0.0) / 365.0,
                                                     max(H[j]["expiry_v"] - tv, 0.0), H[j]["k1"])
 
 
@@ -123,25 +123,43 @@ def slot_pnl(H, j, p):
 
 
 @register_jitable
-def vix_beta(v, kq):
-    """The model's own regression of the variance move on the log-SPX move over an instant,
-    ``beta(v) = d<v, x> / d<x, x> = (rho sigma v + lambda E[Z_v J]) / (v + lambda E[J^2])`` (decimal variance
-    per unit log return; ``kq[4:7] = (rho sigma, lambda E[Z_v J], lambda E[J^2])`` of the P model)."""
-    return (kq[4] * v + kq[5]) / max(v + kq[6], 1e-12)
+def vix_beta(vs, kq):
+    """The model's own regressions of the variance moves on the log-SPX move over an instant, per factor:
+    ``(beta, beta2)`` with ``beta = d<v, x> / d<x, x> = (rho sigma v + lambda E[Z_v J]) / (v + v2 + lambda E[J^2])``
+    and ``beta2 = d<v2, x> / d<x, x> = rho2 sigma2 v2 / (v + v2 + lambda E[J^2])`` (decimal variance per unit
+    log return; ``vs = (v, v2)``; ``kq[4:7] = (rho sigma, lambda E[Z_v J], lambda E[J^2])`` and
+    ``kq[9] = rho2 sigma2`` of the P model; ``beta2 = 0`` for one-factor models, where ``v2 = 0``)."""
+    v, v2 = vs
+    den = max(v + v2 + kq[6], 1e-12)
+    return (kq[4] * v + kq[5]) / den, kq[9] * v2 / den
 
 
 @register_jitable
-def spx_gamma(H, n, hp, h0, v, now, tv, vx, spot, kq):
+def spx_gamma(H, n, hp, h0, vs, now, tv, vx, spot, kq):
     """SPX-equivalent gamma of the open hedges, $ per index point^2 (the ladder's gamma units).
 
-    Along the model's regression line ``dv = beta dlog S`` (:func:`vix_beta`, beta held at the current
-    state) the hedges' value ``V(v)`` moves with SPX as ``dV/dS = V_v beta / S`` and
-    ``d^2V/dS^2 = (V_vv beta^2 - V_v beta) / S^2``; ``V_v``, ``V_vv`` by central differences of the table
-    values at ``v_c +- h``, ``h = max(0.1 v, 1e-3)``, ``v_c = max(v, h)`` (a variance near 0 is read one
-    step up: the table's kinks make smaller steps noise)."""
-    beta = vix_beta(v, kq)
-    h = max(0.1 * v, FD_VAR_FLOOR)
-    v = max(v, h)
+    Along the model's regression line ``(dv, dv2) = (beta, beta2) dlog S`` (:func:`vix_beta`, held at the
+    current state) the hedges' value moves with SPX as ``dV/dS = g'(0) / S`` and
+    ``d^2V/dS^2 = (g''(0) - g'(0)) / S^2``, ``g(e) = V(v + beta e, v2 + beta2 e)``.  The derivatives are
+    central differences along that line, stepped on the factor with the larger beta (the lead, ``l``;
+    the fast one for one-factor models): lead steps ``+-h``, ``h = max(0.1 v_l, 1e-3)``, the other factor
+    ``+-r h``, ``r = beta_other / beta_l``, about centres raised to ``max(v_l, h)`` and
+    ``max(v_other, |r| h)`` (a variance near 0 is read one step up: the table's kinks make smaller steps
+    noise); then ``g' = beta_l D1``, ``g'' = beta_l^2 D2`` with ``D1``, ``D2`` the differences per unit of
+    the lead variance."""
+    b1, b2 = vix_beta(vs, kq)
+    slow_leads = abs(b2) > abs(b1)
+    lead, other = (b2, b1) if slow_leads else (b1, b2)
+    vl, vo = (vs[1], vs[0]) if slow_leads else (vs[0], vs[1])
+    r = other / lead if lead != 0.0 else 0.0
+    h = max(0.1 * vl, FD_VAR_FLOOR)
+    vl = max(vl, h)
+    ho = r * h
+    vo = max(vo, abs(ho))
+    if slow_leads:
+        s_up, s_mid, s_dn = (vo + ho, vl + h), (vo, vl), (vo - ho, vl - h)
+    else:
+        s_up, s_mid, s_dn = (vl + h, vo + ho), (vl, vo), (vl - h, vo - ho)
     up = 0.0
     mid = 0.0
     dn = 0.0
@@ -151,12 +169,12 @@ def spx_gamma(H, n, hp, h0, v, now, tv, vx, spot, kq):
             tau = max(H[j]["expiry"] - now, 0.0) / 365.0
             tau_v = max(H[j]["expiry_v"] - tv, 0.0)
             w = H[j]["n"] * p["multiplier"]
-            up += w * unit_value(vx, p, v + h, tau, tau_v, H[j]["k1"])
-            mid += w * unit_value(vx, p, v, tau, tau_v, H[j]["k1"])
-            dn += w * unit_value(vx, p, v - h, tau, tau_v, H[j]["k1"])
+            up += w * unit_value(vx, p, s_up, tau, tau_v, H[j]["k1"])
+            mid += w * unit_value(vx, p, s_mid, tau, tau_v, H[j]["k1"])
+            dn += w * unit_value(vx, p, s_dn, tau, tau_v, H[j]["k1"])
     d1 = (up - dn) / (2.0 * h)
     d2 = (up - 2.0 * mid + dn) / (h * h)
-    return (d2 * beta * beta - d1 * beta) / (spot * spot)
+    return (d2 * lead * lead - d1 * lead) / (spot * spot)
 
 
 @register_jitable
@@ -166,7 +184,7 @@ def coverage(H, j):
 
 
 @register_jitable
-def daily(H, n, hp, h0, t, now, tv, v, vix, probe_v, probe_loss, tf, under, allowance, term_slope, contango, st_spent, vx, vix_expiry,
+def daily(H, n, hp, h0, t, now, tv, vs, vix, probe_v, probe_loss, tf, under, allowance, term_slope, contango, st_spent, vx, vix_expiry,
           vix_expiry_v):
     """One day of the overlay for one strategy; ``H[j].active`` holds each layer's condition.
 
@@ -231,9 +249,9 @@ def daily(H, n, hp, h0, t, now, tv, v, vix, probe_v, probe_loss, tf, under, allo
             new_exp_v = vix_expiry_v[t, col]
             tau_new = max(new_exp - now, 0.0) / 365.0
             tau_new_v = max(new_exp_v - tv, 0.0)
-            fwd = marks.vix_future(vx, v, tau_new_v)
+            fwd = marks.vix_future(vx, vs, tau_new_v)
             k1_new = max(math.floor(fwd * (1.0 + p["offset"]) / VIX_GRID + 0.5) * VIX_GRID, VIX_GRID)
-            unit_b, hs_b = _unit_and_hs(vx, p, v, tau_new, tau_new_v, k1_new)
+            unit_b, hs_b = _unit_and_hs(vx, p, vs, tau_new, tau_new_v, k1_new)
             gain_b = mult * (unit_value(vx, p, probe_v, tau_new, tau_new_v, k1_new) - unit_b)
         mid_pc = 0.0 if fut else mult * unit_b
         price_pc = mid_pc + _cost(p, hs_b, 1.0)

@@ -81,12 +81,12 @@ def derive(L, legs, k):
 
 
 @register_jitable
-def mark_all(L, legs, n, spot, v, now, tv, spx):
+def mark_all(L, legs, n, spot, vs, now, tv, spx):
     """Mark the open sides of every slot at mid (IV table + Black-Scholes), then derive (the exit rules read
     the side values; after the step's trades the engine derives every slot again)."""
     for k in range(n):
         if L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0:
-            ctx = marks.spx_ctx(spx, spot, v, _tau(L, k, now), _tau_v(L, k, tv))
+            ctx = marks.spx_ctx(spx, spot, vs, _tau(L, k, now), _tau_v(L, k, tv))
             if L[k]["n_put"] > 0.0:
                 marks.mark_leg(spx, ctx, L[k]["kps"], False, legs, k, 0)
                 marks.mark_leg(spx, ctx, L[k]["kpl"], False, legs, k, 1)
@@ -177,17 +177,17 @@ def settle_and_exit(L, legs, n, now, next_close, sp, g, st):
 
 
 @register_jitable
-def _open_side(L, legs, k, is_call, spot, v, tau, tau_v, delta, width, ncon, st, spx):
+def _open_side(L, legs, k, is_call, spot, vs, tau, tau_v, delta, width, ncon, st, spx):
     """Open ``ncon`` verticals on one side of slot ``k``: short at |delta| ``delta``, long ``width`` further
     out (``width < 0``: keep the slot's current width); returns the $ flow (credit net of costs)."""
-    ks = marks.strike_for_delta(spx, spot, v, tau, tau_v, delta, is_call)
+    ks = marks.strike_for_delta(spx, spot, vs, tau, tau_v, delta, is_call)
     if is_call:
         kl = ks + (max(L[k]["kcl"] - L[k]["kcs"], GRID) if width < 0.0 else width)
         a = 2
     else:
         kl = max(ks - (max(L[k]["kps"] - L[k]["kpl"], GRID) if width < 0.0 else width), GRID)
         a = 0
-    ctx = marks.spx_ctx(spx, spot, v, tau, tau_v)
+    ctx = marks.spx_ctx(spx, spot, vs, tau, tau_v)
     marks.mark_leg(spx, ctx, ks, is_call, legs, k, a)
     marks.mark_leg(spx, ctx, kl, is_call, legs, k, a + 1)
     return _book_side(L, legs, k, is_call, ks, kl, ncon, st)
@@ -212,7 +212,7 @@ def _book_side(L, legs, k, is_call, ks, kl, ncon, st):
 
 
 @register_jitable
-def cascade(L, legs, n, spot, v, now, tv, sp, g, st, spx):
+def cascade(L, legs, n, spot, vs, now, tv, sp, g, st, spx):
     """After stops: roll the tested side of the next ``depth`` open, unstopped slots; returns the $ flow
     and the number of rolls."""
     flow = 0.0
@@ -233,7 +233,7 @@ def cascade(L, legs, n, spot, v, now, tv, sp, g, st, spx):
         flow += _close(L, legs, k, put_t, call_t, False, st)
         p = sp[g + k]
         n_new = math.floor(p["cascade_fraction"] * old + 1e-9)
-        flow += _open_side(L, legs, k, call_t, spot, v, _tau(L, k, now), _tau_v(L, k, tv), p["short_delta"], -1.0, n_new, st, spx)
+        flow += _open_side(L, legs, k, call_t, spot, vs, _tau(L, k, now), _tau_v(L, k, tv), p["short_delta"], -1.0, n_new, st, spx)
         rolls += 1.0
         L[k]["rolled"] = True
         L[k]["life_rolls"] += 1.0
@@ -243,7 +243,7 @@ def cascade(L, legs, n, spot, v, now, tv, sp, g, st, spx):
 
 
 @register_jitable
-def enter(L, legs, n, spot, v, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_expiry_v):
+def enter(L, legs, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_expiry_v):
     """Open a new condor on every slot due for (re-)entry (sized on ``nav``), then roll the flags.
 
     Returns ``(cash flow $, entries)``."""
@@ -257,16 +257,16 @@ def enter(L, legs, n, spot, v, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_
             tau = (expiry - now) / 365.0
             tau_v = expiry_v - tv
             d = p["short_delta"]
-            kps = marks.strike_for_delta(spx, spot, v, tau, tau_v, d, False)
-            kcs = marks.strike_for_delta(spx, spot, v, tau, tau_v, d, True)
+            kps = marks.strike_for_delta(spx, spot, vs, tau, tau_v, d, False)
+            kcs = marks.strike_for_delta(spx, spot, vs, tau, tau_v, d, True)
             w = p["wing_width"]
             kpl, kcl = kps - w, kcs + w
             if p["use_wing_delta"]:
-                kpl = min(marks.strike_for_delta(spx, spot, v, tau, tau_v, p["wing_delta"], False), kps - GRID)
-                kcl = max(marks.strike_for_delta(spx, spot, v, tau, tau_v, p["wing_delta"], True), kcs + GRID)
+                kpl = min(marks.strike_for_delta(spx, spot, vs, tau, tau_v, p["wing_delta"], False), kps - GRID)
+                kcl = max(marks.strike_for_delta(spx, spot, vs, tau, tau_v, p["wing_delta"], True), kcs + GRID)
             kpl = max(kpl, GRID)
             # the slot is empty (a due slot was closed on both sides), so its leg marks can be overwritten
-            ctx = marks.spx_ctx(spx, spot, v, tau, tau_v)
+            ctx = marks.spx_ctx(spx, spot, vs, tau, tau_v)
             marks.mark_leg(spx, ctx, kps, False, legs, k, 0)
             marks.mark_leg(spx, ctx, kpl, False, legs, k, 1)
             marks.mark_leg(spx, ctx, kcs, True, legs, k, 2)
@@ -293,7 +293,7 @@ def enter(L, legs, n, spot, v, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_
 
 
 @register_jitable
-def theta_day(L, legs, n, spot, v, now, tv, dcal_next, spx):
+def theta_day(L, legs, n, spot, vs, now, tv, dcal_next, spx):
     """Position theta of every slot, $ per trading day: the change of its mark from now to the next day
     close (``dcal_next`` calendar years, 1/252 variance years later) at unchanged spot and variance state
     - the one-day change of the mark on a day with no move, by construction, smile roll-down included."""
@@ -302,7 +302,7 @@ def theta_day(L, legs, n, spot, v, now, tv, dcal_next, spx):
         if not (npt > 0.0 or nc > 0.0):
             L[k]["theta"] = 0.0
             continue
-        ctx = marks.spx_ctx(spx, spot, v, max(_tau(L, k, now) - dcal_next, 0.0), max(_tau_v(L, k, tv) - 1.0 / 252.0, 0.0))
+        ctx = marks.spx_ctx(spx, spot, vs, max(_tau(L, k, now) - dcal_next, 0.0), max(_tau_v(L, k, tv) - 1.0 / 252.0, 0.0))
         d = 0.0
         if npt > 0.0:
             dp = marks.leg_price(spx, ctx, L[k]["kps"], False) - legs[k, 0, LEG_PRICE]
@@ -326,13 +326,13 @@ def margin(L, n):
 
 
 @register_jitable
-def probe_loss(L, n, spot_p, v_p, now, tv, spx):
-    """Loss of the ladder under a probe state (spot_p, v_p) at the current time: probe value - value, $."""
+def probe_loss(L, n, spot_p, vs_p, now, tv, spx):
+    """Loss of the ladder under a probe state (spot_p, vs_p) at the current time: probe value - value, $."""
     total = 0.0
     for k in range(n):
         if not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):
             continue
-        ctx = marks.spx_ctx(spx, spot_p, v_p, _tau(L, k, now), _tau_v(L, k, tv))
+        ctx = marks.spx_ctx(spx, spot_p, vs_p, _tau(L, k, now), _tau_v(L, k, tv))
         vp = 0.0
         vc = 0.0
         if L[k]["n_put"] > 0.0:

@@ -64,11 +64,15 @@ class KernelInputs:
 
 
 def regime_constants(compiled) -> np.ndarray:
-    """``kq`` [n_regimes, 7] float64: per pricing regime ``(a, b, a3, b3)`` of its pricing model's
-    ``VIX^2 = a v + b`` at 30 and 93 days, then :func:`vix_beta_terms` of its paths' model."""
+    """``kq`` [n_regimes, 10] float64: per pricing regime ``(a, b, a3, b3)`` of its pricing model's
+    ``VIX^2 = a v + a2 v2 + b`` at 30 and 93 days, then :func:`vix_beta_terms` of its paths' model, then the
+    slow-factor terms ``(a2, a3_2, rho2 sigma2)`` (zeros for one-factor models)."""
     rows = []
     for mq, mp in zip(compiled.pricing_models, compiled.regime_models_p):
-        rows.append((*mq.vix2_coefficients(), *mq.vix2_coefficients(VIX3M_TAU), *vix_beta_terms(mp)))
+        a, a2, b = mq.vix2_terms()
+        a3, a3_2, b3 = mq.vix2_terms(VIX3M_TAU)
+        slow = float(getattr(mp, "rho2", 0.0) * getattr(mp, "sigma2", 0.0))
+        rows.append((a, b, a3, b3, *vix_beta_terms(mp), a2, a3_2, slow))
     return np.array(rows, dtype=np.float64)
 
 

@@ -5,7 +5,8 @@ table and VIX table (:mod:`gpu_alvh.kernels.spx`, :mod:`gpu_alvh.kernels.vix`). 
 (one VIX instrument) share a *slice* - the part of a lookup that depends only on the state and the
 expiry - so the per-leg work is the moneyness stencil and one Black-Scholes evaluation.
 
-Times: ``tau`` calendar years (discounting, carry), ``tau_v`` variance years (the tables' axis and the
+State: ``vs = (v, v2)`` the pricing state, fast and slow variance (decimal; ``v2 = 0`` for one-factor
+models, whose tables ignore it).  Times: ``tau`` calendar years (discounting, carry), ``tau_v`` variance years (the tables' axis and the
 total variance).  Leg marks are written to ``legs[k, leg, :]`` as price, delta, gamma, vega, per option
 (theta is the one-day change of the mark, :func:`gpu_alvh.strategy.ladder.theta_day`).
 """
@@ -38,8 +39,8 @@ def vix_arrays(tables):
 
 
 @register_jitable
-def spx_ctx(spx, spot, v, tau, tau_v):
-    return spx_slice(spx[0], spot, v, 0.0, tau, tau_v)
+def spx_ctx(spx, spot, vs, tau, tau_v):
+    return spx_slice(spx[0], spot, vs[0], vs[1], tau, tau_v)
 
 
 @register_jitable
@@ -57,19 +58,19 @@ def leg_price(spx, ctx, strike, is_call):
 
 
 @register_jitable
-def strike_for_delta(spx, spot, v, tau, tau_v, delta, is_call):
+def strike_for_delta(spx, spot, vs, tau, tau_v, delta, is_call):
     """Strike on the 5-point grid whose Black-Scholes |delta| at the table vol is ``delta``."""
-    return spx_strike_for_delta(spx[0], spx[1], spot, v, 0.0, tau, tau_v, delta, is_call, SPX_GRID, STRIKE_ITERATIONS)
+    return spx_strike_for_delta(spx[0], spx[1], spot, vs[0], vs[1], tau, tau_v, delta, is_call, SPX_GRID, STRIKE_ITERATIONS)
 
 
 @register_jitable
-def iv(spx, log_moneyness, v, tau_v):
-    return spx_iv(spx[0], spx[1], log_moneyness, v, 0.0, tau_v)
+def iv(spx, log_moneyness, vs, tau_v):
+    return spx_iv(spx[0], spx[1], log_moneyness, vs[0], vs[1], tau_v)
 
 
 @register_jitable
-def vix_ctx(vx, v, tau, tau_v):
-    return vix_slice(vx[0], vx[1], v, 0.0, tau, tau_v)
+def vix_ctx(vx, vs, tau, tau_v):
+    return vix_slice(vx[0], vx[1], vs[0], vs[1], tau, tau_v)
 
 
 @register_jitable
@@ -78,5 +79,5 @@ def vix_price(vx, ctx, strike, is_call):
 
 
 @register_jitable
-def vix_future(vx, v, tau_v):
-    return _vix_future(vx[0], vx[1], v, 0.0, tau_v)
+def vix_future(vx, vs, tau_v):
+    return _vix_future(vx[0], vx[1], vs[0], vs[1], tau_v)
