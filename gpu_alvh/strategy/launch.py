@@ -49,9 +49,7 @@ class KernelInputs:
         self.kq_host = regime_constants(compiled)
         self.kq = dev(self.kq_host)
         mq = compiled.pricing_models[compiled.regime[0]]  # the start close's pricing model
-        v0 = float(compiled.v0)
-        self.seeds = (neutral_seed_move(compiled.spot, v0),
-                      neutral_seed_move(float(mq.vix_from_variance(v0)), max(compiled.model_p.sigma**2 / max(v0, 1e-6), 0.25)))
+        self.seeds = rsi_seeds(compiled, mq)
         self.run_has_hedges = bool(book.n_hedge_slots > 0)
         self.n_days = int(compiled.horizon)
         self.S = params.n_strategies
@@ -61,6 +59,21 @@ class KernelInputs:
         """The kernel's scalar arguments after ``kq``: rate, yield, spot, v0, RSI seeds, hedges flag, layers."""
         c = self.compiled
         return (float(c.rate), float(c.dividend_yield), float(c.spot), float(c.v0), self.seeds, self.run_has_hedges, self.n_layers)
+
+
+def rsi_seeds(compiled, mq) -> tuple[float, float]:
+    """Wilder's RSI seeds (:func:`~gpu_alvh.strategy.signals.neutral_seed_move`) of SPX and VIX at the start
+    state: SPX with variance ``v0 + v2_0``; VIX with the relative variance of its square root,
+    ``(a^2 sigma^2 v0 + a2^2 sigma2^2 v2_0) / (a v0)^2`` (``sigma^2 / v0`` for one factor, ``a, a2`` of the
+    pricing model ``mq``, ``sigma, sigma2`` of the P model), floored at 0.25."""
+    v0, v2 = float(compiled.v0), float(compiled.v2_0)
+    mp = compiled.model_p
+    if mq.n_factors == 1:
+        rel = mp.sigma**2 / max(v0, 1e-6)
+    else:
+        a, a2, _ = mq.vix2_terms()
+        rel = (a * a * mp.sigma**2 * v0 + a2 * a2 * mp.sigma2**2 * v2) / max(a * v0, 1e-6) ** 2
+    return (neutral_seed_move(compiled.spot, v0 + v2), neutral_seed_move(float(mq.vix_from_state(v0, v2)), max(rel, 0.25)))
 
 
 def regime_constants(compiled) -> np.ndarray:
