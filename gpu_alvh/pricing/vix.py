@@ -140,6 +140,44 @@ def vix_curves(model: AffineModel, T: float, v, *, backend=None, n_terms: int = 
         need = float(_host(xp.max(L / h_target)))
         grid = int(min(max(2048, 2 * n_terms, 2 ** math.ceil(math.log2(max(need, 1.0)))), 32768))
     M = int(grid)
+    C, P, y, rows_h, sing = _variance_calls(model, T, v, lo, hi, M, n_terms, n_subtract, xp, sp)
+    m = xp.arange(M + 1, dtype=float)
+    # Carr-Madan spanning: calls above the pivot, puts below it (the weight x^{-3/2}
+    # peaks at the VIX floor, where puts are small and calls are not).
+    X = a_vix * y + b_vix
+    kap = xp.sqrt(X)
+    h = (L / M)[:, None]
+    Ic = _cum_integral(X ** -1.5 * C, h, xp, from_top=True)
+    Ip = _cum_integral(X ** -1.5 * P, h, xp, from_top=False)
+    if rows_h.size:
+        rows = xp.asarray(rows_h)
+        # the singular part has a (y - 0)^(alpha+1) cusp at the floor, which costs the grid
+        # rule O(h^(alpha+2)); redo its first intervals with graded Gauss-Legendre panels
+        dc, dp = _floor_correction(sing, a_vix, b_vix, h[rows], xp)
+        m0 = dc.shape[1] - 1
+        Ic[rows] = Ic[rows] + xp.concatenate([dc[:, -1:] - dc, xp.zeros_like(Ic[rows][:, m0 + 1:])], axis=1)
+        Ip[rows] = Ip[rows] + xp.concatenate([dp, xp.broadcast_to(dp[:, -1:], Ip[rows][:, m0 + 1:].shape)], axis=1)
+    call = a_vix * C / (2.0 * kap) - 0.25 * a_vix * a_vix * Ic
+    put = a_vix * P / (2.0 * kap) + 0.25 * a_vix * a_vix * Ip
+    piv = xp.clip(xp.round((xp.maximum(mean, lo) - lo) / (L / M)), 0, M).astype(xp.int64)[:, None]
+    take = lambda arr: xp.take_along_axis(arr, piv, axis=1)[:, 0]  # noqa: E731
+    futures = take(kap) + take(call) - take(put)
+    calls = xp.where(m[None, :] >= piv, call, put + futures[:, None] - kap)
+    calls = xp.maximum(calls, xp.maximum(futures[:, None] - kap, 0.0))
+    return VixCurves(y0=lo, dy=L / M, calls=calls, futures=futures, a=a_vix, b=b_vix)
+
+
+def _variance_calls(model, T: float, v, lo, hi, M: int, n_terms: int, n_subtract: int, xp, sp):
+    """Variance calls and puts ``E[(v_T - y)^+]``, ``E[(y - v_T)^+]`` [nv, M+1] on ``y_m = lo + m (hi - lo) / M``.
+
+    COS expansion of the law of ``v_T`` on ``[lo, hi]`` (``n_terms`` terms) with the first ``n_subtract``
+    Poisson-Gamma terms of its singular part in closed form where ``lo <= 0`` (module doc).  Returns
+    ``(C, P, y, rows, sing)``: ``y`` [nv, M+1], the host indices of the rows with a singular part and
+    its :class:`_SingularPart` (None when there are none).
+    """
+    L = hi - lo
+    s = model.sigma
+    sing = None
     # non-smooth part of the law (first Poisson-Gamma terms x P(no surviving variance
     # jump)), removed from the transform and added back in closed form; only where the
     # support reaches 0
@@ -178,28 +216,206 @@ def vix_curves(model: AffineModel, T: float, v, *, backend=None, n_terms: int = 
         P[rows] = P[rows] + Ps
     C = xp.maximum(C, 0.0)
     P = xp.maximum(P, 0.0)
-    # Carr-Madan spanning: calls above the pivot, puts below it (the weight x^{-3/2}
-    # peaks at the VIX floor, where puts are small and calls are not).
-    X = a_vix * y + b_vix
-    kap = xp.sqrt(X)
-    h = (L / M)[:, None]
-    Ic = _cum_integral(X ** -1.5 * C, h, xp, from_top=True)
-    Ip = _cum_integral(X ** -1.5 * P, h, xp, from_top=False)
-    if rows_h.size:
-        # the singular part has a (y - 0)^(alpha+1) cusp at the floor, which costs the grid
-        # rule O(h^(alpha+2)); redo its first intervals with graded Gauss-Legendre panels
-        dc, dp = _floor_correction(sing, a_vix, b_vix, h[rows], xp)
-        m0 = dc.shape[1] - 1
-        Ic[rows] = Ic[rows] + xp.concatenate([dc[:, -1:] - dc, xp.zeros_like(Ic[rows][:, m0 + 1:])], axis=1)
-        Ip[rows] = Ip[rows] + xp.concatenate([dp, xp.broadcast_to(dp[:, -1:], Ip[rows][:, m0 + 1:].shape)], axis=1)
-    call = a_vix * C / (2.0 * kap) - 0.25 * a_vix * a_vix * Ic
-    put = a_vix * P / (2.0 * kap) + 0.25 * a_vix * a_vix * Ip
-    piv = xp.clip(xp.round((xp.maximum(mean, lo) - lo) / (L / M)), 0, M).astype(xp.int64)[:, None]
-    take = lambda arr: xp.take_along_axis(arr, piv, axis=1)[:, 0]  # noqa: E731
-    futures = take(kap) + take(call) - take(put)
-    calls = xp.where(m[None, :] >= piv, call, put + futures[:, None] - kap)
-    calls = xp.maximum(calls, xp.maximum(futures[:, None] - kap, 0.0))
-    return VixCurves(y0=lo, dy=L / M, calls=calls, futures=futures, a=a_vix, b=b_vix)
+    return C, P, y, rows_h, sing
+
+
+def _slow_masses(model, T: float, v2, h: float, r: float, truncation: float, xp):
+    """Hat masses of the slow factor's share ``Z = r v2_T`` of ``(X - b) / a`` on the grid ``z_l = (l0 + l) h``.
+
+    ``v2_T = c' W``, ``W`` non-central chi-square (``df = 4 kappa2 theta2 / sigma2^2``,
+    ``nc = e^{-kappa2 T} v2 / c'``, ``c' = sigma2^2 (1 - e^{-kappa2 T}) / (4 kappa2)``), and
+    ``E[(W - w)^+] = df Q_{df+2}(w) + nc Q_{df+4}(w) - w Q_df(w)`` (``Q``: survival functions).  The
+    hat masses ``omega_l = E[hat_l(Z)]`` (``hat_l``: the piecewise-linear basis function of node ``l``)
+    are the second differences of ``E[(Z - z)^+]`` over ``h``: non-negative, summing to 1, with the exact
+    mean.  Returns host arrays ``(l0 [n2], omega [n2, Mz + 1])``; the window ``[l0, l0 + Mz]`` covers
+    ``truncation`` standard deviations (and 36 Gamma scales above).
+    """
+    from scipy.special import chndtr
+
+    v2 = np.asarray(_host(v2), dtype=float).reshape(-1)
+    k2, th2, s2 = model.kappa2, model.theta2, model.sigma2
+    e2 = math.exp(-k2 * T)
+    mean = r * np.asarray(model.slow_mean(v2, T), dtype=float)
+    if s2 < 1e-10:  # deterministic slow factor: the hat masses of a point
+        l0 = np.floor(mean / h).astype(np.int64)
+        t = mean / h - l0
+        return l0, np.stack([1.0 - t, t], axis=1)
+    sd = r * np.sqrt(np.maximum(np.asarray(model.slow_variance(v2, T), dtype=float), 0.0))
+    cp = s2 * s2 * -math.expm1(-k2 * T) / (4.0 * k2)
+    df, nc = 4.0 * k2 * th2 / (s2 * s2), e2 * v2 / cp
+    lo = np.maximum(mean - truncation * sd, 0.0)
+    hi = mean + np.maximum(truncation * sd, 72.0 * r * cp)
+    l0 = np.floor(lo / h).astype(np.int64)
+    Mz = int(max(np.max(np.ceil(hi / h).astype(np.int64) - l0), 2))
+    z = (l0[:, None] + np.arange(-1, Mz + 2, dtype=float)[None, :]) * h  # l = -1 .. Mz + 1
+    w = z / (r * cp)
+    ncb = nc[:, None]
+    Q0 = 1.0 - chndtr(np.maximum(w, 0.0), df, ncb)
+    Q2 = 1.0 - chndtr(np.maximum(w, 0.0), df + 2.0, ncb)
+    Q4 = 1.0 - chndtr(np.maximum(w, 0.0), df + 4.0, ncb)
+    call = (r * cp) * (df * Q2 + ncb * Q4 - w * Q0)
+    call = np.where(w <= 0.0, mean[:, None] - z, call)  # Z >= 0: exact below the support
+    omega = np.maximum((call[:, :-2] - 2.0 * call[:, 1:-1] + call[:, 2:]) / h, 0.0)
+    return l0, omega / omega.sum(axis=1, keepdims=True)
+
+
+def _cusp_errors(sing, h: float, xp, m0: "int | None" = None):
+    """Exact-minus-grid-rule integrals of ``t^p f(t)`` (p = 0, 1, 2) over the intervals next to a cusp.
+
+    ``f``: the singular part's calls ``C_sing(t)`` / puts ``P_sing(t)`` of a cusp at ``t = 0`` on a grid
+    node (continued below it: ``C_sing(0) - t m_sing``, ``0``), on intervals ``[k h, (k+1) h]``,
+    ``k = -1 .. m0 - 1`` (graded Gauss-Legendre panels; the 4-point grid rule of :func:`_cum_integral`).
+    Returns ``(ec, ep, fc, fp)`` [rows, 3, m0 + 1]: interior cusps (``mid`` rule everywhere) and a cusp at
+    the grid start (``first`` rule on interval 0; ``k = -1`` unused).  The rule error of the weighted
+    integrand ``w(t) f(t)`` is ``sum_p w^(p)(0) / p! x`` these (Taylor in the smooth weight).
+    """
+    from ..models.base import graded_quadrature
+
+    m0 = _FLOOR_INTERVALS if m0 is None else int(m0)
+    mass = sing.w.reshape(-1, 1) * 0.0
+    wj = sing.w.reshape(-1, 1)
+    for jj in range(sing.J):
+        mass = mass + wj
+        wj = wj * sing.lam.reshape(-1, 1) / (jj + 1.0)
+
+    def f(t):
+        tp = xp.maximum(t, 0.0)
+        c, p = sing(tp)
+        c0, _ = sing(xp.zeros_like(t[:, :1]) if t.ndim == 2 else xp.zeros_like(t[:, :1, :1]))
+        mass_ = mass if t.ndim == 2 else mass[:, :, None]
+        return xp.where(t < 0.0, c0 - t * mass_, c), xp.where(t < 0.0, 0.0, p)
+
+    tg = h * xp.arange(-2, m0 + 2, dtype=float)[None, :]  # grid nodes j = -2 .. m0 + 1
+    tg = xp.broadcast_to(tg, (sing.w.shape[0], tg.shape[1]))
+    cg, pg = f(tg)
+    s_n, w_n = graded_quadrature(1.0, n_panels=30, nodes_per_panel=8)
+    s_n, w_n = xp.asarray(s_n), xp.asarray(w_n)
+    ks = xp.arange(-1, m0, dtype=float)
+    tq = h * (ks[None, :, None] + s_n[None, None, :])
+    tq = xp.broadcast_to(tq, (sing.w.shape[0],) + tq.shape[1:])
+    cq, pq = f(tq)
+    out = []
+    for gq, gg in ((cq, cg), (pq, pg)):
+        mid, first = [], []
+        for pw in range(3):
+            ex = (h * w_n[None, None, :] * tq ** pw * gq).sum(axis=-1)  # [rows, m0 + 1]
+            g = tg ** pw * gg  # index j + 2
+            rule = h * (-g[:, 0:m0 + 1] + 13.0 * g[:, 1:m0 + 2] + 13.0 * g[:, 2:m0 + 3] - g[:, 3:m0 + 4]) / 24.0
+            mid.append(ex - rule)
+            r_first = rule.copy()
+            r_first[:, 1] = h * (9.0 * g[:, 2] + 19.0 * g[:, 3] - 5.0 * g[:, 4] + g[:, 5]) / 24.0
+            first.append(ex - r_first)
+        out.append((xp.stack(mid, axis=1), xp.stack(first, axis=1)))
+    (ec, fc), (ep, fp) = out
+    return ec, ep, fc, fp
+
+
+def vix_curves_2f(model, T: float, v, v2, *, backend=None, truncation: float = 12.0, n_subtract: int = 4,
+                  min_cells: int = 64, min_grid: int = 4096, max_grid: int = 32768):
+    """VIX call curves and futures at expiry ``T`` (years, > 0) of a two-factor model on the state grid ``v`` x ``v2``.
+
+    ``X = VIX_T^2 = a v_T + a2 v2_T + b`` with independent factors, so in ``y = (X - b) / a`` the law is
+    that of the sum ``v_T + Z``, ``Z = (a2 / a) v2_T``:
+
+    1. variance calls and puts of ``v_T`` (COS with the closed-form singular part, as the one-factor
+       :func:`vix_curves`) on ``y_m = lo(v) + m h`` with one step ``h`` for every fast state (the finest
+       of the one-factor targets - ``b / (8 a)`` near the floor, else ``sd(v_T) / 16`` - and of
+       ``min_cells`` cells per support; ``min_grid`` to ``max_grid`` cells, as the one-factor grid);
+    2. the law of ``Z`` as hat masses on the same step (:func:`_slow_masses`, exact CIR law);
+    3. calls / puts of the sum: ``C_S(y) = sum_l omega_l C_v(y - z_l)`` (``C_v`` continued with slope -1
+       below its support, ``P_v`` with slope 1 above it), one FFT convolution per state pair; the
+       hat-mass discretisation errs by ``O(h^2 x density)``;
+    4. Carr-Madan spanning to VIX calls and futures, as :func:`vix_curves` (without its floor correction).
+
+    Returns a list over ``v2`` of :class:`VixCurves` over ``v`` [n_v].
+    """
+    be = _resolve(backend)
+    xp, sp = be.xp, be.special
+    v = xp.asarray(v, dtype=float).reshape(-1)
+    a, a2, b = model.vix2_terms()
+    r = a2 / a
+    k, th_e = model.kappa, model.effective_theta()
+    ek = math.exp(-k * T)
+    mean = th_e + (v - th_e) * ek
+    sd = xp.sqrt(xp.maximum(xp.asarray(model.variance_of_variance(v, T)), 0.0))
+    s = model.sigma
+    c_scale = s * s * (1.0 - ek) / (2.0 * k)
+    tail = max(36.0 * c_scale, 36.0 * getattr(model, "var_jump_mean", 0.0) if model.jump_intensity > 0 else 0.0)
+    lo = xp.maximum(mean - truncation * sd, 0.0)
+    L = xp.maximum(xp.maximum(truncation * sd, tail) + mean - lo, 1e-10)
+    floor_scale = b / a
+    near_floor = (lo <= 0.0) & (mean - 4.0 * sd < 10.0 * floor_scale)
+    h_target = xp.where(near_floor, floor_scale / 8.0, xp.maximum(sd / 16.0, floor_scale / 8.0))
+    h = float(_host(xp.min(xp.minimum(h_target, L / min_cells))))
+    M = int(min(max(min_grid, 2 ** math.ceil(math.log2(max(float(_host(xp.max(L))) / h, 1.0)))), max_grid))
+    h = float(_host(xp.max(L))) / M
+    hi = lo + M * h
+    C, P, y, rows_h, sing = _variance_calls(model, T, v, lo, hi, M, M, n_subtract, xp, sp)
+    l0, omega = _slow_masses(model, T, v2, h, r, truncation, xp)
+    cusp = _cusp_errors(sing, h, xp) if rows_h.size else None
+    Mz = omega.shape[1] - 1
+    # continuations: C_v slope -1 below lo, P_v slope +1 above hi; indices k = -Mz .. M + Mz
+    kk = xp.arange(-Mz, M + Mz + 1, dtype=float)[None, :]
+    c_ext = xp.where(kk < 0, C[:, :1] - kk * h, 0.0)
+    p_ext = xp.where(kk > M, P[:, -1:] + (kk - M) * h, 0.0)
+    c_ext[:, Mz:Mz + M + 1] = C
+    p_ext[:, Mz:Mz + M + 1] = P
+    n_out = M + Mz + 1
+    nfft = 1 << math.ceil(math.log2(c_ext.shape[1] + Mz))
+    fc = xp.fft.rfft(c_ext, n=nfft, axis=-1)
+    fp = xp.fft.rfft(p_ext, n=nfft, axis=-1)
+    fo = xp.fft.rfft(xp.asarray(omega), n=nfft, axis=-1)
+    m = xp.arange(n_out, dtype=float)
+    out = []
+    for j in range(omega.shape[0]):
+        Cs = xp.fft.irfft(fc * fo[j][None, :], n=nfft, axis=-1)[:, Mz:Mz + n_out]
+        Ps = xp.fft.irfft(fp * fo[j][None, :], n=nfft, axis=-1)[:, Mz:Mz + n_out]
+        Cs, Ps = xp.maximum(Cs, 0.0), xp.maximum(Ps, 0.0)
+        y0 = lo + float(l0[j]) * h
+        ys = y0[:, None] + h * m[None, :]
+        X = a * ys + b
+        kap = xp.sqrt(X)
+        hh = xp.full((v.shape[0], 1), h)
+        Ic = _cum_integral(X ** -1.5 * Cs, hh, xp, from_top=True)
+        Ip = _cum_integral(X ** -1.5 * Ps, hh, xp, from_top=False)
+        if cusp is not None:
+            # the cusps of the singular part at every slow node z_l: rule errors (Taylor in the weight)
+            rows = xp.asarray(rows_h)
+            z = (float(l0[j]) + xp.arange(Mz + 1, dtype=float)) * h
+            X_l = a * z + b
+            wts = (X_l ** -1.5, -1.5 * a * X_l ** -2.5, 1.875 * a * a * X_l ** -3.5)  # w, w', w''/2
+            om = xp.asarray(omega[j])
+            sc = xp.zeros((rows_h.size, n_out))
+            spp = xp.zeros((rows_h.size, n_out))
+            ec, ep, fc_, fp_ = cusp
+            for kk_ in range(ec.shape[2]):  # interval k = kk_ - 1 relative to the cusp
+                k = kk_ - 1
+                lo_n, hi_n = max(k, 0), min(Mz + k, n_out - 1)  # n = l + k for l in [0, Mz]
+                if hi_n < lo_n:
+                    continue
+                ls = slice(lo_n - k, hi_n - k + 1)
+                for pw in range(3):
+                    A = (om * wts[pw])[ls][None, :]
+                    sc[:, lo_n:hi_n + 1] += A * ec[:, pw, kk_][:, None]
+                    spp[:, lo_n:hi_n + 1] += A * ep[:, pw, kk_][:, None]
+            if int(l0[j]) == 0:  # the cusp of l = 0 sits at the grid start: first-interval rule there
+                for kk_ in range(1, ec.shape[2]):
+                    for pw in range(3):
+                        A0 = om[0] * wts[pw][0]
+                        sc[:, kk_ - 1] += A0 * (fc_[:, pw, kk_] - ec[:, pw, kk_])
+                        spp[:, kk_ - 1] += A0 * (fp_[:, pw, kk_] - ep[:, pw, kk_])
+            Ic[rows] = Ic[rows] + xp.cumsum(sc[:, ::-1], axis=1)[:, ::-1]
+            Ip[rows] = Ip[rows] + xp.concatenate([xp.zeros_like(spp[:, :1]), xp.cumsum(spp[:, :-1], axis=1)], axis=1)
+        call = a * Cs / (2.0 * kap) - 0.25 * a * a * Ic
+        put = a * Ps / (2.0 * kap) + 0.25 * a * a * Ip
+        mean_s = mean + r * float(model.slow_mean(float(_host(xp.asarray(v2))[j]), T))
+        piv = xp.clip(xp.round((xp.maximum(mean_s, y0) - y0) / h), 0, n_out - 1).astype(xp.int64)[:, None]
+        take = lambda arr: xp.take_along_axis(arr, piv, axis=1)[:, 0]  # noqa: E731
+        futures = take(kap) + take(call) - take(put)
+        calls = xp.where(m[None, :] >= piv, call, put + futures[:, None] - kap)
+        calls = xp.maximum(calls, xp.maximum(futures[:, None] - kap, 0.0))
+        out.append(VixCurves(y0=y0, dy=xp.full(v.shape[0], h), calls=calls, futures=futures, a=a, b=b))
+    return out
 
 
 class _SingularPart:
@@ -362,6 +578,22 @@ def _node_sigma(model, v, tau, floor):
     return np.maximum(sig, floor)
 
 
+def _node_sigma_2f(model, v, v2, tau, floor):
+    """Two-factor node scale: ``sqrt(a^2 sigma^2 vbar + a2^2 sigma2^2 v2bar) / (2 VIX^2)`` at the mean variances
+    over ``[0, tau]`` (host arrays, broadcast), floored."""
+    a, a2, b = model.vix2_terms()
+
+    def avg(k, x, th):
+        kt = k * np.asarray(tau, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w = np.where(kt > 1e-12, -np.expm1(-kt) / np.where(kt > 1e-12, kt, 1.0), 1.0)
+        return w * x + (1.0 - w) * th
+
+    vbar, v2bar = avg(model.kappa, v, model.effective_theta()), avg(model.kappa2, v2, model.theta2)
+    sig = np.sqrt(a * a * model.sigma ** 2 * vbar + a2 * a2 * model.sigma2 ** 2 * v2bar) / (2.0 * (a * vbar + a2 * v2bar + b))
+    return np.maximum(sig, floor)
+
+
 def _cummax(x, xp):
     """Running maximum along the last axis (log-step scan; NumPy and CuPy)."""
     n = x.shape[-1]
@@ -407,13 +639,16 @@ class VixTable:
     c_first: Any = field(repr=False)
     c_last: Any = field(repr=False)
     slope_last: Any = field(repr=False)
+    v2_axis: Any = None  # two-factor tables: asinh(sqrt(v2) / v2_scale); None for one factor
+    v2_scale: float = 0.0
     info: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def build(cls, model: AffineModel, *, rate: float, backend=None, dtype="float64", max_days: float = 130.0,
               v_min: "float | None" = None, v_max: "float | None" = None, strikes=None, n_v: int = 41,
               n_tau: int = 34, n_xi: int = 161, xi_range: tuple = (-10.0, 100.0),
-              v_scale: "float | None" = None, t_scale_days: float = 3.0) -> "VixTable":
+              v_scale: "float | None" = None, t_scale_days: float = 3.0, n_v2: int = 17,
+              v2_max: "float | None" = None) -> "VixTable":
         """Tabulate VIX futures and calls of ``model`` (pricing measure).
 
         Parameters
@@ -427,9 +662,17 @@ class VixTable:
             widened so that the largest one lies inside it from 7 days on.
         n_v, n_tau, n_xi, xi_range : grid sizes and normalised moneyness range
 
-        Build cost (NumPy, 2 cores, defaults): ~1-3 s; see ``info["build_seconds"]``.
+        n_v2, v2_max : two-factor models only: nodes and upper end of the slow-variance axis
+            (uniform in ``asinh(sqrt(v2)/sqrt(theta2))`` from 0; default ``max(2.25, 4 theta2)``)
+
+        Build cost (NumPy, 2 cores, defaults): ~1-3 s one factor; see ``info["build_seconds"]``.
         """
         from .tables import DEFAULT_V_MAX
+
+        if model.n_factors == 2:
+            return cls._build_2f(model, rate=rate, backend=backend, dtype=dtype, max_days=max_days, v_min=v_min,
+                                 v_max=v_max, strikes=strikes, n_v=n_v, n_tau=n_tau, n_xi=n_xi, xi_range=xi_range,
+                                 v_scale=v_scale, t_scale_days=t_scale_days, n_v2=n_v2, v2_max=v2_max)
 
         be = _resolve(backend)
         xp, sp = be.xp, be.special
@@ -491,10 +734,86 @@ class VixTable:
                    fut=(fut - vix0[None, :]).astype(dt), cn=cn.astype(dt), c_first=cn[..., 0].astype(dt), c_last=cn[..., -1].astype(dt),
                    slope_last=slope[..., -1].astype(dt), info=info)
 
+    @classmethod
+    def _build_2f(cls, model, *, rate, backend, dtype, max_days, v_min, v_max, strikes, n_v, n_tau, n_xi, xi_range,
+                  v_scale, t_scale_days, n_v2, v2_max) -> "VixTable":
+        """Two-factor build (module doc): node arrays ``[n_tau, n_v2, n_v(, n_xi)]``, curves by :func:`vix_curves_2f`."""
+        from .tables import DEFAULT_V_MAX
+
+        be = _resolve(backend)
+        xp, sp = be.xp, be.special
+        t0 = time.perf_counter()
+        th_e = model.effective_theta()
+        vmin = 0.0 if v_min is None else float(v_min)
+        vmax = max(DEFAULT_V_MAX, 4.0 * th_e) if v_max is None else float(v_max)
+        v2top = max(DEFAULT_V_MAX, 4.0 * model.theta2) if v2_max is None else float(v2_max)
+        a, a2, b = model.vix2_terms()
+        eps = math.sqrt(th_e) if v_scale is None else float(v_scale)
+        eps2 = math.sqrt(max(model.theta2, 1e-4))
+        v_axis = UniformAxis.between(math.asinh(math.sqrt(vmin) / eps), math.asinh(math.sqrt(vmax) / eps), n_v)
+        v2_axis = UniformAxis.between(0.0, math.asinh(math.sqrt(v2top) / eps2), n_v2)
+        eps_t = math.sqrt(t_scale_days / 365.0)
+        st_axis = UniformAxis.between(0.0, math.asinh(math.sqrt(max_days / 365.0) / eps_t), n_tau)
+        sig_floor = 0.1
+        xi_lo, xi_hi = float(xi_range[0]), float(xi_range[1])
+        tau_nodes = (eps_t * np.sinh(st_axis.nodes())) ** 2
+        v_h = (eps * np.sinh(v_axis.nodes())) ** 2
+        v2_h = (eps2 * np.sinh(v2_axis.nodes())) ** 2
+        sig_h = _node_sigma_2f(model, v_h[None, None, :], v2_h[None, :, None], tau_nodes[:, None, None], sig_floor)
+        if strikes is not None:
+            kmax = float(np.max(_host(xp.asarray(strikes, dtype=float))))
+            floor = 100.0 * math.sqrt(max(b, 1e-12))
+            xi_hi = min(max(xi_hi, (kmax / floor - 1.0) / (float(sig_h.max()) * math.sqrt(7.0 / 365.0))), 2000.0)
+        xi_scale = 1.0
+        eta_axis = UniformAxis.between(math.asinh(xi_lo / xi_scale), math.asinh(xi_hi / xi_scale), n_xi)
+        xi = xp.asarray(xi_scale * np.sinh(eta_axis.nodes()))
+        v_nodes = xp.asarray(v_h)[None, :]
+        v2_nodes = xp.asarray(v2_h)[:, None]
+        sig = xp.asarray(sig_h.copy())
+        fut = xp.empty((n_tau, n_v2, n_v), dtype=float)
+        cn = xp.empty((n_tau, n_v2, n_v, n_xi), dtype=float)
+        # tau = 0: futures = model VIX, normalised calls = Bachelier limit with the instantaneous VIX vol
+        x0 = a * v_nodes + b + a2 * v2_nodes
+        vix0 = 100.0 * xp.sqrt(x0)
+        fut[0] = vix0
+        sig_vix = xp.sqrt(a * a * model.sigma ** 2 * v_nodes + a2 * a2 * model.sigma2 ** 2 * v2_nodes) / (2.0 * x0)
+        rr = (sig_vix / sig[0])[..., None]
+        r_safe = xp.where(rr > 1e-12, rr, 1.0)
+        cn[0] = xp.where(rr > 1e-12, rr * _bachelier_norm(xi / r_safe, xp, sp), xp.maximum(-xi, 0.0))
+        for it in range(1, n_tau):
+            tau = float(tau_nodes[it])
+            curves = vix_curves_2f(model, tau, v_h, v2_h, backend=be)
+            ev = th_e + (v_nodes - th_e) * math.exp(-model.kappa * tau)
+            ev2 = xp.asarray(model.slow_mean(v2_h, tau))[:, None]
+            ex2 = 1e4 * (a * ev + a2 * ev2 + b)  # [n_v2, n_v]
+            for j, cur in enumerate(curves):
+                F = 100.0 * cur.futures
+                sd_rel = xp.sqrt(xp.maximum(ex2[j] - F * F, 0.0)) / F
+                sig[it, j] = xp.maximum(sd_rel / math.sqrt(tau), sig_floor)
+                s_ = (sig[it, j] * math.sqrt(tau))[:, None]
+                K = F[:, None] * (1.0 + xi[None, :] * s_)
+                call = 100.0 * cur.call(xp.maximum(K, 0.0) / 100.0, xp)
+                call = xp.where(K <= 0.0, F[:, None] - K, call)
+                fut[it, j] = F
+                cn[it, j] = call / (F[:, None] * s_)
+        cn, slope = _project_convex(cn, xi, xp)
+        dt = np.dtype(dtype)
+        info = {"build_seconds": time.perf_counter() - t0, "nodes": n_tau * n_v2 * n_v * n_xi, "v_range": (vmin, vmax),
+                "v2_range": (0.0, v2top), "xi_range": (xi_lo, xi_hi)}
+        return cls(backend=be, model=model, rate=float(rate), dtype=dt, v_axis=v_axis, st_axis=st_axis, t_scale=eps_t,
+                   eta_axis=eta_axis, v_scale=eps, xi_scale=xi_scale, sigma_floor=sig_floor, xi=xi.astype(dt),
+                   sig=sig.astype(dt), fut=(fut - vix0[None]).astype(dt), cn=cn.astype(dt),
+                   c_first=cn[..., 0].astype(dt), c_last=cn[..., -1].astype(dt), slope_last=slope[..., -1].astype(dt),
+                   v2_axis=v2_axis, v2_scale=eps2, info=info)
+
     # ------------------------------------------------------------------ lookups
     @property
     def xp(self):
         return self.backend.xp
+
+    @property
+    def two_factor(self) -> bool:
+        return self.v2_axis is not None
 
     def _coords(self, v, tau):
         xp = self.xp
@@ -507,29 +826,45 @@ class VixTable:
         ct = xp.arcsinh(st / self.t_scale)
         return cv, ct, st, tau
 
-    def future(self, v, tau):
-        """VIX futures price (index points) for variance state ``v`` and expiry ``tau`` (years).
+    def _c2(self, v2):
+        """Slow-variance coordinate ``asinh(sqrt(clip(v2)) / eps_2)`` (two-factor tables), else None."""
+        if not self.two_factor:
+            return None
+        xp = self.xp
+        hi = (self.v2_scale * math.sinh(self.v2_axis.stop)) ** 2
+        return xp.arcsinh(xp.sqrt(xp.clip(xp.asarray(v2, dtype=self.dtype), 0.0, hi)) / self.v2_scale)
 
-        ``F = VIX(v) + D(v, tau)``: the model VIX of the actual state plus the
-        tabulated futures drift ``D`` (cubic in both table coordinates; ``tau``
-        clamped to ``[0, max_days]``, ``v`` to ``[v_min, v_max]`` inside ``D``
-        only).  ``tau = 0`` gives exactly the model VIX of ``v``.
+    def future(self, v, tau, v2=0.0):
+        """VIX futures price (index points) for variance state ``v`` (and slow state ``v2``) and expiry ``tau`` (years).
+
+        ``F = VIX(v, v2) + D(v, v2, tau)``: the model VIX of the actual state plus the
+        tabulated futures drift ``D`` (cubic in every table coordinate; ``tau``
+        clamped to ``[0, max_days]``, ``v`` to ``[v_min, v_max]``, ``v2`` to ``[0, v2_max]`` inside ``D``
+        only).  ``tau = 0`` gives exactly the model VIX of the state.  ``v2`` is ignored by one-factor tables.
         """
         cv, ct, _, _ = self._coords(v, tau)
-        return self._future(v, cv, ct)
+        return self._future(v, cv, ct, v2, self._c2(v2))
 
-    def _future(self, v, cv, ct):
+    def _future(self, v, cv, ct, v2=0.0, c2=None):
         # model VIX of the actual state + tabulated drift of the futures price (smooth, 0 at tau = 0)
-        a, b = self.model.vix2_coefficients()
-        spot = 100.0 * self.xp.sqrt(self.xp.maximum(a * self.xp.asarray(v, dtype=self.dtype) + b, 0.0))
-        return spot + interp(self.fut, (self.st_axis, self.v_axis), (ct, cv), 3, self.xp)
+        xp = self.xp
+        if c2 is None:
+            a, b = self.model.vix2_coefficients()
+            spot = 100.0 * xp.sqrt(xp.maximum(a * xp.asarray(v, dtype=self.dtype) + b, 0.0))
+            return spot + interp(self.fut, (self.st_axis, self.v_axis), (ct, cv), 3, xp)
+        a, a2, b = self.model.vix2_terms()
+        x = a * xp.asarray(v, dtype=self.dtype) + b
+        x = x + a2 * xp.asarray(v2, dtype=self.dtype)
+        spot = 100.0 * xp.sqrt(xp.maximum(x, 0.0))
+        return spot + interp(self.fut, (self.st_axis, self.v2_axis, self.v_axis), (ct, c2, cv), 3, xp)
 
-    def _forward_call(self, cv, ct, st, F, strike):
-        """Undiscounted call: sum over the 4 (tau, v) corners of ``F s_c c_c((K/F - 1)/s_c)``.
+    def _forward_call(self, cv, ct, st, F, strike, c2=None):
+        """Undiscounted call: sum over the 4 (tau, v) corners - 8 (tau, v2, v) corners for two factors - of
+        ``F s_c c_c((K/F - 1)/s_c)``.
 
         Each corner term is convex and non-increasing in ``K`` with slope in
         ``[-1, 0]`` (affine change of variable of a projected node curve) and the
-        bilinear weights are >= 0 and sum to 1, so the sum keeps those properties.
+        multilinear weights are >= 0 and sum to 1, so the sum keeps those properties.
         """
         xp = self.xp
         n = self.eta_axis.n
@@ -540,50 +875,66 @@ class VixTable:
         iv_f = xp.clip(xp.floor(fv), 0, ax_v.n - 2)
         wt, wv = ft - it_f, fv - iv_f
         it, iv = it_f.astype(xp.int64), iv_f.astype(xp.int64)
+        if c2 is None:
+            n2, i2, v2_corners, t_stride = 1, 0, ((0, 1.0),), ax_v.n
+        else:
+            ax2 = self.v2_axis
+            f2 = xp.clip((c2 - ax2.start) / ax2.step, 0.0, ax2.n - 1.0)
+            i2_f = xp.clip(xp.floor(f2), 0, ax2.n - 2)
+            w2 = f2 - i2_f
+            n2, i2, v2_corners, t_stride = ax2.n, i2_f.astype(xp.int64), ((0, 1.0 - w2), (1, w2)), ax2.n * ax_v.n
         flat = self.cn.reshape(-1)
         sig_flat = self.sig.reshape(-1)
         cf_flat, cl_flat, sl_flat = self.c_first.reshape(-1), self.c_last.reshape(-1), self.slope_last.reshape(-1)
         xi_first, xi_last = self.xi[0], self.xi[-1]
         mny = strike / F - 1.0
         out = xp.zeros(xp.broadcast_shapes(F.shape, strike.shape, st.shape), dtype=self.dtype)
-        for dt_, wt_ in ((0, 1.0 - wt), (1, wt)):
-            for dv_, wv_ in ((0, 1.0 - wv), (1, wv)):
-                node = (it + dt_) * ax_v.n + (iv + dv_)
-                s = xp.take(sig_flat, node) * st
-                xi = mny / xp.maximum(s, 1e-12)
-                eta = xp.arcsinh(xi / self.xi_scale)
-                j = xp.clip(xp.floor((eta - self.eta_axis.start) / self.eta_axis.step), 0, n - 2).astype(xp.int64)
-                x0 = xp.take(self.xi, j)
-                x1 = xp.take(self.xi, j + 1)
-                t = xp.clip((xi - x0) / (x1 - x0), 0.0, 1.0)
-                base = node * n
-                c0 = xp.take(flat, base + j)
-                c1 = xp.take(flat, base + j + 1)
-                val = c0 + t * (c1 - c0)
-                val = xp.where(xi < xi_first, xp.take(cf_flat, node) - (xi - xi_first), val)
-                val = xp.where(xi > xi_last,
-                               xp.maximum(xp.take(cl_flat, node) + xp.take(sl_flat, node) * (xi - xi_last), 0.0), val)
-                out = out + wt_ * wv_ * xp.maximum(s, 1e-12) * val
+        for d2_, w2_ in v2_corners:
+            for dt_, wt_ in ((0, 1.0 - wt), (1, wt)):
+                for dv_, wv_ in ((0, 1.0 - wv), (1, wv)):
+                    if c2 is None:
+                        node = (it + dt_) * ax_v.n + (iv + dv_)
+                    else:
+                        node = (it + dt_) * t_stride + (i2 + d2_) * ax_v.n + (iv + dv_)
+                    s = xp.take(sig_flat, node) * st
+                    xi = mny / xp.maximum(s, 1e-12)
+                    eta = xp.arcsinh(xi / self.xi_scale)
+                    j = xp.clip(xp.floor((eta - self.eta_axis.start) / self.eta_axis.step), 0, n - 2).astype(xp.int64)
+                    x0 = xp.take(self.xi, j)
+                    x1 = xp.take(self.xi, j + 1)
+                    t = xp.clip((xi - x0) / (x1 - x0), 0.0, 1.0)
+                    base = node * n
+                    c0 = xp.take(flat, base + j)
+                    c1 = xp.take(flat, base + j + 1)
+                    val = c0 + t * (c1 - c0)
+                    val = xp.where(xi < xi_first, xp.take(cf_flat, node) - (xi - xi_first), val)
+                    val = xp.where(xi > xi_last,
+                                   xp.maximum(xp.take(cl_flat, node) + xp.take(sl_flat, node) * (xi - xi_last), 0.0), val)
+                    if c2 is None:
+                        out = out + wt_ * wv_ * xp.maximum(s, 1e-12) * val
+                    else:
+                        out = out + wt_ * wv_ * xp.maximum(s, 1e-12) * w2_ * val
         return F * out
 
-    def option(self, v, tau, strike, is_call):
+    def option(self, v, tau, strike, is_call, v2=0.0):
         """Discounted VIX option price, index points per 1 unit (multiply by 100 per contract).
 
         Calls from the table; puts by parity ``P = C - D (F - K)``.  ``tau = 0``
-        gives the intrinsic value against the model VIX.
+        gives the intrinsic value against the model VIX.  ``v2``: slow variance (two-factor tables).
         """
         xp = self.xp
         cv, ct, st, tau_raw = self._coords(v, tau)
+        c2 = self._c2(v2)
         strike = xp.asarray(strike, dtype=self.dtype)
-        F = self._future(v, cv, ct)
-        C = self._forward_call(cv, ct, st, F, strike)
+        F = self._future(v, cv, ct, v2, c2)
+        C = self._forward_call(cv, ct, st, F, strike, c2)
         D = xp.exp(-self.rate * xp.maximum(tau_raw, 0.0))
         call = D * C
         put = D * xp.maximum(C - (F - strike), 0.0)
         return xp.where(xp.asarray(is_call, dtype=bool), call, put)
 
-    def option_greeks(self, v, tau, strike, is_call):
-        """``(price, dprice/dv)``; price as :meth:`option`, derivative per unit of variance.
+    def option_greeks(self, v, tau, strike, is_call, v2=0.0):
+        """``(price, dprice/dv)``; price as :meth:`option`, derivative per unit of (fast) variance at fixed ``v2``.
 
         With ``C(v) = G(v, F(v))`` (``G``: the interpolated forward call at a given
         futures price), ``dC/dv = dG/dF F'(v) + dG/dv|_F``: ``F'`` from the smooth
@@ -597,19 +948,21 @@ class VixTable:
         v = xp.maximum(xp.asarray(v, dtype=self.dtype), 0.0)
         strike = xp.asarray(strike, dtype=self.dtype)
         cv, ct, st, tau_raw = self._coords(v, tau)
-        F = self._future(v, cv, ct)
-        C = self._forward_call(cv, ct, st, F, strike)
+        c2 = self._c2(v2)
+        F = self._future(v, cv, ct, v2, c2)
+        C = self._forward_call(cv, ct, st, F, strike, c2)
         D = xp.exp(-self.rate * xp.maximum(tau_raw, 0.0))
         ax, eps = self.v_axis, self.v_scale
         # F'(v): central difference on the cubic futures table
         dv_cv = 1e-4 * ax.step
         cv_up, cv_dn = cv + dv_cv, xp.maximum(cv - dv_cv, 0.0)
         v_up, v_dn = (eps * xp.sinh(cv_up)) ** 2, (eps * xp.sinh(cv_dn)) ** 2
-        dF = (self._future(v_up, xp.minimum(cv_up, ax.stop), ct) - self._future(v_dn, xp.maximum(cv_dn, ax.start), ct))
+        dF = (self._future(v_up, xp.minimum(cv_up, ax.stop), ct, v2, c2)
+              - self._future(v_dn, xp.maximum(cv_dn, ax.start), ct, v2, c2))
         dF_dv = dF / (v_up - v_dn)
         # dG/dF at fixed curves
         hF = 1e-6 * F
-        dG_dF = (self._forward_call(cv, ct, st, F + hF, strike) - self._forward_call(cv, ct, st, F - hF, strike)) / (2.0 * hF)
+        dG_dF = (self._forward_call(cv, ct, st, F + hF, strike, c2) - self._forward_call(cv, ct, st, F - hF, strike, c2)) / (2.0 * hF)
         # dG/dv at fixed F: cubic in the variance coordinate through four nodes
         cvc = xp.clip(cv, ax.start, ax.stop)
         i0 = xp.clip(xp.floor((cvc - ax.start) / ax.step) - 1.0, 0, ax.n - 4)
@@ -619,7 +972,7 @@ class VixTable:
               -(s1 * s3 + s * s3 + s * s1) / 2.0, (s1 * s2 + s * s2 + s * s1) / 6.0]
         dG_dcv = xp.zeros_like(C)
         for o in range(4):
-            dG_dcv = dG_dcv + dw[o] * self._forward_call(ax.start + (i0 + o) * ax.step, ct, st, F, strike)
+            dG_dcv = dG_dcv + dw[o] * self._forward_call(ax.start + (i0 + o) * ax.step, ct, st, F, strike, c2)
         v_eff = xp.maximum(v, (0.1 * eps * ax.step) ** 2)
         dcv_dv = 1.0 / (2.0 * xp.sqrt(v_eff) * xp.sqrt(eps * eps + v_eff))
         dC_dv = dG_dF * dF_dv + dG_dcv / ax.step * dcv_dv
@@ -628,11 +981,11 @@ class VixTable:
         deriv = xp.where(is_call, D * dC_dv, D * (dC_dv - dF_dv))
         return price, deriv
 
-    def implied_vol(self, v, tau, strike):
+    def implied_vol(self, v, tau, strike, v2=0.0):
         """Black-76 implied vol of the table's call price on the table's futures price."""
         xp = self.xp
         tau = xp.asarray(tau, dtype=self.dtype)
-        F = self.future(v, tau)
-        C = self.option(v, tau, strike, True)
+        F = self.future(v, tau, v2=v2)
+        C = self.option(v, tau, strike, True, v2=v2)
         return implied_vol(C, F, xp.asarray(strike, dtype=self.dtype), tau, discount=xp.exp(-self.rate * tau),
                            is_call=True, backend=self.backend)
