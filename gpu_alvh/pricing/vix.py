@@ -38,6 +38,20 @@ curves with slopes in ``[-1, 0]``, so interpolated prices of every strike obey
 ``0 <= C(K1) - C(K2) <= D (K2 - K1)`` and butterflies ``>= 0`` exactly.  The
 ``tau = 0`` nodes hold the exact limit (futures = model VIX, normalised prices
 = Bachelier with the instantaneous VIX vol), so short expiries need no clamping.
+
+**Two-factor models** (``model.n_factors == 2``, :class:`~gpu_alvh.models.SVCJ2`:
+``X = a v_T + a2 v2_T + b``, independent factors).  The table has a third state axis, the slow
+variance on ``asinh(sqrt(v2)/sqrt(theta2))`` (``[0, max(2.25, 4 theta2)]``, ``v2_axis``/``v2_scale``), and
+node arrays ``[n_tau, n_v2, n_v(, n_xi)]``.  The law of ``X`` (:func:`vix_curves_2f`): in
+``y = (X - b)/a`` it is the law of ``v_T + Z``, ``Z = (a2/a) v2_T``; the fast factor's variance calls
+and puts (the COS construction above) on one grid step ``h`` are convolved (FFT) with the hat masses
+of ``Z`` on the same step, from the exact CIR (non-central chi-square) law (:func:`_slow_masses`);
+the singular part's cusps, now at every slow node, get the graded-panel correction through a Taylor
+expansion of the spanning weight (:func:`_cusp_errors`).  Lookups take ``v2`` (ignored by one-factor
+tables): the futures drift is tricubic in ``(tau, v2, v)``, the forward calls sum the 8
+``(tau, v2, v)`` corners with trilinear non-negative weights (the same no-arbitrage argument),
+``v2`` clamped to the axis inside the tables only; ``tau = 0`` gives the model VIX of both factors,
+``100 sqrt(a v + a2 v2 + b)``.  One-factor tables are unchanged.
 """
 
 from __future__ import annotations
