@@ -40,7 +40,7 @@ def build_tables(compiled, book, backend, progress: bool = False):
     """
     from .models import require_one_factor
 
-    require_one_factor(compiled.model_q, "the strategy engine's pricing tables", f"scenario {compiled.name}")
+    require_one_factor(compiled.model_q, "the strategy engine", f"scenario {compiled.name}")
     max_spx = float(max(book.slot_dte)) + 10.0
     max_vix = 365.0 * FUT_SLOPE_TENORS[1] + 1.0  # the futures slope of claim C7 reads F(3 months)
     for r in book.rows:

@@ -319,7 +319,7 @@ def test_start_states_split_the_vix_between_the_factors():
 
 def test_library_two_factor_market_and_the_gates():
     """base_2f loads, is priced (alvh price, price_options, price_vix) and checked against the history; the
-    strategy engine's one-factor tables refuse it with an error naming the model (no traceback)."""
+    strategy engine refuses it with an error naming the model (no traceback)."""
     from click.testing import CliRunner
 
     from gpu_alvh.cli import main
@@ -329,7 +329,7 @@ def test_library_two_factor_market_and_the_gates():
     spec = load_scenario("base_2f")
     assert spec.model == "svcj2" and spec.initial_vix() == pytest.approx(spec.vix, rel=1e-10)
     r = CliRunner().invoke(main, ["run", "base_2f", "--paths", "4"])
-    assert r.exit_code == 2 and "one variance factor" in r.output and "svcj2" in r.output, r.output
+    assert r.exit_code == 2 and "runs one variance factor" in r.output and "svcj2" in r.output, r.output
     r = CliRunner().invoke(main, ["price", "base_2f", "--dte", "21", "--backend", "numpy"])
     assert r.exit_code == 0 and f"v2_0 {spec.v2_0():.6f}" in r.output and "VIX futures curve" in r.output, r.output
     params = {**P2, "v0": 0.02, "v2_0": 0.01}
@@ -392,5 +392,5 @@ def test_a_sweep_over_a_two_factor_market_is_refused_at_plan_time(tmp_path):
     f = tmp_path / "sw.yaml"
     f.write_text("name: two\nscenarios: [base, base_2f]\ngrid:\n  strategy.short_delta: [0.10, 0.16]\npaths: 8\n")
     r = CliRunner().invoke(main, ["sweep", "plan", str(f)])
-    assert r.exit_code == 2 and "scenarios[1].model" in r.output and "one variance factor" in r.output, r.output
+    assert r.exit_code == 2 and "scenarios[1].model" in r.output and "runs one variance factor" in r.output, r.output
     assert "Traceback" not in r.output

@@ -68,6 +68,7 @@ SPX_RECORD = np.dtype([
     ("z_start", _F8), ("z_inv", _F8), ("z_n", _I8), ("order_t", _I8), ("order_v", _I8), ("order_z", _I8),
     ("stride_t", _I8), ("stride_v", _I8), ("kappa", _F8), ("theta_eff", _F8), ("jump_var", _F8), ("v_scale", _F8),
     ("rate", _F8), ("dividend_yield", _F8), ("tau_min", _F8), ("sd_floor", _F8), ("offset", _I8),
+    ("f_start", _F8), ("f_inv", _F8), ("f_n", _I8), ("order_f", _I8), ("stride_f", _I8),
 ], align=True)
 
 
@@ -86,15 +87,25 @@ def spx_kernel_data(tables) -> SpxKernelData:
     rec = np.zeros(len(tables), dtype=SPX_RECORD)
     off = 0
     for j, table in enumerate(tables):
-        orders = (int(table.order),) * 3 if np.ndim(table.order) == 0 else tuple(int(o) for o in table.order)
-        if len(orders) != 3 or any(o not in (1, 3) for o in orders):
-            raise ValueError(f"SpxTable.order must be 1 or 3 per axis, got {table.order!r}")
-        n_t, n_v, n_z = table.nu.shape
+        two = table.f_axis is not None
+        d = 4 if two else 3
+        orders = (int(table.order),) * d if np.ndim(table.order) == 0 else tuple(int(o) for o in table.order)
+        if len(orders) != d or any(o not in (1, 3) for o in orders):
+            raise ValueError(f"SpxTable.order must be 1 or 3 per axis ({d} axes), got {table.order!r}")
         r = rec[j]
+        if two:
+            n_t, n_v, n_f, n_z = table.nu.shape
+            r["f_start"], r["f_inv"], r["f_n"] = table.f_axis.start, 1.0 / table.f_axis.step, n_f
+            r["order_f"], r["stride_f"] = orders[2], n_z
+            orders = (orders[0], orders[1], orders[3])
+        else:
+            n_t, n_v, n_z = table.nu.shape
+            n_f = 1
+            r["f_start"], r["f_inv"], r["f_n"], r["order_f"], r["stride_f"] = 1.0, 1.0, 1, 0, 0
         for name, ax in (("st", table.st_axis), ("sv", table.sv_axis), ("z", table.z_axis)):
             r[f"{name}_start"], r[f"{name}_inv"], r[f"{name}_n"] = ax.start, 1.0 / ax.step, ax.n
         r["order_t"], r["order_v"], r["order_z"] = orders
-        r["stride_t"], r["stride_v"] = n_v * n_z, n_z
+        r["stride_t"], r["stride_v"] = n_v * n_f * n_z, n_f * n_z
         r["kappa"], r["theta_eff"], r["jump_var"], r["v_scale"] = table.model.kappa, table.theta_eff, table.jump_var, table.v_scale
         r["rate"], r["dividend_yield"] = table.rate, table.dividend_yield
         r["tau_min"] = table.st_axis.start ** 2
@@ -120,19 +131,30 @@ def _mean_var(v, tau, kappa, theta_eff, jump_var):
 
 
 @register_jitable
-def _table_slice(r, v, tau_v):
-    """``(base, wt0..wt3, wv0..wv3, 1 / sd_w, sqrt_w)``: the (time, variance) part of a lookup (``r = rec[0]``)."""
+def _table_slice(r, v, v2, tau_v):
+    """``(base, wt0..wt3, wv0..wv3, nf, wf0..wf3, 1 / sd_w, sqrt_w)``: the (time, variance, share) part of a
+    lookup (``r = rec[0]``).  One-factor records (``f_n == 1``) ignore ``v2``: ``nf = 1``, ``wf0 = 1``;
+    two-factor ones read ``V = v + v2`` on the variance axis and ``f = v / V`` (1 at ``V = 0``) on the share
+    axis, with a stencil of ``nf = order_f + 1`` share nodes."""
     if v < 0.0:
         v = 0.0
     if tau_v < 0.0:
         tau_v = 0.0
+    nf, i_f, wf0, wf1, wf2, wf3 = 1, 0, 1.0, 0.0, 0.0, 0.0
+    if r["f_n"] > 1:
+        v2 = 0.0 if v2 < 0.0 else v2
+        total = v + v2
+        share = v / total if total > 0.0 else 1.0
+        v = total
+        i_f, wf0, wf1, wf2, wf3 = axis_weights(share, r["f_start"], r["f_inv"], r["f_n"], r["order_f"])
+        nf = r["order_f"] + 1
     w = _mean_var(v, tau_v, r["kappa"], r["theta_eff"], r["jump_var"])
     sd_w = math.sqrt(w * max(tau_v, 1e-12))
     sv = math.asinh(math.sqrt(v) / r["v_scale"])
     it, wt0, wt1, wt2, wt3 = axis_weights(math.sqrt(tau_v), r["st_start"], r["st_inv"], r["st_n"], r["order_t"])
     iv, wv0, wv1, wv2, wv3 = axis_weights(sv, r["sv_start"], r["sv_inv"], r["sv_n"], r["order_v"])
-    base = r["offset"] + it * r["stride_t"] + iv * r["stride_v"]
-    return base, wt0, wt1, wt2, wt3, wv0, wv1, wv2, wv3, 1.0 / sd_w, math.sqrt(w)
+    base = r["offset"] + it * r["stride_t"] + iv * r["stride_v"] + i_f * r["stride_f"]
+    return base, wt0, wt1, wt2, wt3, wv0, wv1, wv2, wv3, nf, wf0, wf1, wf2, wf3, 1.0 / sd_w, math.sqrt(w)
 
 
 @register_jitable
@@ -149,7 +171,7 @@ def spx_slice(rec, spot, v, v2, tau, tau_v):
     if tau_v < 0.0:
         tau_v = 0.0
     fwd, disc, dq = bs_market(spot, tau, r["rate"], r["dividend_yield"])
-    return _table_slice(r, v, tau_v), spot, fwd, disc, dq, math.sqrt(tau_v)
+    return _table_slice(r, v, v2, tau_v), spot, fwd, disc, dq, math.sqrt(tau_v)
 
 
 _IV, _IV_K, _GREEKS, _PRICE = 0, 1, 2, 3
@@ -167,7 +189,7 @@ def _leaf(mode: int, name: str, doc: str):
     def leaf(rec, nu, ctx, x, is_call):
         r = rec[0]
         tctx, spot, fwd, disc, dq, sq = ctx
-        base, wt0, wt1, wt2, wt3, wv0, wv1, wv2, wv3, inv_sd_w, sqrt_w = tctx
+        base, wt0, wt1, wt2, wt3, wv0, wv1, wv2, wv3, nf, wf0, wf1, wf2, wf3, inv_sd_w, sqrt_w = tctx
         if mode == _IV_K:
             k = x
             lfk = 0.0
@@ -175,12 +197,12 @@ def _leaf(mode: int, name: str, doc: str):
             lfk = math.log(fwd / x)  # ln(F/K)
             k = -lfk
         oz, ov, ot = r["order_z"], r["order_v"], r["order_t"]
-        st, sv = np.uint64(r["stride_t"]), np.uint64(r["stride_v"])
+        st, sv, sf = np.uint64(r["stride_t"]), np.uint64(r["stride_v"]), np.uint64(r["stride_f"])
         iz, z0, z1, z2, z3 = axis_weights(k * inv_sd_w, r["z_start"], r["z_inv"], r["z_n"], oz)
         # unsigned indices: no negative-index wraparound test per read
         p = np.uint64(base + iz)
         one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
-        if oz == 3 and ov == 1 and ot == 1:  # the default table: straight-line 16-node stencil
+        if oz == 3 and ov == 1 and ot == 1 and nf == 1:  # the default one-factor table: straight-line 16-node stencil
             q = p + sv
             a0 = nu[p] * z0
             a0 += nu[p + one] * z1
@@ -207,20 +229,24 @@ def _leaf(mode: int, name: str, doc: str):
             acc = a * wt0
             acc += b * wt1
             vol = acc * sqrt_w
-        else:  # any orders: loops (inline too: a call passing nu on would cost reference counts)
+        else:  # any orders, two factors: loops (inline too: a call passing nu on would cost reference counts)
             acc_t = 0.0
             for a in range(ot + 1):
                 wt = wt0 if a == 0 else (wt1 if a == 1 else (wt2 if a == 2 else wt3))
                 acc_v = 0.0
                 for b in range(ov + 1):
                     wv = wv0 if b == 0 else (wv1 if b == 1 else (wv2 if b == 2 else wv3))
-                    q = p + np.uint64(a) * st + np.uint64(b) * sv
-                    acc = nu[q] * z0
-                    acc += nu[q + one] * z1
-                    if oz == 3:
-                        acc += nu[q + two] * z2
-                        acc += nu[q + three] * z3
-                    acc_v += acc * wv
+                    acc_f = 0.0
+                    for c in range(nf):  # share nodes (one for a one-factor table, weight 1)
+                        wf = wf0 if c == 0 else (wf1 if c == 1 else (wf2 if c == 2 else wf3))
+                        q = p + np.uint64(a) * st + np.uint64(b) * sv + np.uint64(c) * sf
+                        acc = nu[q] * z0
+                        acc += nu[q + one] * z1
+                        if oz == 3:
+                            acc += nu[q + two] * z2
+                            acc += nu[q + three] * z3
+                        acc_f += acc * wf
+                    acc_v += acc_f * wv
                 acc_t += acc_v * wt
             vol = acc_t * sqrt_w
         if mode == _GREEKS:

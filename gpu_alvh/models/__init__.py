@@ -21,14 +21,15 @@ MODELS: dict[str, type[AffineModel]] = {
 
 def require_one_factor(model: AffineModel, what: str, source: str) -> None:
     """Raise :class:`~gpu_alvh.errors.SpecError` (naming ``source``'s ``model``) when ``model`` has two
-    variance factors and ``what`` - a pricer with one variance axis - cannot price it."""
+    variance factors and ``what`` does not run them yet."""
     if model.n_factors == 1:
         return
     from ..errors import SpecError, SpecIssue
 
-    raise SpecError(source, [SpecIssue("model", model.name, f"{what} price one variance factor: allowed {', '.join(k for k, m in MODELS.items() if m.n_factors == 1)}; "
+    raise SpecError(source, [SpecIssue("model", model.name, f"{what} runs one variance factor for now: allowed {', '.join(k for k, m in MODELS.items() if m.n_factors == 1)}; "
                                                             f"two-factor models ({model.name}) run in gpu_alvh.simulate, `alvh scenarios check`, `alvh price` "
-                                                            "and the pricing API (price_options, price_vix)")])
+                                                            "and the pricing API (price_options, price_vix); their engine tables exist but miss the SPX "
+                                                            "table tolerance in the call wing at correlations near -1 (docs/pricing.md)")])
 
 
 def get_model(model: "str | type[AffineModel] | AffineModel") -> type[AffineModel]:

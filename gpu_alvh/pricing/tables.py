@@ -20,6 +20,21 @@ O(1) everywhere, which makes cubic interpolation accurate):
 A lookup computes ``w`` and ``z`` in closed form, interpolates ``nu`` (cubic
 Lagrange per axis by default, 64 gathers) and returns ``IV = nu sqrt(w)``.
 
+Two variance factors (:class:`~gpu_alvh.models.SVCJ2`, state ``(v, v2)``): the variance coordinate is
+the total instantaneous variance ``V = v + v2`` and a fourth axis holds the fast share
+``f = v / V`` in ``[0, 1]`` (uniform, default 9 nodes, cubic; ``f = 1`` at ``V = 0``):
+
+.. code-block:: text
+
+    w(V, tau)  = a(tau) V + (1 - a(tau)) (theta_eff + theta2) + lambda E[J^2]     (fast kappa in a(tau))
+    table      = nu(z, f, sV, st),  sV = asinh(sqrt(V) / eps),   axes [tau, V, f, z]
+
+``w`` does not depend on the share, so the strikes (``z sqrt(w tau)``) of a ``(tau, V)`` node are the
+same at every share node and the nodes are priced by COS with both factors' characteristic function
+(``cos_put_normalized(..., v2=)``); the share changes the smile's shape (the slow factor's smaller vol
+of vol and its own correlation) and the level ``nu`` (the mean variance of the slow factor reverts at
+``kappa2``, not ``kappa``).  Accuracy against direct COS: ``tests/test_tables_2f.py``.
+
 Clamping (documented behaviour, never NaN):
 
 * ``tau`` below the first node (``min_days``, default 1 hour) or above
@@ -79,7 +94,8 @@ class SpxTable:
     z_axis: UniformAxis
     sv_axis: UniformAxis
     st_axis: UniformAxis
-    nu: Any = field(repr=False)  # [n_tau, n_v, n_z]
+    nu: Any = field(repr=False)  # [n_tau, n_v, n_z]; two factors: [n_tau, n_v, n_f, n_z]
+    f_axis: "UniformAxis | None" = None  # two factors: the fast share f = v / (v + v2) in [0, 1]
     theta_eff: float = 0.0
     jump_var: float = 0.0
     v_scale: float = 1.0
@@ -91,7 +107,7 @@ class SpxTable:
               max_days: float = 130.0, v_min: "float | None" = None, v_max: "float | None" = None,
               min_days: float = 1.0 / 24.0, n_z: int = 81, z_range: tuple = (-10.0, 6.0), n_v: int = 61,
               n_tau: int = 54, order=(1, 1, 3), cos: CosSettings = CosSettings(tol=1e-10, max_terms=4096),
-              v_scale: "float | None" = None) -> "SpxTable":
+              v_scale: "float | None" = None, n_f: int = 9, order_f: int = 3) -> "SpxTable":
         """Tabulate implied vols of ``model`` (pricing measure) by COS.
 
         Parameters
@@ -115,13 +131,19 @@ class SpxTable:
             within the SPEC tolerance on the strategy's region at 1/4 of the
             cost of tricubic (64 nodes) - see ``tests/test_tables.py``
         cos : CosSettings for the node prices
+        n_f, order_f : two-factor models only: nodes of the fast-share axis ``f = v / (v + v2)`` on
+            ``[0, 1]`` and its stencil order (default 9 nodes, cubic; see the module doc)
 
         Build cost (NumPy, 2 cores, defaults): ~1-3 s; see ``info["build_seconds"]``.
         """
         be = get_backend(backend) if not isinstance(backend, Backend) else backend
         xp = be.xp
         t0 = time.perf_counter()
-        theta_eff = model.effective_theta()
+        two = model.n_factors == 2
+        # two factors: the scale w of the table is that of the total variance V = v + v2 with the fast
+        # factor's kappa and the sum of the long-run means (share-free, so a (tau, V) node's strikes and
+        # COS coefficients serve every share)
+        theta_eff = model.effective_theta() + (model.theta2 if two else 0.0)
         vmin = 0.0 if v_min is None else float(v_min)
         vmax = max(DEFAULT_V_MAX, 4.0 * theta_eff) if v_max is None else float(v_max)
         if not (0.0 <= vmin < vmax):
@@ -133,27 +155,38 @@ class SpxTable:
         jump_var = jump_second_moment(model)
         z = xp.asarray(z_axis.nodes())
         v_nodes = xp.asarray((eps * np.sinh(sv_axis.nodes())) ** 2)
-        nu = xp.empty((n_tau, n_v, n_z), dtype=float)
+        f_axis = UniformAxis.between(0.0, 1.0, int(n_f)) if two else None
+        shares = xp.asarray(f_axis.nodes()) if two else xp.ones(1)
+        n_s = int(shares.shape[0])
+        # rows: (V node, share node), share fastest; one-factor: the V nodes
+        v_rows = (v_nodes[:, None] * shares[None, :]).reshape(-1)
+        v2_rows = (v_nodes[:, None] * (1.0 - shares[None, :])).reshape(-1)
+        nu = xp.empty((n_tau, n_v, n_s, n_z), dtype=float)
         terms = []
         for it, st in enumerate(st_axis.nodes()):
             tau = float(st * st)
             w = _mean_var(v_nodes, tau, model.kappa, theta_eff, jump_var, xp)
-            sd = xp.sqrt(w * tau)
+            sd = xp.repeat(xp.sqrt(w * tau), n_s)
             k = z[None, :] * sd[:, None]
-            p, n_terms = cos_put_normalized(model, tau, v_nodes, k, settings=cos, backend=be, return_terms=True)
+            p, n_terms = cos_put_normalized(model, tau, v_rows, k, v2=v2_rows, settings=cos, backend=be, return_terms=True)
             otm = xp.where(k < 0.0, p, p + xp.expm1(-k))
             beta = xp.exp(0.5 * k) * otm
             s = normalized_implied_total_vol(-xp.abs(k), beta, backend=be)
             row = s / sd[:, None]
             good = (beta > _RELIABLE) & xp.isfinite(row) & (row > 0.0)
-            nu[it] = _fill_unreliable(row, good, xp)
+            nu[it] = _fill_unreliable(row, good, xp).reshape(n_v, n_s, n_z)
             terms.append(int(n_terms.max()))
+        if two:
+            o = (int(order),) * 3 if np.ndim(order) == 0 else tuple(int(x) for x in order)
+            order = (o[0], o[1], int(order_f), o[2])
+        else:
+            nu = nu[:, :, 0, :]
         dt = np.dtype(dtype)
         table = cls(
             backend=be, model=model, rate=float(rate), dividend_yield=float(dividend_yield), dtype=dt, order=order,
-            z_axis=z_axis, sv_axis=sv_axis, st_axis=st_axis, nu=nu.astype(dt), theta_eff=theta_eff,
+            z_axis=z_axis, sv_axis=sv_axis, st_axis=st_axis, nu=nu.astype(dt), f_axis=f_axis, theta_eff=theta_eff,
             jump_var=jump_var, v_scale=eps,
-            info={"build_seconds": time.perf_counter() - t0, "cos_terms": terms, "nodes": n_tau * n_v * n_z,
+            info={"build_seconds": time.perf_counter() - t0, "cos_terms": terms, "nodes": n_tau * n_v * n_s * n_z,
                   "v_range": (vmin, vmax), "day_range": (min_days, max_days)},
         )
         return table
@@ -166,40 +199,57 @@ class SpxTable:
     def _cast(self, a):
         return self.xp.asarray(a, dtype=self.dtype)
 
-    def mean_variance(self, v, tau):
-        """``w(v, tau)``: the vol-scale of the table (see module doc)."""
-        return _mean_var(self._cast(v), self._cast(tau), self.model.kappa, self.theta_eff, self.jump_var, self.xp)
+    def _total(self, v, v2):
+        """``(V, f)``: the table's variance coordinate (``v``; two factors: ``v + v2``) and fast share
+        (``v / V``, 1 at ``V = 0``; None for one factor); negative variances count as 0."""
+        xp = self.xp
+        v = xp.maximum(self._cast(v), 0.0)
+        if self.f_axis is None:
+            return v, None
+        v2 = xp.maximum(self._cast(v2), 0.0)
+        total = v + v2
+        return total, xp.where(total > 0.0, v / xp.where(total > 0.0, total, 1.0), 1.0)
 
-    def _nu(self, log_moneyness, v, tau):
+    def mean_variance(self, v, tau, v2=0.0):
+        """``w(V, tau)``: the vol-scale of the table (see module doc)."""
+        total, _ = self._total(v, v2)
+        return _mean_var(total, self._cast(tau), self.model.kappa, self.theta_eff, self.jump_var, self.xp)
+
+    def _nu(self, log_moneyness, v, tau, v2=0.0):
         xp = self.xp
         k = self._cast(log_moneyness)
-        v = xp.maximum(self._cast(v), 0.0)
+        v, share = self._total(v, v2)
         tau = xp.maximum(self._cast(tau), 0.0)
         w = _mean_var(v, tau, self.model.kappa, self.theta_eff, self.jump_var, xp)
         sd = xp.sqrt(w * xp.maximum(tau, 1e-12))
         z = k / sd
         sv = xp.arcsinh(xp.sqrt(v) / self.v_scale)
-        nu = interp(self.nu, (self.st_axis, self.sv_axis, self.z_axis), (xp.sqrt(tau), sv, z), self.order, xp)
+        if share is None:
+            nu = interp(self.nu, (self.st_axis, self.sv_axis, self.z_axis), (xp.sqrt(tau), sv, z), self.order, xp)
+        else:
+            nu = interp(self.nu, (self.st_axis, self.sv_axis, self.f_axis, self.z_axis), (xp.sqrt(tau), sv, share, z), self.order, xp)
         return nu, w
 
-    def iv(self, log_moneyness, v, tau):
-        """Black implied vol at forward log-moneyness ``ln(K/F)``, variance ``v``, expiry ``tau`` (years)."""
-        nu, w = self._nu(log_moneyness, v, tau)
+    def iv(self, log_moneyness, v, tau, v2=0.0):
+        """Black implied vol at forward log-moneyness ``ln(K/F)``, variance ``v`` (and slow variance ``v2``
+        of a two-factor table), expiry ``tau`` (years)."""
+        nu, w = self._nu(log_moneyness, v, tau, v2)
         return nu * self.xp.sqrt(w)
 
     def forward(self, spot, tau):
         """``F = S e^{(r-q) tau}``."""
         return self._cast(spot) * self.xp.exp((self.rate - self.dividend_yield) * self._cast(tau))
 
-    def price_greeks(self, spot, strike, v, tau, is_call) -> Greeks:
+    def price_greeks(self, spot, strike, v, tau, is_call, v2=0.0) -> Greeks:
         """Price and greeks of SPX options from the interpolated implied vol.
 
         Parameters
         ----------
         spot, strike : arrays, index points
-        v : array, variance state (decimal)
+        v : array, variance state (decimal; a two-factor model's fast variance)
         tau : array, years (calendar days / 365), may be 0
         is_call : bool or bool array
+        v2 : array, the slow variance of a two-factor table (ignored by one-factor tables)
 
         Returns
         -------
@@ -214,20 +264,20 @@ class SpxTable:
         strike = self._cast(strike)
         tau = xp.maximum(self._cast(tau), 0.0)
         fwd = self.forward(spot, tau)
-        vol = self.iv(xp.log(strike / fwd), v, tau)
+        vol = self.iv(xp.log(strike / fwd), v, tau, v2)
         return black_scholes(spot, strike, tau, vol, rate=self.rate, dividend_yield=self.dividend_yield,
                              is_call=is_call, backend=self.backend)
 
-    def price(self, spot, strike, v, tau, is_call):
+    def price(self, spot, strike, v, tau, is_call, v2=0.0):
         """Option price only (see :meth:`price_greeks`)."""
-        return self.price_greeks(spot, strike, v, tau, is_call).price
+        return self.price_greeks(spot, strike, v, tau, is_call, v2).price
 
-    def strike_for_delta(self, spot, v, tau, delta, is_call, grid: float = 5.0, iterations: int = 6):
+    def strike_for_delta(self, spot, v, tau, delta, is_call, grid: float = 5.0, iterations: int = 6, v2=0.0):
         """Strike whose Black-Scholes delta (at the table vol) is ``delta``, rounded to the strike grid.
 
         Parameters
         ----------
-        spot, v, tau : arrays (broadcast); ``tau`` below the first table node is
+        spot, v, tau (and ``v2`` of a two-factor table) : arrays (broadcast); ``tau`` below the first table node is
             raised to it (the delta of an expiring option is a step function).
         delta : array, target ``|delta|`` in (0, 1) (sign ignored)
         is_call : bool or bool array
@@ -257,10 +307,10 @@ class SpxTable:
         sq = xp.sqrt(tau)
 
         def g(k):
-            s = self.iv(k, v, tau)
+            s = self.iv(k, v, tau, v2)
             return k - (0.5 * s * s * tau - d1 * s * sq)
 
-        k0 = xp.zeros(xp.broadcast_shapes(spot.shape, v.shape, tau.shape, d1.shape), dtype=self.dtype)
+        k0 = xp.zeros(xp.broadcast_shapes(spot.shape, v.shape, self._cast(v2).shape, tau.shape, d1.shape), dtype=self.dtype)
         g0 = g(k0)
         k1 = k0 - g0
         g1 = g(k1)

@@ -37,11 +37,12 @@ class VixInstrument:
     multiplier: float
     is_future: bool = False
 
-    def leg_prices(self, table, v, tau, k1, width):
-        """Per-leg prices (index points): VIX calls at ``k1 + step * width``, or the future."""
+    def leg_prices(self, table, v, tau, k1, width, v2=0.0):
+        """Per-leg prices (index points): VIX calls at ``k1 + step * width``, or the future (``v2``: the slow
+        variance of a two-factor table)."""
         if self.is_future:
-            return [table.future(v, tau)]
-        return [table.option(v, tau, k1 + step * width, True) for step, _ in self.legs]
+            return [table.future(v, tau, v2=v2)]
+        return [table.option(v, tau, k1 + step * width, True, v2=v2) for step, _ in self.legs]
 
     def combine(self, legs):
         """Value per unit from leg prices (futures: the futures price)."""
@@ -60,9 +61,10 @@ class VixInstrument:
             hs = term if hs is None else hs + term
         return hs
 
-    def value(self, table, v, tau, k1, width, xp=None):
-        """Value per unit at variance ``v``, expiry ``tau``, first strike ``k1`` (futures: the futures price)."""
-        return self.combine(self.leg_prices(table, v, tau, k1, width))
+    def value(self, table, v, tau, k1, width, xp=None, v2=0.0):
+        """Value per unit at variance ``v`` (and slow variance ``v2``), expiry ``tau``, first strike ``k1``
+        (futures: the futures price)."""
+        return self.combine(self.leg_prices(table, v, tau, k1, width, v2))
 
     def payoff(self, vix, k1, width, xp):
         """Value at expiry given the settlement VIX (futures: the VIX itself)."""

@@ -19,6 +19,7 @@ from ..kernels.target import n_copies
 from . import accumulators as acc_mod
 from .engine import CORE, CORE_INDEX, GREEKS, N_CORE, NAV_BINS, SPX_BINS, VIX_BINS
 from .params import MAX_LAYERS, BookParams
+from .signals import neutral_seed_move
 
 __all__ = ["KernelInputs", "prepare", "run_batch", "per_path_outputs", "vix_beta_terms", "regime_constants"]
 
@@ -31,7 +32,6 @@ class KernelInputs:
     def __init__(self, book, params: BookParams, compiled, spx_tables, vix_tables, backend):
         """``spx_tables``, ``vix_tables``: one table per pricing regime of ``compiled`` (``compiled.pricing_models``
         order; a single table for a scenario without regimes)."""
-        from .signals import neutral_seed_move
         from . import marks
 
         self.backend, self.book, self.params, self.compiled = backend, book, params, compiled

@@ -215,7 +215,7 @@ def _load_scenarios(spec: SweepSpec, source: str, folder: Path | None) -> tuple[
         if sc.name in where:
             raise SpecError.single(source, field_, Shown(repr(sc.name)), f"duplicate scenario name (also scenarios[{where[sc.name]}]); scenario names must be unique in a sweep")
         try:  # the sweep runs the strategy engine: refuse its impossible cells before the plan, not cell by cell
-            require_one_factor(sc.model_q(), "the strategy engine's pricing tables", f"scenario {sc.name}")
+            require_one_factor(sc.model_q(), "the strategy engine", f"scenario {sc.name}")
         except SpecError as exc:
             raise SpecError(source, [SpecIssue(f"{field_}.model", i.value, i.allowed) for i in exc.issues]) from None
         where[sc.name] = i
