@@ -22,6 +22,22 @@ SHARED = Path(os.environ.get("ALVH_SHARED", REPO.parent / "shared"))
 BACKEND_PARAMS = ["numpy", pytest.param("cupy", marks=pytest.mark.gpu)]
 
 
+def pytest_configure(config):
+    """On the xdist controller (before any worker starts), compile the book and path programs once, in
+    two processes (``tests/_warmup.py``): otherwise both workers compile each of them at the same time.
+    ``ALVH_NO_WARMUP=1`` skips it; so does a run without workers."""
+    opt = config.option
+    if hasattr(config, "workerinput") or os.environ.get("ALVH_NO_WARMUP") or not getattr(opt, "numprocesses", None) or opt.collectonly:
+        return
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-m", "tests._warmup", part], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for part in ("book", "paths")]
+    for p in procs:
+        p.wait()
+
+
 @pytest.fixture(params=BACKEND_PARAMS)
 def backend(request):
     """A :class:`~gpu_alvh.backend.Backend`; CuPy cases skip without a working device."""

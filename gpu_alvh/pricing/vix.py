@@ -123,6 +123,22 @@ class VixCurves:
         return xp.where(above, 0.0, xp.maximum(val, xp.maximum(self.futures[:, None] - kappa, 0.0)))
 
 
+def _fast_support(model: AffineModel, T: float, v, truncation: float, xp):
+    """``(mean, sd, lo, reach)`` of the fast variance ``v_T`` given ``v`` [nv]: its mean and standard
+    deviation, the bottom of the tabulated support ``max(mean - truncation sd, 0)`` and its reach above the
+    mean, ``max(truncation sd, 36 c, 36 mu_v)`` (``c = sigma^2 (1 - e^{-kappa T}) / (2 kappa)`` the CIR
+    scale, ``mu_v`` the mean variance jump: the exponential tails)."""
+    k, th_e = model.kappa, model.effective_theta()
+    ek = math.exp(-k * T)
+    mean = th_e + (v - th_e) * ek
+    sd = xp.sqrt(xp.maximum(xp.asarray(model.variance_of_variance(v, T)), 0.0))
+    s = model.sigma
+    c_scale = s * s * (1.0 - ek) / (2.0 * k)
+    tail = max(36.0 * c_scale, 36.0 * getattr(model, "var_jump_mean", 0.0) if model.jump_intensity > 0 else 0.0)
+    lo = xp.maximum(mean - truncation * sd, 0.0)
+    return mean, sd, lo, xp.maximum(truncation * sd, tail)
+
+
 def vix_curves(model: AffineModel, T: float, v, *, backend=None, n_terms: int = 2048, grid: "int | None" = None,
                truncation: float = 12.0, n_subtract: int = 4) -> VixCurves:
     """VIX call curves and futures at expiry ``T`` (years, > 0) for variance states ``v`` [nv].
@@ -135,15 +151,8 @@ def vix_curves(model: AffineModel, T: float, v, *, backend=None, n_terms: int = 
     xp, sp = be.xp, be.special
     v = xp.asarray(v, dtype=float).reshape(-1)
     a_vix, b_vix = model.vix2_coefficients()
-    k, th_e = model.kappa, model.effective_theta()
-    ek = math.exp(-k * T)
-    mean = th_e + (v - th_e) * ek
-    sd = xp.sqrt(xp.maximum(xp.asarray(model.variance_of_variance(v, T)), 0.0))
-    s = model.sigma
-    c_scale = s * s * (1.0 - ek) / (2.0 * k)
-    tail = max(36.0 * c_scale, 36.0 * getattr(model, "var_jump_mean", 0.0) if model.jump_intensity > 0 else 0.0)
-    lo = xp.maximum(mean - truncation * sd, 0.0)
-    hi = xp.maximum(mean + xp.maximum(truncation * sd, tail), lo + 1e-10)
+    mean, sd, lo, reach = _fast_support(model, T, v, truncation, xp)
+    hi = xp.maximum(mean + reach, lo + 1e-10)
     L = hi - lo
     if grid is None:
         # resolve the floor scale b/a of the spanning weight where the law has mass
@@ -348,15 +357,8 @@ def vix_curves_2f(model, T: float, v, v2, *, backend=None, truncation: float = 1
     v = xp.asarray(v, dtype=float).reshape(-1)
     a, a2, b = model.vix2_terms()
     r = a2 / a
-    k, th_e = model.kappa, model.effective_theta()
-    ek = math.exp(-k * T)
-    mean = th_e + (v - th_e) * ek
-    sd = xp.sqrt(xp.maximum(xp.asarray(model.variance_of_variance(v, T)), 0.0))
-    s = model.sigma
-    c_scale = s * s * (1.0 - ek) / (2.0 * k)
-    tail = max(36.0 * c_scale, 36.0 * getattr(model, "var_jump_mean", 0.0) if model.jump_intensity > 0 else 0.0)
-    lo = xp.maximum(mean - truncation * sd, 0.0)
-    L = xp.maximum(xp.maximum(truncation * sd, tail) + mean - lo, 1e-10)
+    mean, sd, lo, reach = _fast_support(model, T, v, truncation, xp)
+    L = xp.maximum(reach + mean - lo, 1e-10)
     floor_scale = b / a
     near_floor = (lo <= 0.0) & (mean - 4.0 * sd < 10.0 * floor_scale)
     h_target = xp.where(near_floor, floor_scale / 8.0, xp.maximum(sd / 16.0, floor_scale / 8.0))
@@ -890,13 +892,13 @@ class VixTable:
         wt, wv = ft - it_f, fv - iv_f
         it, iv = it_f.astype(xp.int64), iv_f.astype(xp.int64)
         if c2 is None:
-            n2, i2, v2_corners, t_stride = 1, 0, ((0, 1.0),), ax_v.n
+            i2, v2_corners, t_stride = 0, ((0, 1.0),), ax_v.n
         else:
             ax2 = self.v2_axis
             f2 = xp.clip((c2 - ax2.start) / ax2.step, 0.0, ax2.n - 1.0)
             i2_f = xp.clip(xp.floor(f2), 0, ax2.n - 2)
             w2 = f2 - i2_f
-            n2, i2, v2_corners, t_stride = ax2.n, i2_f.astype(xp.int64), ((0, 1.0 - w2), (1, w2)), ax2.n * ax_v.n
+            i2, v2_corners, t_stride = i2_f.astype(xp.int64), ((0, 1.0 - w2), (1, w2)), ax2.n * ax_v.n
         flat = self.cn.reshape(-1)
         sig_flat = self.sig.reshape(-1)
         cf_flat, cl_flat, sl_flat = self.c_first.reshape(-1), self.c_last.reshape(-1), self.slope_last.reshape(-1)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from ..kernels.floats import jitable as register_jitable
 
 from ..kernels import market
