@@ -191,3 +191,45 @@ def test_hedge_spx_gamma_is_the_second_derivative_along_the_model_beta():
     assert g > 0.0  # long VIX calls: positive SPX-equivalent gamma (V_v > 0, beta < 0)
     # the two second differences agree to the size of the step's curvature error (relative 5%)
     assert g == pytest.approx(want, rel=0.05)
+
+
+def test_hedge_spx_gamma_of_two_factors_is_the_second_derivative_along_both_betas():
+    """Two factors: ``spx_gamma`` against a second difference in S of the hedge value along
+    ``(v, v2)(S) = (v0, v2_0) + (beta, beta2) ln(S / S0)`` (both betas held at the state), on a small
+    two-factor VIX table of ``base_2f``; the S step is the lead factor's variance step (10% of it)."""
+    from gpu_alvh.backend import get_backend
+    from gpu_alvh.compile import compile_scenario
+    from gpu_alvh.pricing.vix import VixTable
+    from gpu_alvh.spec import load_scenario
+    from gpu_alvh.strategy import hedge, marks
+    from gpu_alvh.strategy.book import baseline_rows, compile_book
+    from gpu_alvh.strategy.launch import regime_constants
+    from gpu_alvh.strategy.params import build_params
+
+    sp = load_scenario("base_2f", overrides={"horizon": 5})
+    c = compile_scenario(sp)
+    book = compile_book(baseline_rows(sp.strategy_spec())[:1], c)
+    hp = build_params(book, c).hedges
+    table = VixTable.build(c.model_q, rate=c.rate, backend=get_backend("numpy"), dtype="float64", max_days=60.0, n_v=21, n_tau=10, n_v2=9)
+    vx = tuple(np.asarray(x) for x in marks.vix_arrays(table))
+    kq = tuple(float(x) for x in regime_constants(c)[0])
+    assert kq[9] == pytest.approx(c.model_p.rho2 * c.model_p.sigma2)
+    H = np.zeros(8, HSLOT)
+    H["n"][:2], H["k1"][:2], H["expiry"][:2], H["expiry_v"][:2] = (40.0, 15.0), (18.0, 22.0), (20.0, 45.0), (14 / 252, 31 / 252)
+    s0 = 6000.0
+    for v0, v20 in ((0.02, 0.015), (0.002, 0.04)):  # the fast factor leads, then the slow one
+        state = (v0, v20)
+        g = hedge.spx_gamma(H, 2, hp, 0, state, 0.0, 0.0, vx, s0, kq)
+        beta, beta2 = hedge.vix_beta(state, kq)
+        assert beta < 0.0 and beta2 < 0.0
+
+        def value(s):
+            x = math.log(s / s0)
+            st_ = (v0 + beta * x, v20 + beta2 * x)
+            return sum(H["n"][j] * hp[j]["multiplier"] * hedge.unit_value(vx, hp[j], st_, H["expiry"][j] / 365, H["expiry_v"][j], H["k1"][j])
+                       for j in range(2))
+
+        lead, v_lead = (beta2, v20) if abs(beta2) > abs(beta) else (beta, v0)
+        ds = s0 * max(0.1 * v_lead, hedge.FD_VAR_FLOOR) / abs(lead)
+        want = (value(s0 + ds) - 2 * value(s0) + value(s0 - ds)) / ds**2
+        assert g == pytest.approx(want, rel=0.05), (state, g, want)
