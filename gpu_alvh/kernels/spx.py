@@ -8,8 +8,8 @@ array version; theta comes in two parts (:mod:`gpu_alvh.kernels.blackscholes`).
 
 Kernel data (:func:`spx_kernel_data`, built once per table on the host): a record ``rec`` (NumPy
 structured array of shape ``(1,)``, :data:`SPX_RECORD`: axes, stencil orders, strides, model constants,
-rate, yield, floors, the table's offset in ``nu``) and the flat table ``nu`` (``[n_tau * n_v * n_z]``,
-the table's dtype, on its backend).  Every function reads them as ``rec[0]["field"]`` and ``nu[i]``.
+rate, yield, floors, the table's offset in ``nu``) and the flat table ``nu`` (``[n_tau * n_v * n_z]``;
+two-factor tables ``[n_tau * n_v * n_f * n_z]``; the table's dtype, on its backend).  Every function reads them as ``rec[0]["field"]`` and ``nu[i]``.
 The tables of several pricing regimes share one ``nu`` (concatenated) and one record array with a
 record per regime; a lookup in regime ``j`` is given the one-element view ``rec[j:j + 1]``.
 
@@ -41,6 +41,14 @@ the tests): one forward ``S e^{-q tau} / e^{-r tau}`` for the table and Black-Sc
 also computes ``S e^{(r - q) tau}``), ``k = -ln(F/K)``, multiplications by the reciprocal grid steps and
 by ``1 / sd_w``, and the normal CDF values taken from the price's two ``erfcx``.
 
+Two-factor tables (record ``f_n > 1``): :func:`spx_slice` reads ``V = v + v2`` on the variance axis and the
+fast share ``f = v / V`` (1 at ``V = 0``) on the share axis (``f_start, f_inv, f_n, order_f, stride_f``; a
+stencil of ``nf = order_f + 1`` share nodes in ``ctx``), and the leaf maps the moneyness to
+``asinh((z - z_c) / z_s)`` (``z_map == 1``) before its stencil; the 16-node straight-line stencil runs once
+per share node, accumulated with the share weights (the array version's order: moneyness, share,
+variance, time).  One-factor records have ``f_n == 1``, ``z_map == 0``: one share node of weight 1
+(``0 + x * 1 == x``) and no map - the same numbers as before the share axis existed.
+
 Clamping, as the array version: ``v`` outside the variance grid and ``tau_v`` outside the time grid
 use the end node's normalised smile with the actual ``w`` and ``z``; ``z`` outside the moneyness grid is
 flat; ``tau_v = 0`` prices the intrinsic value.
@@ -69,6 +77,7 @@ SPX_RECORD = np.dtype([
     ("stride_t", _I8), ("stride_v", _I8), ("kappa", _F8), ("theta_eff", _F8), ("jump_var", _F8), ("v_scale", _F8),
     ("rate", _F8), ("dividend_yield", _F8), ("tau_min", _F8), ("sd_floor", _F8), ("offset", _I8),
     ("f_start", _F8), ("f_inv", _F8), ("f_n", _I8), ("order_f", _I8), ("stride_f", _I8),
+    ("z_map", _I8), ("z_c", _F8), ("z_s", _F8),
 ], align=True)
 
 
@@ -76,7 +85,7 @@ class SpxKernelData(NamedTuple):
     """What the kernels read of one or more :class:`~gpu_alvh.pricing.tables.SpxTable` (one per pricing regime)."""
 
     rec: np.ndarray  # SPX_RECORD, shape (n_tables,), host; rec[j]["offset"] = start of table j in nu
-    nu: object  # [sum of n_tau * n_v * n_z], table dtype, on the tables' backend
+    nu: object  # [sum of n_tau * n_v * (n_f *) n_z], table dtype, on the tables' backend
 
 
 def spx_kernel_data(tables) -> SpxKernelData:
@@ -102,6 +111,8 @@ def spx_kernel_data(tables) -> SpxKernelData:
             n_t, n_v, n_z = table.nu.shape
             n_f = 1
             r["f_start"], r["f_inv"], r["f_n"], r["order_f"], r["stride_f"] = 1.0, 1.0, 1, 0, 0
+        zm = getattr(table, "z_map", None)
+        r["z_map"], r["z_c"], r["z_s"] = (0, 0.0, 1.0) if zm is None else (1, float(zm[0]), float(zm[1]))
         for name, ax in (("st", table.st_axis), ("sv", table.sv_axis), ("z", table.z_axis)):
             r[f"{name}_start"], r[f"{name}_inv"], r[f"{name}_n"] = ax.start, 1.0 / ax.step, ax.n
         r["order_t"], r["order_v"], r["order_z"] = orders
@@ -198,30 +209,43 @@ def _leaf(mode: int, name: str, doc: str):
             k = -lfk
         oz, ov, ot = r["order_z"], r["order_v"], r["order_t"]
         st, sv, sf = np.uint64(r["stride_t"]), np.uint64(r["stride_v"]), np.uint64(r["stride_f"])
-        iz, z0, z1, z2, z3 = axis_weights(k * inv_sd_w, r["z_start"], r["z_inv"], r["z_n"], oz)
+        zc = k * inv_sd_w
+        if r["z_map"] != 0:  # two-factor tables: moneyness axis uniform in asinh((z - z_c) / z_s)
+            zc = math.asinh((zc - r["z_c"]) / r["z_s"])
+        iz, z0, z1, z2, z3 = axis_weights(zc, r["z_start"], r["z_inv"], r["z_n"], oz)
         # unsigned indices: no negative-index wraparound test per read
-        p = np.uint64(base + iz)
+        p0 = np.uint64(base + iz)
         one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
-        if oz == 3 and ov == 1 and ot == 1 and nf == 1:  # the default one-factor table: straight-line 16-node stencil
-            q = p + sv
-            a0 = nu[p] * z0
-            a0 += nu[p + one] * z1
-            a0 += nu[p + two] * z2
-            a0 += nu[p + three] * z3
-            a1 = nu[q] * z0
-            a1 += nu[q + one] * z1
-            a1 += nu[q + two] * z2
-            a1 += nu[q + three] * z3
-            p += st
-            q += st
-            b0 = nu[p] * z0
-            b0 += nu[p + one] * z1
-            b0 += nu[p + two] * z2
-            b0 += nu[p + three] * z3
-            b1 = nu[q] * z0
-            b1 += nu[q + one] * z1
-            b1 += nu[q + two] * z2
-            b1 += nu[q + three] * z3
+        if oz == 3 and ov == 1 and ot == 1:  # the default tables: straight-line 16-node stencil per share node
+            # share nodes innermost after moneyness (the array version's order); one-factor: one node of
+            # weight 1 (0 + x * 1 is x: the same numbers as without the loop)
+            a0, a1, b0, b1 = 0.0, 0.0, 0.0, 0.0
+            for c in range(nf):
+                wf = wf0 if c == 0 else (wf1 if c == 1 else (wf2 if c == 2 else wf3))
+                p = p0 + np.uint64(c) * sf
+                q = p + sv
+                y = nu[p] * z0
+                y += nu[p + one] * z1
+                y += nu[p + two] * z2
+                y += nu[p + three] * z3
+                a0 += y * wf
+                y = nu[q] * z0
+                y += nu[q + one] * z1
+                y += nu[q + two] * z2
+                y += nu[q + three] * z3
+                a1 += y * wf
+                p += st
+                q += st
+                y = nu[p] * z0
+                y += nu[p + one] * z1
+                y += nu[p + two] * z2
+                y += nu[p + three] * z3
+                b0 += y * wf
+                y = nu[q] * z0
+                y += nu[q + one] * z1
+                y += nu[q + two] * z2
+                y += nu[q + three] * z3
+                b1 += y * wf
             a = a0 * wv0
             a += a1 * wv1
             b = b0 * wv0
@@ -229,7 +253,7 @@ def _leaf(mode: int, name: str, doc: str):
             acc = a * wt0
             acc += b * wt1
             vol = acc * sqrt_w
-        else:  # any orders, two factors: loops (inline too: a call passing nu on would cost reference counts)
+        else:  # other orders: loops (inline too: a call passing nu on would cost reference counts)
             acc_t = 0.0
             for a in range(ot + 1):
                 wt = wt0 if a == 0 else (wt1 if a == 1 else (wt2 if a == 2 else wt3))
@@ -239,7 +263,7 @@ def _leaf(mode: int, name: str, doc: str):
                     acc_f = 0.0
                     for c in range(nf):  # share nodes (one for a one-factor table, weight 1)
                         wf = wf0 if c == 0 else (wf1 if c == 1 else (wf2 if c == 2 else wf3))
-                        q = p + np.uint64(a) * st + np.uint64(b) * sv + np.uint64(c) * sf
+                        q = p0 + np.uint64(a) * st + np.uint64(b) * sv + np.uint64(c) * sf
                         acc = nu[q] * z0
                         acc += nu[q + one] * z1
                         if oz == 3:
