@@ -183,6 +183,7 @@ def _region(q, rng, n_states, per_state):
     return [np.concatenate(x) for x in zip(*out)]
 
 
+@pytest.mark.heavy
 def test_default_table_matches_direct_cos():
     """The engine's table (default grid) against direct COS with both factors over the strategy's region
     (module doc; this sample, seed 7: 1,249 points, worst 1.10, 1 above the tolerance, p99 0.24)."""

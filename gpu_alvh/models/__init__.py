@@ -28,8 +28,8 @@ def require_one_factor(model: AffineModel, what: str, source: str) -> None:
 
     raise SpecError(source, [SpecIssue("model", model.name, f"{what} runs one variance factor for now: allowed {', '.join(k for k, m in MODELS.items() if m.n_factors == 1)}; "
                                                             f"two-factor models ({model.name}) run in gpu_alvh.simulate, `alvh scenarios check`, `alvh price` "
-                                                            "and the pricing API (price_options, price_vix); their engine tables exist but miss the SPX "
-                                                            "table tolerance in the call wing at correlations near -1 (docs/pricing.md)")])
+                                                            "and the pricing API (price_options, price_vix); their engine tables exist, but the engine's "
+                                                            "no-edge checks have not run on them yet (docs/scenarios.md)")])
 
 
 def get_model(model: "str | type[AffineModel] | AffineModel") -> type[AffineModel]:
