@@ -581,6 +581,38 @@ def _bachelier_norm(xi, xp, sp):
     return xp.exp(-0.5 * xi * xi) / SQRT2PI - xi * sp.ndtr(-xi)
 
 
+def _state_time_axes(model, v_min, v_max, v_scale, n_v, max_days, t_scale_days, n_tau):
+    """The fast-variance and expiry axes of a VIX table (both builds): ``(th_e, vmin, vmax, eps, v_axis,
+    eps_t, st_axis, tau_nodes, v_h)``, variance uniform in ``asinh(sqrt(v)/eps)`` on ``[vmin, vmax]``
+    (``v_h`` its nodes), expiry uniform in ``asinh(sqrt(tau)/eps_t)`` from 0 to ``max_days`` (``tau_nodes``,
+    years)."""
+    from .tables import DEFAULT_V_MAX
+
+    th_e = model.effective_theta()
+    vmin = 0.0 if v_min is None else float(v_min)
+    vmax = max(DEFAULT_V_MAX, 4.0 * th_e) if v_max is None else float(v_max)
+    eps = math.sqrt(th_e) if v_scale is None else float(v_scale)
+    v_axis = UniformAxis.between(math.asinh(math.sqrt(vmin) / eps), math.asinh(math.sqrt(vmax) / eps), n_v)
+    eps_t = math.sqrt(t_scale_days / 365.0)
+    st_axis = UniformAxis.between(0.0, math.asinh(math.sqrt(max_days / 365.0) / eps_t), n_tau)
+    tau_nodes = (eps_t * np.sinh(st_axis.nodes())) ** 2
+    v_h = (eps * np.sinh(v_axis.nodes())) ** 2
+    return th_e, vmin, vmax, eps, v_axis, eps_t, st_axis, tau_nodes, v_h
+
+
+def _xi_axis(xi_range, strikes, b_vix, sig_max, n_xi, xp):
+    """The normalised-moneyness axis (uniform in ``asinh(xi)``): ``(xi_lo, xi_hi, eta_axis, xi_h)``; with
+    ``strikes``, ``xi_hi`` widened so that the largest lies inside it from 7 days on (at the VIX floor
+    ``100 sqrt(b_vix)`` and the largest node scale ``sig_max``), at most 2000."""
+    xi_lo, xi_hi = float(xi_range[0]), float(xi_range[1])
+    if strikes is not None:
+        kmax = float(np.max(_host(xp.asarray(strikes, dtype=float))))
+        floor = 100.0 * math.sqrt(max(b_vix, 1e-12))
+        xi_hi = min(max(xi_hi, (kmax / floor - 1.0) / (sig_max * math.sqrt(7.0 / 365.0))), 2000.0)
+    eta_axis = UniformAxis.between(math.asinh(xi_lo), math.asinh(xi_hi), n_xi)
+    return xi_lo, xi_hi, eta_axis, np.sinh(eta_axis.nodes())
+
+
 def _node_sigma(model, v, tau, floor):
     """Moneyness scale of a table node: instantaneous relative VIX vol ``a sigma sqrt(vbar) / (2 VIX^2)``
     at the mean variance ``vbar`` over ``[0, tau]`` (host arrays), floored."""
@@ -683,8 +715,6 @@ class VixTable:
 
         Build cost (NumPy, 2 cores, defaults): ~1-3 s one factor; see ``info["build_seconds"]``.
         """
-        from .tables import DEFAULT_V_MAX
-
         if model.n_factors == 2:
             return cls._build_2f(model, rate=rate, backend=backend, dtype=dtype, max_days=max_days, v_min=v_min,
                                  v_max=v_max, strikes=strikes, n_v=n_v, n_tau=n_tau, n_xi=n_xi, xi_range=xi_range,
@@ -693,26 +723,12 @@ class VixTable:
         be = _resolve(backend)
         xp, sp = be.xp, be.special
         t0 = time.perf_counter()
-        th_e = model.effective_theta()
-        vmin = 0.0 if v_min is None else float(v_min)
-        vmax = max(DEFAULT_V_MAX, 4.0 * th_e) if v_max is None else float(v_max)
+        th_e, vmin, vmax, eps, v_axis, eps_t, st_axis, tau_nodes, v_h = _state_time_axes(
+            model, v_min, v_max, v_scale, n_v, max_days, t_scale_days, n_tau)
         a_vix, b_vix = model.vix2_coefficients()
-        eps = math.sqrt(th_e) if v_scale is None else float(v_scale)
-        v_axis = UniformAxis.between(math.asinh(math.sqrt(vmin) / eps), math.asinh(math.sqrt(vmax) / eps), n_v)
-        eps_t = math.sqrt(t_scale_days / 365.0)
-        st_axis = UniformAxis.between(0.0, math.asinh(math.sqrt(max_days / 365.0) / eps_t), n_tau)
-        sig_floor = 0.1
-        xi_lo, xi_hi = float(xi_range[0]), float(xi_range[1])
-        tau_nodes = (eps_t * np.sinh(st_axis.nodes())) ** 2
-        v_h = (eps * np.sinh(v_axis.nodes())) ** 2
+        sig_floor, xi_scale = 0.1, 1.0
         sig_h = _node_sigma(model, v_h[None, :], tau_nodes[:, None], sig_floor)  # [n_tau, n_v]; tau > 0 rows reset below
-        if strikes is not None:
-            kmax = float(np.max(_host(xp.asarray(strikes, dtype=float))))
-            floor = 100.0 * math.sqrt(max(b_vix, 1e-12))
-            xi_hi = min(max(xi_hi, (kmax / floor - 1.0) / (float(sig_h.max()) * math.sqrt(7.0 / 365.0))), 2000.0)
-        xi_scale = 1.0
-        eta_axis = UniformAxis.between(math.asinh(xi_lo / xi_scale), math.asinh(xi_hi / xi_scale), n_xi)
-        xi_h = xi_scale * np.sinh(eta_axis.nodes())
+        xi_lo, xi_hi, eta_axis, xi_h = _xi_axis(xi_range, strikes, b_vix, float(sig_h.max()), n_xi, xp)
         xi = xp.asarray(xi_h)
         v_nodes = xp.asarray(v_h)
         sig = xp.asarray(sig_h.copy())
@@ -759,30 +775,17 @@ class VixTable:
         be = _resolve(backend)
         xp, sp = be.xp, be.special
         t0 = time.perf_counter()
-        th_e = model.effective_theta()
-        vmin = 0.0 if v_min is None else float(v_min)
-        vmax = max(DEFAULT_V_MAX, 4.0 * th_e) if v_max is None else float(v_max)
+        th_e, vmin, vmax, eps, v_axis, eps_t, st_axis, tau_nodes, v_h = _state_time_axes(
+            model, v_min, v_max, v_scale, n_v, max_days, t_scale_days, n_tau)
         v2top = max(DEFAULT_V_MAX, 4.0 * model.theta2) if v2_max is None else float(v2_max)
         a, a2, b = model.vix2_terms()
-        eps = math.sqrt(th_e) if v_scale is None else float(v_scale)
         eps2 = math.sqrt(max(model.theta2, 1e-4))
-        v_axis = UniformAxis.between(math.asinh(math.sqrt(vmin) / eps), math.asinh(math.sqrt(vmax) / eps), n_v)
         v2_axis = UniformAxis.between(0.0, math.asinh(math.sqrt(v2top) / eps2), n_v2)
-        eps_t = math.sqrt(t_scale_days / 365.0)
-        st_axis = UniformAxis.between(0.0, math.asinh(math.sqrt(max_days / 365.0) / eps_t), n_tau)
-        sig_floor = 0.1
-        xi_lo, xi_hi = float(xi_range[0]), float(xi_range[1])
-        tau_nodes = (eps_t * np.sinh(st_axis.nodes())) ** 2
-        v_h = (eps * np.sinh(v_axis.nodes())) ** 2
         v2_h = (eps2 * np.sinh(v2_axis.nodes())) ** 2
+        sig_floor, xi_scale = 0.1, 1.0
         sig_h = _node_sigma_2f(model, v_h[None, None, :], v2_h[None, :, None], tau_nodes[:, None, None], sig_floor)
-        if strikes is not None:
-            kmax = float(np.max(_host(xp.asarray(strikes, dtype=float))))
-            floor = 100.0 * math.sqrt(max(b, 1e-12))
-            xi_hi = min(max(xi_hi, (kmax / floor - 1.0) / (float(sig_h.max()) * math.sqrt(7.0 / 365.0))), 2000.0)
-        xi_scale = 1.0
-        eta_axis = UniformAxis.between(math.asinh(xi_lo / xi_scale), math.asinh(xi_hi / xi_scale), n_xi)
-        xi = xp.asarray(xi_scale * np.sinh(eta_axis.nodes()))
+        xi_lo, xi_hi, eta_axis, xi_h = _xi_axis(xi_range, strikes, b, float(sig_h.max()), n_xi, xp)
+        xi = xp.asarray(xi_h)
         v_nodes = xp.asarray(v_h)[None, :]
         v2_nodes = xp.asarray(v2_h)[:, None]
         sig = xp.asarray(sig_h.copy())
