@@ -235,16 +235,19 @@ def bs_bound(S, K, tau, vol, call, u=U64, c=C, ce=None):
     return g, tol, dvol, ce
 
 
-def iv_bound(tab, k, v, tau, u=U64, c=C, c_nu=C_NU):
-    """Per-point bound of the table vol (module doc)."""
-    def f(k, v, tau):
-        return (tab.iv(k, v, tau),)
+def iv_bound(tab, k, v, tau, u=U64, c=C, c_nu=C_NU, v2=0.0):
+    """Per-point bound of the table vol (module doc); ``v2``: the slow variance of a two-factor table (one
+    more input whose sensitivity enters the bound)."""
+    v2 = np.broadcast_to(np.asarray(v2, dtype=float), np.shape(v))
 
-    sigma = np.asarray(f(k, v, tau)[0], dtype=float)
+    def f(k, v, tau, v2):
+        return (tab.iv(k, v, tau, v2=v2),)
+
+    sigma = np.asarray(f(k, v, tau, v2)[0], dtype=float)
     # k enters as z = k / sqrt(w tau): step on the scale of z (sqrt(w tau) is ~1e-10 a second before expiry)
-    hk = 1e-4 * np.sqrt(np.asarray(tab.mean_variance(np.maximum(v, 0.0), tau), dtype=float) * np.maximum(tau, 1e-12))
-    dk = np.abs(np.asarray(f(k + hk, v, tau)[0], dtype=float) - np.asarray(f(k - hk, v, tau)[0], dtype=float)) / (2.0 * hk)
-    sens = partials(f, {"k": k, "v": v, "tau": tau}, ("v", "tau"))[0]
+    hk = 1e-4 * np.sqrt(np.asarray(tab.mean_variance(np.maximum(v, 0.0), tau, np.maximum(v2, 0.0)), dtype=float) * np.maximum(tau, 1e-12))
+    dk = np.abs(np.asarray(f(k + hk, v, tau, v2)[0], dtype=float) - np.asarray(f(k - hk, v, tau, v2)[0], dtype=float)) / (2.0 * hk)
+    sens = partials(f, {"k": k, "v": v, "tau": tau, "v2": v2}, ("v", "tau", "v2"))[0]
     return sigma, u * (c_nu * sigma + c * (dk * (1.0 + np.abs(k)) + sens))
 
 
@@ -302,17 +305,17 @@ def test_black_scholes_two_clocks():
     assert np.all(np.abs(out[5] + (pv[0] - pv[1]) / (2 * h)) <= 1e-6 * scale)
 
 
-def leg_bounds(tab, S, K, v, tau, call, u=U64, c=C):
+def leg_bounds(tab, S, K, v, tau, call, u=U64, c=C, v2=0.0):
     """Oracle values and per-point bounds of (vol, price, delta, gamma, vega, theta) of a table leg."""
     F = np.asarray(tab.forward(S, tau), dtype=float)
     k = np.log(K / F)
-    sigma, tol_sigma = iv_bound(tab, k, v, np.maximum(tau, 0.0), u, c)
-    g = tab.price_greeks(S, K, v, tau, call)
+    sigma, tol_sigma = iv_bound(tab, k, v, np.maximum(tau, 0.0), u, c, v2=v2)
+    g = tab.price_greeks(S, K, v, tau, call, v2=v2)
     _, tol, dvol, _ = bs_bound(S, K, np.maximum(tau, 0.0), sigma, call, u, c, ce=16.0 if u == U32 else None)
     return sigma, tol_sigma, g, [t + dv * tol_sigma for t, dv in zip(tol, dvol)]
 
 
-def strike_bound(tab, S, v, tau, delta, call, raw):
+def strike_bound(tab, S, v, tau, delta, call, raw, v2=0.0):
     """Bound of the unrounded strike from a delta: the secant root moves by the residual's difference.
 
     At the oracle's root ``k*`` the residual ``g(k) = k - sigma^2 tau / 2 + d1 sigma sqrt(tau)`` differs by
@@ -324,9 +327,9 @@ def strike_bound(tab, S, v, tau, delta, call, raw):
     F = np.asarray(tab.forward(S, tau), dtype=float)
     k = np.log(raw / F)
     d1 = sc.ndtri(np.clip(np.abs(delta) * np.exp(Q * tau), 1e-9, 1 - 1e-9)) * np.where(call, 1.0, -1.0)
-    sigma, tol_sigma = iv_bound(tab, k, v, tau)
-    hk = 1e-4 * np.sqrt(np.asarray(tab.mean_variance(np.maximum(v, 0.0), tau), dtype=float) * tau)
-    sig_k = (np.asarray(tab.iv(k + hk, v, tau)) - np.asarray(tab.iv(k - hk, v, tau))) / (2.0 * hk)
+    sigma, tol_sigma = iv_bound(tab, k, v, tau, v2=v2)
+    hk = 1e-4 * np.sqrt(np.asarray(tab.mean_variance(np.maximum(v, 0.0), tau, np.maximum(v2, 0.0)), dtype=float) * tau)
+    sig_k = (np.asarray(tab.iv(k + hk, v, tau, v2=v2)) - np.asarray(tab.iv(k - hk, v, tau, v2=v2))) / (2.0 * hk)
     dg_ds = -(sigma * tau - d1 * np.sqrt(tau))
     dg_dk = np.abs(1.0 + dg_ds * sig_k)
     dk = (2e-15 * np.maximum(np.abs(d1), 1.0) * sigma * np.sqrt(tau) + np.abs(dg_ds) * tol_sigma) / dg_dk

@@ -29,6 +29,7 @@ from gpu_alvh.pricing.tables import SpxTable
 from gpu_alvh.spec import load_scenario
 
 from .kernel_harness import map_kernel
+from .test_kernel_pricing import check, leg_bounds, strike_bound
 from numba.extending import register_jitable
 
 S, R, Q = 7500.0, 0.04, 0.012
@@ -125,10 +126,10 @@ def _probe(spot, strike, v, v2, tau, is_call, rec, nu):
 @pytest.mark.parametrize("target", ["cpu", "cudasim"])
 def test_kernel_lookups_equal_the_array_lookups(target):
     """Kernel vs array between the nodes: the same stencil contracted in the same order (moneyness,
-    share, variance, time) - they differ by the libm rounding of the coordinates only.  Tolerance:
-    1e-11 relative (vols, strikes) and 1e-11 of the strike (prices): the one-factor bound of
-    ``tests/test_kernel_pricing.py`` at these points is ~1e-12 relative, its ill-conditioned corner
-    (an hour to expiry) is excluded here by starting at 2 days."""
+    share, variance, time) - they differ by roundings only, within the bounds of
+    ``tests/test_kernel_pricing.py`` (derived from the lookups' arithmetic and their sensitivities, here
+    to the slow variance too); the ill-conditioned corner (an hour to expiry) is left out by starting at
+    2 days."""
     tab = table()
     rng = np.random.default_rng(4 if target == "cpu" else 5)
     n = 300 if target == "cpu" else 40
@@ -141,12 +142,15 @@ def test_kernel_lookups_equal_the_array_lookups(target):
     call = rng.random(n) < 0.5
     d = kspx.spx_kernel_data(tab)
     vol, price, delta, strike = map_kernel(_probe, target, np.full(n, S), K, v, v2, tau, call, extra=(d.rec, d.nu), n_out=4)
-    fwd = tab.forward(S, tau)
-    np.testing.assert_allclose(vol, tab.iv(np.log(K / fwd), v, tau, v2=v2), rtol=1e-11)
-    g = tab.price_greeks(S, K, v, tau, call, v2=v2)
-    np.testing.assert_allclose(price, g.price, rtol=1e-10, atol=1e-11 * S)
-    np.testing.assert_allclose(delta, g.delta, rtol=1e-9, atol=1e-11)
-    np.testing.assert_allclose(strike, tab.strike_for_delta(S, v, tau, 0.16, call, grid=0.0, v2=v2), rtol=1e-10)
+    Sv = np.full(n, S)
+    sigma, tol_sigma, g, tol = leg_bounds(tab, Sv, K, v, tau, call, v2=v2)
+    region = np.abs(np.asarray(g.delta)) >= 0.01
+    print(f"\nSPX table legs, two factors ({target}, {n} points)")
+    check("vol", vol, sigma, tol_sigma, report=region)
+    check("price", price, g.price, tol[0], report=region)
+    check("delta", delta, g.delta, tol[1], report=region)
+    raw = tab.strike_for_delta(S, v, tau, 0.16, call, grid=0.0, v2=v2)
+    check("raw strike", strike, raw, strike_bound(tab, Sv, v, tau, np.full(n, 0.16), call, raw, v2=v2))
 
 
 def test_one_factor_record_ignores_v2():
