@@ -38,9 +38,6 @@ def build_tables(compiled, book, backend, progress: bool = False):
     to its backend, cached per process (sweep cells and repeated runs of one scenario share them).
     ``progress``: say on stderr when a table is built rather than read.
     """
-    from .models import require_one_factor
-
-    require_one_factor(compiled.model_q, "the strategy engine", f"scenario {compiled.name}")
     max_spx = float(max(book.slot_dte)) + 10.0
     max_vix = 365.0 * FUT_SLOPE_TENORS[1] + 1.0  # the futures slope of claim C7 reads F(3 months)
     for r in book.rows:

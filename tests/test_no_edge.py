@@ -84,7 +84,15 @@ def _svcj_base() -> dict:
     return d
 
 
-MARKETS = {"heston": _heston, "svcj_base": _svcj_base}
+def _svcj2_base() -> dict:
+    d = load_scenario("base_2f").to_dict()
+    for k in ("pricing", "drift", "description", "source"):
+        d.pop(k, None)
+    d["name"] = "noedge_base_2f"
+    return d
+
+
+MARKETS = {"heston": _heston, "svcj_base": _svcj_base, "svcj2_base": _svcj2_base}
 
 
 def _scenario(market: str, start: str, horizon: int, **extra) -> dict:
@@ -102,7 +110,8 @@ def _table(market: str) -> SpxTable:
     and the engine's own table is the one :func:`test_engine_condor_lives_have_no_edge` runs on).
     """
     c = compile_scenario(_scenario(market, ENTRIES[0], 1))
-    narrow = {"v_min": c.v0, "v_max": 2.0 * c.v0, "n_v": 2}
+    v_total = c.v0 + c.v2_0  # two factors: the variance axis holds v + v2 (the share axis is the table's own)
+    narrow = {"v_min": v_total, "v_max": 2.0 * v_total, "n_v": 2}
     return SpxTable.build(c.model_q, rate=c.rate, dividend_yield=c.dividend_yield, backend="numpy", max_days=TABLE_DAYS, **narrow)
 
 
@@ -187,22 +196,53 @@ def test_the_check_sees_a_calendar_day_clock():
 
 # ----------------------------------------------------------------------------- the engine
 ENGINE_PATHS = 8000
+ENGINE_STRATEGY = {"layers": [7], "hedge": {"enabled": False}, "baselines": [], "cascade": {"enabled": False},
+                   "profit_target": 1.0, "stop_multiple": 50.0, "time_exit_dte": [0], "costs": NO_COSTS}
+# the two-factor engine run of the default suite reads tables on coarser grids than the engine's own (its
+# SPX table takes 1-2 minutes to build, its VIX table ~45 s): the clock, the two-factor state in the marks
+# and the settlement are what it checks; the tables' own accuracy is checked in tests/test_tables_2f.py
+# and tests/test_vix_table_2f.py, and the heavy variant runs on the engine's own tables
+COARSE_2F = {"spx": {"n_tau": 27, "n_v": 31, "n_f": 5, "n_z": 81}, "vix": {"n_tau": 17, "n_v": 21, "n_xi": 81, "n_v2": 9}}
 
 
-def test_engine_condor_lives_have_no_edge():
-    """A one-layer 7-DTE ladder over a quarter (12 condor lives per path, each held to its
-    settlement: no stops, no targets, no time exit, no cascade, no hedge, no costs) run by
-    :func:`gpu_alvh.run`: its P&L in excess of cash, ``NAV_T - NAV_0 e^{r T}``, is a sum of discounted
-    payoffs minus prices, each of zero mean, and the last life's mark at its price.  The same run on the
-    code before the one-clock fix (variance time = calendar days / 365 in the prices) made $421 per
-    life, z = +5.5; after it, -$51 per life, z = -0.7."""
-    strat = {"layers": [7], "hedge": {"enabled": False}, "baselines": [], "cascade": {"enabled": False},
-             "profit_target": 1.0, "stop_multiple": 50.0, "time_exit_dte": [0], "costs": NO_COSTS}
-    sc = _scenario("heston", "2026-11-16", 63, strategy=strat)
-    ds = gpu_alvh.run(sc, n_paths=ENGINE_PATHS, seed=SEED).isel(scenario=0, strategy=0)
+def _engine_excess(market: str, coarse: bool) -> tuple[np.ndarray, object]:
+    """Per-path P&L in excess of cash, ``NAV_T - NAV_0 e^{r T}``, of the one-layer 7-DTE ladder of
+    :func:`test_engine_condor_lives_have_no_edge` over a quarter, and the run's dataset row."""
+    from gpu_alvh.pricing.vix import VixTable
+    from gpu_alvh.results import run_dataset
+    from gpu_alvh.runner import run_scenario
+
+    sc = _scenario(market, "2026-11-16", 63, strategy=ENGINE_STRATEGY)
     compiled = compile_scenario(sc)
+    tables = None
+    if coarse:  # the expiry ranges of the engine's own tables for this book (build_tables: 30 and 150 days), on the COARSE_2F grids
+        q, kw = compiled.model_q, {"rate": compiled.rate, "backend": "numpy"}
+        tables = ((SpxTable.build(q, dividend_yield=compiled.dividend_yield, max_days=30.0, **kw, **COARSE_2F["spx"]),),
+                  (VixTable.build(q, max_days=150.0, **kw, **COARSE_2F["vix"]),))
+    out = run_scenario(sc, n_paths=ENGINE_PATHS, seed=SEED, backend="numpy", tables=tables)
+    ds = run_dataset([out]).isel(scenario=0, strategy=0)
     growth = math.exp(compiled.rate * float(compiled.dcal.sum()))
-    excess = ds["final_nav"].values - float(load_strategy(strat).nav) * growth
+    return ds["final_nav"].values - float(load_strategy(ENGINE_STRATEGY).nav) * growth, ds
+
+
+ENGINE_CASES = [
+    pytest.param("heston", False, id="heston"),
+    pytest.param("svcj2_base", True, id="svcj2_base-coarse_tables"),
+    pytest.param("svcj2_base", False, id="svcj2_base-engine_tables", marks=pytest.mark.heavy),
+]
+
+
+@pytest.mark.parametrize("market, coarse", ENGINE_CASES)
+def test_engine_condor_lives_have_no_edge(market, coarse):
+    """A one-layer 7-DTE ladder over a quarter (12 condor lives per path, each held to its
+    settlement: no stops, no targets, no time exit, no cascade, no hedge, no costs) run by the engine
+    (:func:`gpu_alvh.runner.run_scenario`, as :func:`gpu_alvh.run`): its P&L in excess of cash,
+    ``NAV_T - NAV_0 e^{r T}``, is a sum of discounted payoffs minus prices, each of zero mean, and the
+    last life's mark at its price.  Heston: the same run on the code before the one-clock fix (variance
+    time = calendar days / 365 in the prices) made $421 per life, z = +5.5; after it, -$51 per life,
+    z = -0.7.  Two factors (base_2f with P = Q): both variances carried through entry, marks and
+    settlement."""
+    excess, ds = _engine_excess(market, coarse)
     entries = ds["n_entries"].values
     assert entries.min() == entries.max() >= 12  # the same schedule on every path: every life ran to its settlement
     assert ds["n_stops"].values.max() == 0 and float(ds["costs"].values.max()) == 0.0

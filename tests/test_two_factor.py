@@ -317,19 +317,44 @@ def test_start_states_split_the_vix_between_the_factors():
         load_scenario(d)
 
 
-def test_library_two_factor_market_and_the_gates():
-    """base_2f loads, is priced (alvh price, price_options, price_vix) and checked against the history; the
-    strategy engine refuses it with an error naming the model (no traceback)."""
+def _coarse_two_factor_tables(monkeypatch):
+    """The engine's two-factor tables on the coarse grids of tests/test_no_edge.py (COARSE_2F): the default
+    grids take 2-3 minutes to build (tests/test_tables_2f.py checks them, ``-m heavy``)."""
+    from gpu_alvh.pricing import cache
+    from tests.test_no_edge import COARSE_2F
+
+    real = cache.cached_table
+
+    def coarse(cls, model, **kw):
+        if model.n_factors == 2:
+            kw = {**kw, **COARSE_2F["spx" if cls.__name__ == "SpxTable" else "vix"]}
+        return real(cls, model, **kw)
+
+    monkeypatch.setattr(cache, "cached_table", coarse)
+
+
+def test_library_two_factor_market_runs_everywhere(monkeypatch, tmp_path):
+    """base_2f loads, is priced (alvh price, price_options, price_vix), checked against the history, and run
+    by the strategy engine (alvh run: the ALVH book, its baselines and the claims)."""
     from click.testing import CliRunner
 
     from gpu_alvh.cli import main
     from gpu_alvh.pricing import price_options, price_vix
     from gpu_alvh.spec import load_scenario
+    from gpu_alvh.results import open_results
 
     spec = load_scenario("base_2f")
     assert spec.model == "svcj2" and spec.initial_vix() == pytest.approx(spec.vix, rel=1e-10)
-    r = CliRunner().invoke(main, ["run", "base_2f", "--paths", "4"])
-    assert r.exit_code == 2 and "runs one variance factor" in r.output and "svcj2" in r.output, r.output
+    _coarse_two_factor_tables(monkeypatch)
+    out = tmp_path / "r.zarr"
+    r = CliRunner().invoke(main, ["run", "base_2f", "--paths", "6", "--backend", "numpy", "--out", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    for text in ("scenario base_2f", "alvh", "ladder_unhedged", "single_45", "C1", "C5", "claimed"):
+        assert text in r.output
+    ds = open_results(out)
+    assert ds.sizes["path"] == 6 and "verdict" in ds
+    nav = ds["final_nav"].isel(scenario=0)
+    assert bool(np.isfinite(nav).all()) and int(ds["n_entries"].isel(scenario=0).min()) > 0
     r = CliRunner().invoke(main, ["price", "base_2f", "--dte", "21", "--backend", "numpy"])
     assert r.exit_code == 0 and f"v2_0 {spec.v2_0():.6f}" in r.output and "VIX futures curve" in r.output, r.output
     params = {**P2, "v0": 0.02, "v2_0": 0.01}
@@ -384,7 +409,7 @@ def test_a_historical_replay_refuses_two_factors():
         load_scenario(raw)
 
 
-def test_a_sweep_over_a_two_factor_market_is_refused_at_plan_time(tmp_path):
+def test_a_sweep_plans_a_two_factor_market(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from gpu_alvh.cli import main
@@ -392,5 +417,15 @@ def test_a_sweep_over_a_two_factor_market_is_refused_at_plan_time(tmp_path):
     f = tmp_path / "sw.yaml"
     f.write_text("name: two\nscenarios: [base, base_2f]\ngrid:\n  strategy.short_delta: [0.10, 0.16]\npaths: 8\n")
     r = CliRunner().invoke(main, ["sweep", "plan", str(f)])
-    assert r.exit_code == 2 and "scenarios[1].model" in r.output and "runs one variance factor" in r.output, r.output
+    assert r.exit_code == 0 and "base_2f (svcj2, 252 days)" in r.output and "cells: 4" in r.output, r.output
+    # the cold-table estimate counts the two-factor model's longer builds
+    from gpu_alvh.sweeps import resolve_sweep
+    from gpu_alvh.sweeps.estimate import COLD_TABLE_SECONDS_2F, plan_report
+    from tests.test_sweep_spec import _fake_record
+
+    _fake_record(tmp_path / "bench", "numpy", 1000.0, "2026-02-01T00:00:00+00:00")  # its one-factor tables: 2 s
+    monkeypatch.setenv("ALVH_BENCH_RESULTS", str(tmp_path / "bench"))
+    rep = plan_report(resolve_sweep(str(f)), backend="numpy")
+    assert rep["pricing_models"] == 2
+    assert rep["seconds_tables_per_worker"] == pytest.approx(2.0 + COLD_TABLE_SECONDS_2F), rep
     assert "Traceback" not in r.output

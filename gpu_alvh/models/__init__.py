@@ -8,7 +8,7 @@ from .heston import Heston
 from .svcj import SVCJ
 from .svcj2 import SVCJ2
 
-__all__ = ["MODELS", "get_model", "require_one_factor", "AffineModel", "Heston", "Bates", "SVCJ", "SVCJ2", "VIX_TAU", "ParamRule"]
+__all__ = ["MODELS", "get_model", "AffineModel", "Heston", "Bates", "SVCJ", "SVCJ2", "VIX_TAU", "ParamRule"]
 
 #: Models by name.
 MODELS: dict[str, type[AffineModel]] = {
@@ -17,19 +17,6 @@ MODELS: dict[str, type[AffineModel]] = {
     "svcj": SVCJ,
     "svcj2": SVCJ2,
 }
-
-
-def require_one_factor(model: AffineModel, what: str, source: str) -> None:
-    """Raise :class:`~gpu_alvh.errors.SpecError` (naming ``source``'s ``model``) when ``model`` has two
-    variance factors and ``what`` does not run them yet."""
-    if model.n_factors == 1:
-        return
-    from ..errors import SpecError, SpecIssue
-
-    raise SpecError(source, [SpecIssue("model", model.name, f"{what} runs one variance factor for now: allowed {', '.join(k for k, m in MODELS.items() if m.n_factors == 1)}; "
-                                                            f"two-factor models ({model.name}) run in gpu_alvh.simulate, `alvh scenarios check`, `alvh price` "
-                                                            "and the pricing API (price_options, price_vix); their engine tables exist, but the engine's "
-                                                            "no-edge checks have not run on them yet (docs/scenarios.md)")])
 
 
 def get_model(model: "str | type[AffineModel] | AffineModel") -> type[AffineModel]:

@@ -41,6 +41,9 @@ HIST_BINS = 2000
 #: market on the 2-core development machine (22 s + 3.6 s, docs/pricing.md "Pricing regimes").  Used when
 #: the benchmark record read its tables from the disk cache (its own build time is then ~0).
 COLD_TABLE_SECONDS = 26.0
+#: The same for a two-factor pricing model (SVCJ2, base_2f): SPX table 65-110 s, VIX table ~45 s on the
+#: same machine (docs/pricing.md).
+COLD_TABLE_SECONDS_2F = 150.0
 
 
 def bench_record_dirs() -> list[Path]:
@@ -144,17 +147,20 @@ def plan_report(plan: SweepPlan, *, backend: str = "auto", max_memory: int | Non
         tables = float(rec.get("extra", {}).get("table_build_seconds", 0.0) or 0.0)
         tables = tables if tables >= 1.0 else COLD_TABLE_SECONDS
         # every cell's pricing models (a swept pricing parameter or a priced window makes new ones), cold
-        n_models = len({json.dumps(m.to_dict(), sort_keys=True) + f"{c.spec.rate}/{c.spec.dividend_yield}" for c in plan.cells.values()
-                        for m in c.spec.pricing_models()})
+        models = {json.dumps(m.to_dict(), sort_keys=True) + f"{c.spec.rate}/{c.spec.dividend_yield}": m.n_factors for c in plan.cells.values()
+                  for m in c.spec.pricing_models()}
+        n_models = len(models)
+        n_two = sum(1 for k in models.values() if k == 2)
         report["pricing_models"] = n_models
         report["benchmark"] = {"file": str(rec_path), "timestamp": rec.get("timestamp"), "device": rec.get("device"), "dtype": rec.get("dtype"),
                                "throughput": float(rec["throughput"]), "throughput_unit": rec.get("throughput_unit"),
                                "strategies": rec.get("sizes", {}).get("strategies")}
         report["seconds_compute"] = total
-        report["seconds_tables_per_worker"] = tables * n_models
+        tables = tables * (n_models - n_two) + COLD_TABLE_SECONDS_2F * n_two  # every model's, per worker
+        report["seconds_tables_per_worker"] = tables
         report["seconds_per_cell"] = total / max(len(plan.cells), 1)
-        report["device_hours"] = (total + tables * n_models * max(workers, 1)) / 3600.0
-        report["wall_seconds_estimate"] = total / max(workers, 1) + tables * n_models
+        report["device_hours"] = (total + tables * max(workers, 1)) / 3600.0
+        report["wall_seconds_estimate"] = total / max(workers, 1) + tables
     else:
         report["benchmark_missing"] = (f"no run_alvh-{kind}-*.json record with a throughput in {', '.join(str(d) for d in bench_record_dirs())}"
                                        "; measure one with `python bench/bench_run.py --backend " + kind + "` in a source checkout and set "

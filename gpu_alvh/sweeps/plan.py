@@ -39,7 +39,6 @@ import numpy as np
 
 from .. import limits
 from ..errors import SpecError, SpecIssue
-from ..models import require_one_factor
 from ..spec import ScenarioSpec, apply_overrides, load_scenario
 from ..spec.base import Shown, parse_key
 from ..spec.loader import describe_non_file, list_library
@@ -214,10 +213,6 @@ def _load_scenarios(spec: SweepSpec, source: str, folder: Path | None) -> tuple[
                 raise SpecError(source, [SpecIssue(f"{field_}.{i.field}" if i.field != "<top level>" else field_, i.value, i.allowed) for i in exc.issues]) from None
         if sc.name in where:
             raise SpecError.single(source, field_, Shown(repr(sc.name)), f"duplicate scenario name (also scenarios[{where[sc.name]}]); scenario names must be unique in a sweep")
-        try:  # the sweep runs the strategy engine: refuse its impossible cells before the plan, not cell by cell
-            require_one_factor(sc.model_q(), "the strategy engine", f"scenario {sc.name}")
-        except SpecError as exc:
-            raise SpecError(source, [SpecIssue(f"{field_}.model", i.value, i.allowed) for i in exc.issues]) from None
         where[sc.name] = i
         out.append(sc)
     return tuple(out)
