@@ -321,7 +321,7 @@ def _coarse_two_factor_tables(monkeypatch):
     """The engine's two-factor tables on the coarse grids of tests/test_no_edge.py (COARSE_2F): the default
     grids take 2-3 minutes to build (tests/test_tables_2f.py checks them, ``-m heavy``)."""
     from gpu_alvh.pricing import cache
-    from tests.test_no_edge import COARSE_2F
+    from .test_no_edge import COARSE_2F
 
     real = cache.cached_table
 
@@ -421,7 +421,7 @@ def test_a_sweep_plans_a_two_factor_market(tmp_path, monkeypatch):
     # the cold-table estimate counts the two-factor model's longer builds
     from gpu_alvh.sweeps import resolve_sweep
     from gpu_alvh.sweeps.estimate import COLD_TABLE_SECONDS_2F, plan_report
-    from tests.test_sweep_spec import _fake_record
+    from .test_sweep_spec import _fake_record
 
     _fake_record(tmp_path / "bench", "numpy", 1000.0, "2026-02-01T00:00:00+00:00")  # its one-factor tables: 2 s
     monkeypatch.setenv("ALVH_BENCH_RESULTS", str(tmp_path / "bench"))
