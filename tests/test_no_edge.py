@@ -105,13 +105,13 @@ def _scenario(market: str, start: str, horizon: int, **extra) -> dict:
 def _table(market: str) -> SpxTable:
     """The SPX implied-vol table the prices are read from: the engine's time and moneyness axes (those of
     ``build_tables`` for a ladder up to 90 DTE) with a two-node variance axis whose first node is the
-    entry variance ``v0``, so the variance interpolation is exact at the entry state (the engine's
+    entry variance ``v0`` (two factors: ``v0 + v2_0``), so the variance interpolation is exact at the entry state (the engine's
     61-node variance axis costs 30x the COS work; it is checked against COS in ``tests/test_tables.py``,
     and the engine's own table is the one :func:`test_engine_condor_lives_have_no_edge` runs on).
     """
     c = compile_scenario(_scenario(market, ENTRIES[0], 1))
     v_total = c.v0 + c.v2_0  # two factors: the variance axis holds v + v2 (the share axis is the table's own)
-    narrow = {"v_min": v_total, "v_max": 2.0 * v_total, "n_v": 2}
+    narrow = {"v_min": v_total, "v_max": 2.0 * v_total, "n_v": 2, "order": (1, 1, 3)}  # linear in the 2 variance nodes
     return SpxTable.build(c.model_q, rate=c.rate, dividend_yield=c.dividend_yield, backend="numpy", max_days=TABLE_DAYS, **narrow)
 
 

@@ -29,13 +29,14 @@ the total instantaneous variance ``V = v + v2``, a fourth axis holds the fast sh
     w(V, tau)  = a(tau) V + (1 - a(tau)) (theta_eff + theta2) + lambda E[J^2]     (fast kappa in a(tau))
     y          = asinh((z - z0) / s),  (z0, s) = z_map = (1, 0.75)    uniform axis, default 161 nodes
     table      = nu(y, f, sV, st),  sV = asinh(sqrt(V) / eps),  eps = 0.25 sqrt(theta_eff + theta2)
-    nu         : [n_tau, n_v, n_f, n_z],  lookup stencil linear (st, sV), cubic (f, y): 32 reads
+    nu         : [n_tau, n_v, n_f, n_z],  default 72 x 61 x 9 x 161; lookup stencil linear in st, cubic
+                 in sV, f and y: 128 reads
 
 ``w`` does not depend on the share, so the strikes (``z sqrt(w tau)``) of a ``(tau, V)`` node are the
 same at every share node; the node prices are COS with both factors' characteristic function, with one
 truncation range (the union of the shares' ranges) and term count per ``(tau, V)`` so that the
-trigonometric sums are shared by the shares (:func:`_cos_put_shared`: the default build is 65-110 s on 2
-cores instead of ~340 s row by row).  The share changes the smile's shape (the slow factor's own vol of
+trigonometric sums are shared by the shares (:func:`_cos_put_shared`: the default build is ~1 minute on 2
+cores, several times faster than row by row).  The share changes the smile's shape (the slow factor's own vol of
 vol and correlation) and its level (the slow factor reverts at ``kappa2``, not ``kappa``).  The stretch
 puts nodes 0.03 apart at ``z ~ 1`` (0.2 at ``z = -4.5``, 0.4 at ``z = -10``): at correlations near -1
 (``base_2f``: -0.99) the log price has a near-hard upper bound and the call smile falls off a cliff at
@@ -116,7 +117,7 @@ class SpxTable:
     def build(cls, model: AffineModel, *, rate: float, dividend_yield: float, backend=None, dtype="float64",
               max_days: float = 130.0, v_min: "float | None" = None, v_max: "float | None" = None,
               min_days: float = 1.0 / 24.0, n_z: "int | None" = None, z_range: tuple = (-10.0, 6.0), n_v: int = 61,
-              n_tau: int = 54, order=(1, 1, 3), cos: CosSettings = CosSettings(tol=1e-10, max_terms=4096),
+              n_tau: "int | None" = None, order=None, cos: CosSettings = CosSettings(tol=1e-10, max_terms=4096),
               v_scale: "float | None" = None, n_f: int = 9, order_f: int = 3, z_map: "tuple | None" = (1.0, 0.75)) -> "SpxTable":
         """Tabulate implied vols of ``model`` (pricing measure) by COS.
 
@@ -135,11 +136,15 @@ class SpxTable:
         v_min, v_max : float, optional
             Variance range (uniform in ``sqrt(v)``); defaults 0 and
             ``max(2.25, 4 theta_eff)``.
-        n_z, z_range, n_v, n_tau : grid sizes / moneyness range
+        n_z, z_range, n_v, n_tau : grid sizes / moneyness range (``n_tau`` default 54 nodes, 72 for
+            two factors)
         order : 1 or 3, or one per axis (sqrt tau, v, moneyness); default
             linear in time and variance, cubic in moneyness (16-node stencil):
             within the SPEC tolerance on the strategy's region at 1/4 of the
-            cost of tricubic (64 nodes) - see ``tests/test_tables.py``
+            cost of tricubic (64 nodes) - see ``tests/test_tables.py``; two factors: default cubic
+            in variance too (128 reads with the share axis): at ``base_2f``'s correlations the
+            call wing's cliff moves with ``V`` faster than linear interpolation follows (worst 2.2x
+            the tolerance with 54 expiries and linear, 1.6x with these defaults: ``tests/test_tables_2f.py``)
         cos : CosSettings for the node prices
         n_f, order_f : two-factor models only: nodes of the fast-share axis ``f = v / (v + v2)`` on
             ``[0, 1]`` and its stencil order (default 9 nodes, cubic; see the module doc)
@@ -147,12 +152,14 @@ class SpxTable:
             ``asinh((z - z0) / s)`` (None: uniform in ``z``, as one-factor tables); ``n_z`` defaults to 161
             with it and 81 without
 
-        Build cost (NumPy, 2 cores, defaults): one factor ~1-3 s, two factors 65-110 s (the load of the shared machine); see ``info["build_seconds"]``.
+        Build cost (NumPy, 2 cores, defaults): one factor ~1-3 s, two factors ~1-2 min (54 s unloaded); see ``info["build_seconds"]``.
         """
         be = get_backend(backend) if not isinstance(backend, Backend) else backend
         xp = be.xp
         t0 = time.perf_counter()
         two = model.n_factors == 2
+        n_tau = (72 if two else 54) if n_tau is None else int(n_tau)
+        order = ((1, 3, 3) if two else (1, 1, 3)) if order is None else order
         # two factors: the scale w of the table is that of the total variance V = v + v2 with the fast
         # factor's kappa and the sum of the long-run means (share-free, so a (tau, V) node's strikes and
         # COS coefficients serve every share)
