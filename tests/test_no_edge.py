@@ -30,14 +30,14 @@ Thanksgiving and expire at the 13:00 early close of 2026-11-27; every 21/45/90-D
 Thanksgiving and the 45/90-DTE ones Christmas and New Year) and Thursday 2026-07-02 (before the
 Independence Day holiday of Friday 2026-07-03), each at 7/21/45/90 DTE, one simulation per entry
 date (all DTEs read the same paths at their expiry closes).  Markets: Heston, and the library's
-SVCJ ``base`` with its pricing override and drift removed.
+SVCJ ``base`` and two-factor SVCJ2 ``base_2f``, each with its pricing override and drift removed.
 
 The same check with the old clock (variance time = calendar days / 365 in the prices) fails
 (:func:`test_the_check_sees_a_calendar_day_clock`), so the zeros above are a measurement.
 
-Engine level: a one-layer 7-DTE ladder run through :func:`gpu_alvh.run` in the no-edge market, with
-exits that never fire before expiry, has zero expected excess P&L over cash
-(:func:`test_engine_condor_lives_have_no_edge`).
+Engine level: a one-layer 7-DTE ladder run through the engine in the no-edge market (Heston; and
+``base_2f``, on coarse tables and, ``-m heavy``, on the engine's own), with exits that never fire
+before expiry, has zero expected excess P&L over cash (:func:`test_engine_condor_lives_have_no_edge`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-import gpu_alvh
 from gpu_alvh.backend import get_backend
 from gpu_alvh.compile import compile_scenario
 from gpu_alvh.paths import simulate_arrays
@@ -76,23 +75,16 @@ def _heston() -> dict:
             "vix": 16.0, "spot": 7500.0, "rate": 0.04, "dividend_yield": 0.012, "start": "2026-07-31", "horizon": 1}
 
 
-def _svcj_base() -> dict:
-    d = load_scenario("base").to_dict()
+def _no_edge(library_name: str) -> dict:
+    """A library scenario's market with P = Q: its pricing override and drift removed."""
+    d = load_scenario(library_name).to_dict()
     for k in ("pricing", "drift", "description", "source"):
         d.pop(k, None)
-    d["name"] = "noedge_base"
+    d["name"] = f"noedge_{library_name}"
     return d
 
 
-def _svcj2_base() -> dict:
-    d = load_scenario("base_2f").to_dict()
-    for k in ("pricing", "drift", "description", "source"):
-        d.pop(k, None)
-    d["name"] = "noedge_base_2f"
-    return d
-
-
-MARKETS = {"heston": _heston, "svcj_base": _svcj_base, "svcj2_base": _svcj2_base}
+MARKETS = {"heston": _heston, "svcj_base": lambda: _no_edge("base"), "svcj2_base": lambda: _no_edge("base_2f")}
 
 
 def _scenario(market: str, start: str, horizon: int, **extra) -> dict:

@@ -25,7 +25,7 @@ from gpu_alvh.results import scenario_dataset
 from gpu_alvh.runner import trace
 from gpu_alvh.strategy import ladder
 from gpu_alvh.strategy.params import STRAT
-from gpu_alvh.strategy.state import OUT_EXPIRY, OUT_STOP, OUT_TARGET, OUT_TIME, local_state
+from gpu_alvh.strategy.state import OUT_EXPIRY, OUT_STOP, OUT_TIME, local_state
 
 from .test_strategy import det_scenario, ends, marks
 

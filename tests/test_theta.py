@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import exchange_calendars as xcals
-import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import norm
