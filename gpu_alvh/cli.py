@@ -229,7 +229,7 @@ def _print_paths_summary(ds, elapsed: float) -> None:
 @click.option("--progress/--no-progress", default=None, help="Progress bar [on when stderr is a terminal].")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None, help="Also write the HTML report into this directory.")
 def run_cmd(scenarios, n_paths, seed, backend, dtype, strategy, out, overwrite, save_paths, batch_size, progress, report_dir) -> None:
-    """Run the ALVH book and its baselines on SCENARIO(s) [default: the built-in base scenario]."""
+    """Run the ALVH book and its baselines on SCENARIO(s) [default: the built-in base_2f scenario, the two-factor market fitted to 1990-2026]."""
     from .report.cli import check_report_dir, write_report
     from .results import write_zarr
     from .runner import DEFAULT_SCENARIO, run

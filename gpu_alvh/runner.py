@@ -25,7 +25,9 @@ from .strategy.params import FUT_SLOPE_TENORS
 
 __all__ = ["run", "run_scenario", "run_cells", "build_tables", "trace", "DEFAULT_SCENARIO"]
 
-DEFAULT_SCENARIO = "base"
+#: What ``alvh run`` and :func:`run` run without a scenario: the two-factor market fitted to 1990-2026
+#: (docs/scenarios.md "Two variance factors": it matches the history where one-factor ``base`` cannot).
+DEFAULT_SCENARIO = "base_2f"
 
 
 def build_tables(compiled, book, backend, progress: bool = False):
@@ -174,7 +176,7 @@ def run(scenarios=None, *, n_paths: int | None = None, seed: int | None = None, 
     ----------
     scenarios
         A scenario (spec, YAML path, dict or library name) or a list of them;
-        default: the built-in ``base`` scenario.
+        default: the built-in ``base_2f`` scenario (:data:`DEFAULT_SCENARIO`).
     n_paths, seed
         Default to each scenario's ``paths`` / ``seed``.
     backend, dtype

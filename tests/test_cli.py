@@ -92,11 +92,16 @@ def test_console_script_runs():
     assert r.returncode == 0 and __version__ in r.stdout
 
 
-def test_run_default_scenario_prints_comparison_and_claims(tmp_path):
+def test_run_default_scenario_prints_comparison_and_claims(tmp_path, monkeypatch):
+    """``alvh run`` without a scenario runs the library's two-factor base_2f (on the coarse tables of
+    tests/test_no_edge.py: its default tables take 2-3 minutes to build)."""
+    from .test_two_factor import _coarse_two_factor_tables
+
+    _coarse_two_factor_tables(monkeypatch)
     out = tmp_path / "r.zarr"
     r = invoke("run", "--paths", "12", "--backend", "numpy", "--out", str(out), "--no-progress")
     assert r.exit_code == 0, r.output
-    for text in ("scenario base", "alvh", "ladder_unhedged", "single_45", "CVaR95", "C1", "C4", "claimed"):
+    for text in ("scenario base_2f ", "alvh", "ladder_unhedged", "single_45", "CVaR95", "C1", "C4", "claimed"):
         assert text in r.output
     ds = open_results(out)
     assert ds.sizes["path"] == 12 and "verdict" in ds

@@ -7,7 +7,8 @@
   counted once (the ``run_alvh`` record ``alvh sweep plan`` reads: ``sizes.strategies`` and
   ``extra.table_build_seconds`` too).  Targets (SPEC section 11): CPU >= 3e5 path-days/s on 2 cores;
   GPU 1M paths x 252 days in under 1 s, i.e. >= 2.52e8 path-days/s.
-* ``default alvh run``: what ``alvh run`` does (``gpu_alvh.run(["base"])``: 4,000 paths, 252 days,
+* ``default alvh run``: the run of the speed target (issue 10), ``alvh run base`` (``gpu_alvh.run(["base"])``,
+  the one-factor market; ``alvh run`` without a name now runs ``base_2f``, ~2.3x longer): 4,000 paths, 252 days,
   tables, kernels, engine, Dataset) in a new Python process, first with an empty kernel cache
   (``ALVH_CACHE_DIR`` and ``NUMBA_CACHE_DIR`` pointing at an empty temporary folder: cold, compilation
   included) and then in a second process on the cache the first one filled (warm).  Each process also
