@@ -44,10 +44,10 @@ by ``1 / sd_w``, and the normal CDF values taken from the price's two ``erfcx``.
 Two-factor tables (record ``f_n > 1``): :func:`spx_slice` reads ``V = v + v2`` on the variance axis and the
 fast share ``f = v / V`` (1 at ``V = 0``) on the share axis (``f_start, f_inv, f_n, order_f, stride_f``; a
 stencil of ``nf = order_f + 1`` share nodes in ``ctx``), and the leaf maps the moneyness to
-``asinh((z - z_c) / z_s)`` (``z_map == 1``) before its stencil; the 16-node straight-line stencil runs once
-per share node, accumulated with the share weights (the array version's order: moneyness, share,
-variance, time).  One-factor records have ``f_n == 1``, ``z_map == 0``: one share node of weight 1
-(``0 + x * 1 == x``) and no map - the same numbers as before the share axis existed.
+``asinh((z - z_c) / z_s)`` (``z_map == 1``) before its stencil, contracted by the loops of the general
+orders in the array version's order (moneyness, share, variance, time).  One-factor records have
+``f_n == 1``, ``z_map == 0``: one share node of weight 1 and no map; the default one-factor table takes
+the straight-line 16-node stencil.
 
 Clamping, as the array version: ``v`` outside the variance grid and ``tau_v`` outside the time grid
 use the end node's normalised smile with the actual ``w`` and ``z``; ``z`` outside the moneyness grid is
@@ -216,36 +216,26 @@ def _leaf(mode: int, name: str, doc: str):
         # unsigned indices: no negative-index wraparound test per read
         p0 = np.uint64(base + iz)
         one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
-        if oz == 3 and ov == 1 and ot == 1:  # the default tables: straight-line 16-node stencil per share node
-            # share nodes innermost after moneyness (the array version's order); one-factor: one node of
-            # weight 1 (0 + x * 1 is x: the same numbers as without the loop)
-            a0, a1, b0, b1 = 0.0, 0.0, 0.0, 0.0
-            for c in range(nf):
-                wf = wf0 if c == 0 else (wf1 if c == 1 else (wf2 if c == 2 else wf3))
-                p = p0 + np.uint64(c) * sf
-                q = p + sv
-                y = nu[p] * z0
-                y += nu[p + one] * z1
-                y += nu[p + two] * z2
-                y += nu[p + three] * z3
-                a0 += y * wf
-                y = nu[q] * z0
-                y += nu[q + one] * z1
-                y += nu[q + two] * z2
-                y += nu[q + three] * z3
-                a1 += y * wf
-                p += st
-                q += st
-                y = nu[p] * z0
-                y += nu[p + one] * z1
-                y += nu[p + two] * z2
-                y += nu[p + three] * z3
-                b0 += y * wf
-                y = nu[q] * z0
-                y += nu[q + one] * z1
-                y += nu[q + two] * z2
-                y += nu[q + three] * z3
-                b1 += y * wf
+        if oz == 3 and ov == 1 and ot == 1 and nf == 1:  # the default one-factor table: straight-line 16-node stencil
+            q = p0 + sv
+            a0 = nu[p0] * z0
+            a0 += nu[p0 + one] * z1
+            a0 += nu[p0 + two] * z2
+            a0 += nu[p0 + three] * z3
+            a1 = nu[q] * z0
+            a1 += nu[q + one] * z1
+            a1 += nu[q + two] * z2
+            a1 += nu[q + three] * z3
+            p = p0 + st
+            q += st
+            b0 = nu[p] * z0
+            b0 += nu[p + one] * z1
+            b0 += nu[p + two] * z2
+            b0 += nu[p + three] * z3
+            b1 = nu[q] * z0
+            b1 += nu[q + one] * z1
+            b1 += nu[q + two] * z2
+            b1 += nu[q + three] * z3
             a = a0 * wv0
             a += a1 * wv1
             b = b0 * wv0
@@ -253,7 +243,7 @@ def _leaf(mode: int, name: str, doc: str):
             acc = a * wt0
             acc += b * wt1
             vol = acc * sqrt_w
-        else:  # other orders: loops (inline too: a call passing nu on would cost reference counts)
+        else:  # other orders and two-factor tables: loops (inline too: a call passing nu on would cost reference counts)
             acc_t = 0.0
             for a in range(ot + 1):
                 wt = wt0 if a == 0 else (wt1 if a == 1 else (wt2 if a == 2 else wt3))
