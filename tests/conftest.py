@@ -102,3 +102,23 @@ def ptx_sm90(monkeypatch):
     except Exception as exc:  # noqa: BLE001 - any missing piece of the CUDA toolchain
         pytest.skip(f"CUDA compilation not checked: {type(exc).__name__}: {exc}")
     return cuda
+
+
+def vix_spec_errors(price, ref, F, K, T, is_call, rate):
+    """Errors of VIX option prices against reference prices ``ref`` in units of SPEC section 5's
+    tolerance ``max(0.02 points, 0.5% of ref)``, over its region: ``|delta| >= 0.01`` (Black-76 delta at
+    the reference's implied vol, futures ``F``, expiry ``T`` years, discount at ``rate``).  Returns the
+    errors of the points in the region (1-D)."""
+    import math
+
+    from scipy.special import ndtr
+
+    from gpu_alvh.pricing.black import implied_vol
+
+    K, ref, price = np.asarray(K, float), np.asarray(ref, float), np.asarray(price, float)
+    iv = np.asarray(implied_vol(ref, F, K, T, discount=math.exp(-rate * T), is_call=is_call, backend="numpy"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (np.log(F / K) + 0.5 * iv * iv * T) / (iv * math.sqrt(T))
+    delta = ndtr(d1) if is_call else ndtr(d1) - 1.0
+    keep = np.isfinite(iv) & (iv > 0.0) & (np.abs(delta) >= 0.01)
+    return (np.abs(price - ref) / np.maximum(0.02, 0.005 * ref))[keep]

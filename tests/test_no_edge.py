@@ -191,7 +191,7 @@ ENGINE_PATHS = 8000
 ENGINE_STRATEGY = {"layers": [7], "hedge": {"enabled": False}, "baselines": [], "cascade": {"enabled": False},
                    "profit_target": 1.0, "stop_multiple": 50.0, "time_exit_dte": [0], "costs": NO_COSTS}
 # the two-factor engine run of the default suite reads tables on coarser grids than the engine's own (its
-# SPX table takes 1-2 minutes to build, its VIX table ~45 s): the clock, the two-factor state in the marks
+# SPX table takes 1.5-2.5 minutes to build, its VIX table ~70 s): the clock, the two-factor state in the marks
 # and the settlement are what it checks; the tables' own accuracy is checked in tests/test_tables_2f.py
 # and tests/test_vix_table_2f.py, and the heavy variant runs on the engine's own tables
 COARSE_2F = {"spx": {"n_tau": 27, "n_v": 31, "n_f": 5, "n_z": 81}, "vix": {"n_tau": 17, "n_v": 21, "n_xi": 81, "n_v2": 9}}

@@ -8,14 +8,19 @@ singular density at 0, the hard case for the table's COS / hat-mass construction
 
 Tolerances
 ----------
-* at table nodes (no interpolation in the state or the expiry): the one-factor table tolerance of
-  ``tests/test_vix_pricing.py::test_table_matches_direct`` - futures 1e-4 relative, options
-  ``max(0.02 points, 2%)`` (measured worst: 2.2e-5 relative and 0.15 of the option tolerance);
+Options are measured in units of SPEC section 5's tolerance ``max(0.02 points, 0.5% of price)`` over its
+region (``|delta| >= 0.01``; :func:`tests.conftest.vix_spec_errors`), strikes rounded to whole points.
+
+* at table nodes (no interpolation in the state or the expiry): futures 1e-4 relative (our own
+  target), options the SPEC tolerance (measured worst: 1.4e-5 relative and 0.11 of the tolerance);
 * between nodes on the small test grid (``SMALL``: 21 x 9 x 12 state/expiry nodes instead of the
-  default 41 x 17 x 34, a 6 s build instead of 45 s) the interpolation error dominates: measured worst
-  over the 42 states of the test 2.1e-3 relative (futures) and 3.7 option tolerances; asserted 5e-3 and
-  5.  The default grid (not built here: 45 s) measured 1.3e-4 and 0.74 over 40 states x 6 expiries x 4
-  strikes (``docs/pricing.md``);
+  default 41 x 33 x 34, a 6 s build instead of 71 s) the interpolation error dominates: measured worst
+  over the 42 states of the test 2.1e-3 relative (futures) and 4.3 option tolerances; asserted 5e-3 and
+  5;
+* the default grid (``-m heavy``: built once, kept by ``cached_table``), 60 states x 12 strikes from
+  0.55 F to 4.5 F: SPEC's tolerance (measured 0.40 of it; futures 3.3e-5) except within a point of the
+  VIX floor ``100 sqrt(b) = 11.72``, where the strike 12 misses it by up to 1.17x (17 slow-variance nodes:
+  1.6x) - asserted <= 1.25, the documented residual;
 * kernel vs array: the rounding bound of ``tests/test_kernel_pricing.py`` with the slow variance as one
   more partial derivative (the lookups evaluate the same formulas in the same order).
 """
@@ -37,6 +42,7 @@ from gpu_alvh.pricing import vix_laplace as vl
 from gpu_alvh.pricing.cache import _load, _save
 from gpu_alvh.pricing.vix import VixTable
 
+from .conftest import vix_spec_errors
 from .kernel_harness import map_kernel
 from .test_kernel_pricing import C, C_NU, U64, check, partials
 
@@ -66,18 +72,27 @@ def reference(v, v2, T, K):
     return F, calls, np.maximum(calls - D * (F - K), 0.0)
 
 
-def errors(tab, states, rng):
-    """Worst futures relative error and worst option error in units of max(0.02, 2% of price)."""
-    worst_f, worst_o = 0.0, 0.0
+def errors(tab, states, rng, n_k=4, span=(-0.4, 0.9), floor_band=0.0):
+    """Worst futures relative error and worst option errors in units of SPEC's max(0.02, 0.5% of price) over
+    its region (|delta| >= 0.01; :func:`tests.conftest.vix_spec_errors`), ``n_k`` strikes a state at
+    ``F e^U``, ``U`` uniform on ``span``, rounded to whole points: ``(futures, options, options near the
+    floor)``, the last over strikes below ``100 sqrt(b) + floor_band`` (the VIX floor), not in the second."""
+    floor = 100.0 * math.sqrt(MODEL.vix2_terms()[2]) + floor_band
+    worst_f, worst_o, worst_floor = 0.0, 0.0, 0.0
     for v, v2, T in states:
         F_ref = float(vl.vix_future(MODEL, T, [v], [v2])[0])
-        K = np.maximum(F_ref * np.exp(rng.uniform(-0.4, 0.9, 4)), 1.0)
+        K = np.maximum(np.round(F_ref * np.exp(rng.uniform(*span, n_k))), 1.0)
         F, calls, puts = reference(v, v2, T, K)
         worst_f = max(worst_f, abs(float(tab.future(v, T, v2=v2)) - F) / F)
+        near = K < floor
         for is_call, ref in ((True, calls), (False, puts)):
-            err = np.abs(tab.option(v, T, K, is_call, v2=v2) - ref) / np.maximum(0.02, 0.02 * ref)
-            worst_o = max(worst_o, float(err.max()))
-    return worst_f, worst_o
+            p = tab.option(v, T, K, is_call, v2=v2)
+            err = vix_spec_errors(p[~near], ref[~near], F, K[~near], T, is_call, RATE)
+            worst_o = max(worst_o, float(err.max(initial=0.0)))
+            if near.any():
+                err = vix_spec_errors(p[near], ref[near], F, K[near], T, is_call, RATE)
+                worst_floor = max(worst_floor, float(err.max(initial=0.0)))
+    return worst_f, worst_o, worst_floor
 
 
 # --------------------------------------------------------------------------- law and table vs reference
@@ -88,7 +103,7 @@ def test_nodes_match_laplace():
     rng = np.random.default_rng(7)
     states = [(v[i], v2[j], tau[k]) for i in (0, 3, 5, 7, 10) for j in (0, 2, 4) for k in (1, 3, 5, 7)]
     states = [s for s in states if 1e-3 <= s[0] + s[1] <= 2.5] + [(v[0], v2[0], tau[1])]
-    worst_f, worst_o = errors(tab, states, rng)
+    worst_f, worst_o, _ = errors(tab, states, rng)
     print(f"\nnodes: {len(states)} states x 4 strikes: futures {worst_f:.2e} relative, options {worst_o:.3f} tolerances")
     assert worst_f < 1e-4
     assert worst_o <= 1.0
@@ -102,10 +117,32 @@ def test_between_nodes_match_laplace():
     share = rng.choice([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], 14)
     days = (0.1, 1.0, 5.0, 20.0, 60.0, 120.0)
     states = [(t * f, t * (1.0 - f), d / 365.0) for t, f in zip(tot, share) for d in days[::2]]
-    worst_f, worst_o = errors(tab, states, rng)
+    worst_f, worst_o, _ = errors(tab, states, rng)
     print(f"\nbetween nodes: {len(states)} states: futures {worst_f:.2e} relative, options {worst_o:.3f} tolerances")
     assert worst_f < 5e-3
     assert worst_o <= 5.0
+
+
+@pytest.mark.heavy
+def test_default_table_within_spec():
+    """The engine's table (default grid, ``cached_table``) against the Laplace reference: 60 states (total
+    variance 2e-3..1, shares 0..1), expiries 0.5..120 days, 12 strikes each from 0.55 F to 4.5 F (module doc)."""
+    from gpu_alvh.pricing.cache import cached_table
+
+    tab = cached_table(VixTable, MODEL, backend="numpy", dtype="float64", rate=RATE)
+    rng = np.random.default_rng(5)
+    tot = np.exp(rng.uniform(math.log(2e-3), 0.0, 60))
+    share = rng.choice([0.0, 0.2, 0.5, 0.8, 1.0], 60)
+    days = rng.uniform(0.5, 120.0, 60)
+    states = [(t * f, t * (1.0 - f), d / 365.0) for t, f, d in zip(tot, share, days)]
+    worst_f, worst_o, worst_floor = errors(tab, states, rng, n_k=12, span=(-0.6, 1.5), floor_band=1.0)
+    print(f"\ndefault grid: {len(states)} states x 12 strikes: futures {worst_f:.2e} relative, options {worst_o:.3f} tolerances, "
+          f"within a point of the floor {worst_floor:.3f}")
+    assert worst_f < 1e-4
+    assert worst_o <= 1.0
+    # the residual (docs/pricing.md, Known issues): strikes within a point of the floor (12 here, floor 11.72),
+    # measured 1.17 (a put worth 0.04 priced 0.06) - a regression guard, not the SPEC
+    assert 0.0 < worst_floor <= 1.25
 
 
 # --------------------------------------------------------------------------- structure

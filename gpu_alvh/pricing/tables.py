@@ -22,14 +22,14 @@ Lagrange per axis by default, 64 gathers) and returns ``IV = nu sqrt(w)``.
 
 Two variance factors (:class:`~gpu_alvh.models.SVCJ2`, state ``(v, v2)``): the variance coordinate is
 the total instantaneous variance ``V = v + v2``, a fourth axis holds the fast share ``f = v / V`` in
-``[0, 1]`` (uniform, default 9 nodes, cubic; ``f = 1`` at ``V = 0``), and the moneyness axis is stretched:
+``[0, 1]`` (uniform, default 13 nodes, cubic; ``f = 1`` at ``V = 0``), and the moneyness axis is stretched:
 
 .. code-block:: text
 
     w(V, tau)  = a(tau) V + (1 - a(tau)) (theta_eff + theta2) + lambda E[J^2]     (fast kappa in a(tau))
     y          = asinh((z - z0) / s),  (z0, s) = z_map = (1, 0.75)    uniform axis, default 161 nodes
     table      = nu(y, f, sV, st),  sV = asinh(sqrt(V) / eps),  eps = 0.25 sqrt(theta_eff + theta2)
-    nu         : [n_tau, n_v, n_f, n_z],  default 72 x 61 x 9 x 161; lookup stencil linear in st, cubic
+    nu         : [n_tau, n_v, n_f, n_z],  default 72 x 61 x 13 x 161; lookup stencil linear in st, cubic
                  in sV, f and y: 128 reads
 
 ``w`` does not depend on the share, so the strikes (``z sqrt(w tau)``) of a ``(tau, V)`` node are the
@@ -118,7 +118,7 @@ class SpxTable:
               max_days: float = 130.0, v_min: "float | None" = None, v_max: "float | None" = None,
               min_days: float = 1.0 / 24.0, n_z: "int | None" = None, z_range: tuple = (-10.0, 6.0), n_v: int = 61,
               n_tau: "int | None" = None, order=None, cos: CosSettings = CosSettings(tol=1e-10, max_terms=4096),
-              v_scale: "float | None" = None, n_f: int = 9, order_f: int = 3, z_map: "tuple | None" = (1.0, 0.75)) -> "SpxTable":
+              v_scale: "float | None" = None, n_f: int = 13, order_f: int = 3, z_map: "tuple | None" = (1.0, 0.75)) -> "SpxTable":
         """Tabulate implied vols of ``model`` (pricing measure) by COS.
 
         Parameters
@@ -143,16 +143,18 @@ class SpxTable:
             within the SPEC tolerance on the strategy's region at 1/4 of the
             cost of tricubic (64 nodes) - see ``tests/test_tables.py``; two factors: default cubic
             in variance too (128 reads with the share axis): at ``base_2f``'s correlations the
-            call wing's cliff moves with ``V`` faster than linear interpolation follows (worst 2.2x
-            the tolerance with 54 expiries and linear, 1.6x with these defaults: ``tests/test_tables_2f.py``)
+            call wing's cliff moves with ``V`` and the share faster than linear interpolation follows
+            (worst 2.2x the tolerance with 54 expiries, linear in ``V`` and 9 shares; 0.45x with these
+            defaults: ``tests/test_tables_2f.py``)
         cos : CosSettings for the node prices
         n_f, order_f : two-factor models only: nodes of the fast-share axis ``f = v / (v + v2)`` on
-            ``[0, 1]`` and its stencil order (default 9 nodes, cubic; see the module doc)
+            ``[0, 1]`` and its stencil order (default 13 nodes, cubic; see the module doc: the cliff's position
+            moves with the share, 9 nodes missed it by 1.6x)
         z_map : two-factor models only: ``(z0, s)`` of the moneyness axis uniform in
             ``asinh((z - z0) / s)`` (None: uniform in ``z``, as one-factor tables); ``n_z`` defaults to 161
             with it and 81 without
 
-        Build cost (NumPy, 2 cores, defaults): one factor ~1-3 s, two factors ~1-2 min (54 s unloaded); see ``info["build_seconds"]``.
+        Build cost (NumPy, 2 cores, defaults): one factor ~1-3 s, two factors ~1.5-2.5 min (77 s unloaded); see ``info["build_seconds"]``.
         """
         be = get_backend(backend) if not isinstance(backend, Backend) else backend
         xp = be.xp
