@@ -50,8 +50,7 @@ Records (host NumPy structured arrays built once by :func:`compile_market`):
   shocks, Poisson ``lambda dt``, ``e^{-lambda dt}`` and cap.
 
 Compiled form: the per-step functions take the records ``m = mk[0]``, ``s = steps[t - 1]`` (pointers)
-and no array (an array argument costs an atomic reference count per call, contended between CPU
-threads); :func:`market_step` is inlined into its caller with the scheme steps it calls (a call
+and no array; :func:`market_step` is inlined into its caller with the scheme steps it calls (a call
 level costs more than the step's arithmetic).  Division follows IEEE (``error_model="numpy"``, see
 :mod:`gpu_alvh.kernels.floats`): inf / NaN, reported by the non-finite check, never an exception.
 

@@ -29,12 +29,8 @@ linear-linear-cubic table) and one Black-Scholes evaluation (one ``exp``, two ``
         price, delta, gamma, vega, theta_cal, theta_var = spx_leg(rec, nu, ctx, strike[leg], is_call[leg])
 
 ``ctx`` is a tuple (registers), opaque to callers.  :func:`spx_leg` and :func:`spx_leg_price` are
-leaves: on the CPU, a compiled function that passes an *array* on to another function pays two atomic
-reference-count updates per call (on a cache line shared by every thread), a leaf that only indexes its
-arrays pays none - with ``error_model="numpy"``: Python's error model adds a zero-division branch to
-every division, which also defeats Numba's reference-count pruning.  Records are passed on as
-``rec[0]`` (a record is not reference counted).  The one-call forms :func:`spx_price_greeks` /
-:func:`spx_price` (slice + leg) and :func:`spx_leg_iv` pay one such pair per call.
+leaves (they call no function that takes an array).  Per-path code is compiled without reference
+counts and with IEEE division (:mod:`gpu_alvh.kernels.floats`); records are passed on as ``rec[0]``.
 
 Arithmetic deviations from the array version, each an ulp of an intermediate (within the bounds of
 the tests): one forward ``S e^{-q tau} / e^{-r tau}`` for the table and Black-Scholes (the array version
@@ -243,7 +239,7 @@ def _leaf(mode: int, name: str, doc: str):
             acc = a * wt0
             acc += b * wt1
             vol = acc * sqrt_w
-        else:  # other orders and two-factor tables: loops (inline too: a call passing nu on would cost reference counts)
+        else:  # other orders and two-factor tables: loops
             acc_t = 0.0
             for a in range(ot + 1):
                 wt = wt0 if a == 0 else (wt1 if a == 1 else (wt2 if a == 2 else wt3))

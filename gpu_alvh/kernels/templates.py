@@ -48,14 +48,10 @@ def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, 
              spx_rec, spx_nu, vx_rec, vx_data,
              kq, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
              core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix, n_threads):
-    # One chunk of threads per CPU thread, each with private copies of the shared inputs: every call that
-    # passes an array updates its reference count, and on a count shared by all threads that atomic
-    # update (a cache line bouncing between cores) would cost more than the arithmetic.
+    # One chunk of threads per CPU thread, each with its own per-path state; the per-path code keeps no
+    # reference counts (gpu_alvh.kernels.floats), so the shared inputs are read in place.
     n_chunks = min(n_threads, n)  # (numba.get_num_threads() here would keep the entry out of the disk cache)
     for c in numba.prange(n_chunks):
-        mk_, steps_, strat_, sp_, hp_, cond_, cal_ = mk.copy(), steps.copy(), strat.copy(), sp.copy(), hp.copy(), cond.copy(), cal.copy()
-        spx_e, vix_e, spx_ev, vix_ev = spx_expiry.copy(), vix_expiry.copy(), spx_expiry_v.copy(), vix_expiry_v.copy()
-        spx_r, spx_n, vx_r, vx_d, kq_ = spx_rec.copy(), spx_nu.copy(), vx_rec.copy(), vx_data.copy(), kq.copy()
         L = np.empty({max_layers}, SLOT)
         legs = np.empty(({max_layers}, 4, {n_leg}))
         H = np.empty({max_hedge}, HSLOT)
@@ -64,8 +60,8 @@ def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, 
         ctx = np.empty(1, CTX)
         acc = np.empty({n_acc})
         for i in range(c, n, n_chunks):  # interleaved: every chunk gets its share of each strategy row
-            _engine.run_row(i, n_paths, start, seed, key, mk_, steps_, strat_, sp_, hp_, cond_, cal_, spx_e, vix_e, spx_ev, vix_ev, (spx_r, spx_n),
-                            (vx_r, vx_d), kq_, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
+            _engine.run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+                            (spx_rec, spx_nu), (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
                             L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 
 

@@ -275,7 +275,8 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
             for f in range(legs.shape[2]):
                 legs[k, leg, f] = 0.0
     m = mk[0]
-    spx_j, vx_j, kq_j = _regime(m["regime"], spx, vx, kq)
+    j_now = m["regime"]
+    spx_j, vx_j, kq_j = _regime(j_now, spx, vx, kq)
     x, v_state, v2_state = market.market_init(m, 0.0)  # v2: a two-factor model's slow variance (0 for one factor)
     e_dev, w_dev = 0.0, 0.0  # historical replay deviations
     spot, vs, vix = market.spot(x, m), (market.variance(v_state), market.variance(v2_state)), market.model_vix(v_state, v2_state, m, m)
@@ -325,7 +326,9 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         s_t = steps[t - 1]
         x, v_state, v2_state, e_dev, w_dev = market.advance(t, path, x, v_state, v2_state, e_dev, w_dev, m, s_t, steps[slow + t - 1], seed, key)
         spot, vs, vix = market.spot(x, m), (market.variance(v_state), market.variance(v2_state)), market.model_vix(v_state, v2_state, m, s_t)
-        spx_j, vx_j, kq_j = _regime(s_t["regime"], spx, vx, kq)
+        if s_t["regime"] != j_now:  # new views only when the regime changes
+            j_now = s_t["regime"]
+            spx_j, vx_j, kq_j = _regime(j_now, spx, vx, kq)
         now, tv = cal[t]["now"], cal[t]["tv"]
         gr = cal[t]["growth"]
         r["interest"] += r["cash"] * (gr - 1.0)
