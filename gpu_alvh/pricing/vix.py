@@ -694,7 +694,7 @@ class VixTable:
     @classmethod
     def build(cls, model: AffineModel, *, rate: float, backend=None, dtype="float64", max_days: float = 130.0,
               v_min: "float | None" = None, v_max: "float | None" = None, strikes=None, n_v: int = 41,
-              n_tau: int = 34, n_xi: int = 161, xi_range: tuple = (-10.0, 100.0),
+              n_tau: int = 34, n_xi: "int | None" = None, xi_range: tuple = (-10.0, 100.0),
               v_scale: "float | None" = None, t_scale_days: float = 3.0, n_v2: int = 33,
               v2_max: "float | None" = None) -> "VixTable":
         """Tabulate VIX futures and calls of ``model`` (pricing measure).
@@ -708,16 +708,22 @@ class VixTable:
         v_min, v_max : variance range (defaults 0 and ``max(2.25, 4 theta_eff)``)
         strikes : optional VIX strikes the caller will use; the moneyness grid is
             widened so that the largest one lies inside it from 7 days on.
-        n_v, n_tau, n_xi, xi_range : grid sizes and normalised moneyness range
+        n_v, n_tau, n_xi, xi_range : grid sizes and normalised moneyness range (``n_xi`` default 161
+            nodes, 241 for two factors: below)
 
         n_v2, v2_max : two-factor models only: nodes and upper end of the slow-variance axis
-            (uniform in ``asinh(sqrt(v2)/sqrt(theta2))`` from 0; default ``max(2.25, 4 theta2)``).  33 nodes:
-            near the VIX floor (strikes a few tenths above ``100 sqrt(b)``) the calls move with a slow
-            factor that fails the Feller condition faster than coarser axes follow (``base_2f``, SPEC's
-            tolerance: 17 nodes 1.6x, 25 nodes 1.17x, 33 nodes 0.92x; ``tests/test_vix_table_2f.py``)
+            (uniform in ``asinh(sqrt(v2)/sqrt(theta2))`` from 0; default ``max(2.25, 4 theta2)``).  Near the
+            VIX floor (strikes a few tenths above ``100 sqrt(b)``) both factors fail the Feller condition and
+            the law of VIX piles up just above the floor: puts there bend within a fraction of a point.  33
+            slow nodes follow it between states (``base_2f``, SPEC's tolerance: 17 nodes 1.6x, 25 1.17x, 33
+            0.92x), 241 moneyness nodes within a state (161: the node curves, right at their nodes to 1e-3
+            points, interpolate the put at K = 12 half a point from the nodes 0.012 too high; worst within a
+            point of the floor 1.17x, 241 nodes 0.86x; ``tests/test_vix_table_2f.py``)
 
         Build cost (NumPy, 2 cores, defaults): ~1-3 s one factor; see ``info["build_seconds"]``.
         """
+        if n_xi is None:
+            n_xi = 241 if model.n_factors == 2 else 161
         if model.n_factors == 2:
             return cls._build_2f(model, rate=rate, backend=backend, dtype=dtype, max_days=max_days, v_min=v_min,
                                  v_max=v_max, strikes=strikes, n_v=n_v, n_tau=n_tau, n_xi=n_xi, xi_range=xi_range,
