@@ -20,19 +20,25 @@ array version, and its theta is ``theta_cal + theta_var``:
 (both at constant vol; per year of their own clock).  ``delta = dV/dS``, ``gamma = d2V/dS2``,
 ``vega = dV/dvol = S e^{-q tau} phi(d1) sqrt(tau_v)``; per option, no multiplier.
 
-Price (the array version's out-of-the-money form): with ``x = ln(F/K)``, ``x_o = -|x|``,
-``d1_o = x_o / s + s/2``, ``d2_o = d1_o - s``, ``G = exp(-d1_o^2 / 2)``,
-``E_i = erfcx(-d_i_o / sqrt 2)``:
+Price (the out-of-the-money form): with ``x = ln(F/K)``, ``x_o = -|x|``, ``d1_o = x_o / s + s/2``,
+``d2_o = d1_o - s``, ``lo = min(F, K)``, ``hi = max(F, K)``:
 
 .. code-block:: text
 
-    OTM value  = D min(F, K) G (E_1 - E_2) / 2     (= D sqrt(FK) b(x_o, s) of the array version)
+    OTM value  = D (lo erfc(-d1_o / sqrt 2) - hi erfc(-d2_o / sqrt 2)) / 2  = D (lo N(d1_o) - hi N(d2_o))
     price      = OTM value + D (intrinsic of the forward)
 
-and the normal CDF values of the greeks come from the same two ``erfcx`` values,
-``N(d1_o) = E_1 G / 2``, ``N(d2_o) = E_2 G e^{x_o} / 2`` (``d2_o^2 = d1_o^2 - 2 x_o``), their
-complements by ``1 - N``; ``phi(d1) = G / sqrt(2 pi)`` when the call is out of the money, else
-``G e^{x_o} / sqrt(2 pi)``.  So a leg costs one ``log``, one ``exp`` and two ``erfcx``.
+and the normal CDF values of the greeks are the same two terms, ``N(d_i_o) = erfc(-d_i_o / sqrt 2) / 2``,
+their complements by ``1 - N``; ``phi(d1) = G / sqrt(2 pi)``, ``G = exp(-d1_o^2 / 2)``, when the call is
+out of the money, else ``G e^{x_o} / sqrt(2 pi)``.  So a price costs one ``log`` and two ``erfc``, a leg
+with greeks one ``exp`` more.  The array version computes the same value in the scaled form
+``D lo G (E_1 - E_2) / 2``, ``E_i = erfcx(-d_i_o / sqrt 2)`` (``lo G E_1 = lo erfc(-d1_o / sqrt 2)``, ``lo G
+E_2 = hi erfc(-d2_o / sqrt 2)`` since ``d2_o^2 = d1_o^2 - 2 x_o``): the two terms whose difference is
+the value are the same in both (they cancel by up to ``1/s`` in both), only their rounding differs: an
+``erfc`` term also carries ``erfc``'s sensitivity to its rounded argument, ``2 y^2`` ulps at ``y = -d_o /
+sqrt 2``, which the cancellation amplifies, where the scaled form puts that sensitivity in the common factor
+``G``.  So below ``d1_o = -3`` (``2 y^2 > 9``) the kernel takes the scaled form too (two ``erfcx``, three
+``exp``); a condor's legs sit above it (16-delta shorts: ``d1_o`` about -1).
 
 Limits: ``s`` is floored (``sd_floor``: ``1e-150`` for float64 tables, ``1e-15`` for float32, as in
 the array version); ``sd`` below the floor - ``tau_v = 0`` (expiry) or ``vol = 0`` - takes the array
@@ -76,9 +82,12 @@ def bs_market(spot, tau, rate, dividend_yield):
     return spot * dq / disc, disc, dq
 
 
+_D1_SCALED = -3.0  # below: the scaled (erfcx) form of the OTM value (module doc)
+
+
 @register_jitable
-def _otm(fwd, strike, x, s, floor):
-    """``(OTM value / D, G, E_1, E_2, call_otm)`` for ``s >= floor`` (see module doc)."""
+def _otm_d(x, s, floor):
+    """``(d1_o, d2_o, call_otm)`` of the out-of-the-money option, ``s >= floor`` (see module doc)."""
     call_otm = x <= 0.0
     xo = x if call_otm else -x
     cap = 1.0 / floor
@@ -86,15 +95,28 @@ def _otm(fwd, strike, x, s, floor):
     if q < -cap:
         q = -cap
     d1 = q + 0.5 * s
-    d2 = d1 - s
-    g = math.exp(-0.5 * d1 * d1)
-    e1 = erfcx(-d1 * SQRT1_2)
-    e2 = erfcx(-d2 * SQRT1_2)
-    lo = fwd if call_otm else strike
-    b = e1 - e2
+    return d1, d1 - s, call_otm
+
+
+@register_jitable
+def _otm(fwd, strike, x, s, floor):
+    """``(OTM value / D, N(d1_o), N(d2_o), call_otm, d1_o)`` for ``s >= floor`` (see module doc)."""
+    d1, d2, call_otm = _otm_d(x, s, floor)
+    lo, hi = (fwd, strike) if call_otm else (strike, fwd)
+    if d1 >= _D1_SCALED:
+        n1 = 0.5 * math.erfc(-d1 * SQRT1_2)
+        n2 = 0.5 * math.erfc(-d2 * SQRT1_2)
+        b = lo * n1 - hi * n2
+    else:  # far tail: the scaled form
+        g = math.exp(-0.5 * d1 * d1)
+        e1 = erfcx(-d1 * SQRT1_2)
+        e2 = erfcx(-d2 * SQRT1_2)
+        n1 = 0.5 * e1 * g
+        n2 = 0.5 * e2 * g * (lo / hi)
+        b = 0.5 * lo * g * (e1 - e2)
     if b < 0.0:
         b = 0.0
-    return 0.5 * lo * g * b, g, e1, e2, call_otm
+    return b, n1, n2, call_otm, d1
 
 
 @register_jitable
@@ -155,16 +177,14 @@ def bs_leg(spot, fwd, disc, dq, sqrt_tau_v, strike, x, vol, rate, dividend_yield
     sd = vol * sqrt_tau_v
     if not sd >= floor:
         return _limit(spot, fwd, disc, dq, sqrt_tau_v, strike, x, sd, vol, rate, dividend_yield, is_call, floor)
-    otm, g, e1, e2, call_otm = _otm(fwd, strike, x, sd, floor)
-    m = fwd / strike if call_otm else strike / fwd  # e^{x_o}
-    n1 = 0.5 * e1 * g  # N(d1_o)
-    n2 = 0.5 * e2 * g * m  # N(d2_o)
+    otm, n1, n2, call_otm, d1o = _otm(fwd, strike, x, sd, floor)  # n1 = N(d1_o), n2 = N(d2_o)
+    g = math.exp(-0.5 * d1o * d1o)
     if call_otm:  # d1_o = d1, d2_o = d2
         nd1, nd2 = n1, n2
         pdf1 = INV_SQRT2PI * g
     else:  # d1_o = -d2, d2_o = -d1
         nd1, nd2 = 1.0 - n2, 1.0 - n1
-        pdf1 = INV_SQRT2PI * g * m
+        pdf1 = INV_SQRT2PI * g * (strike / fwd)  # e^{x_o}
     intrinsic = fwd - strike if is_call else strike - fwd
     if intrinsic < 0.0:
         intrinsic = 0.0

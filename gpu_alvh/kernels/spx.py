@@ -20,7 +20,8 @@ The legs of a condor (and the strike search) share ``(spot, v, tau, tau_v)``; on
 index), the scale ``w(v, tau_v)`` and ``sd_w = sqrt(w tau_v)``, forward, discount and yield factors.
 Each leg then costs one ``log`` (``ln(F/K)``, shared by the lookup and Black-Scholes), the moneyness
 stencil (``order_z + 1`` weights), ``prod(order + 1)`` table reads (16 for the default
-linear-linear-cubic table) and one Black-Scholes evaluation (one ``exp``, two ``erfcx``):
+linear-linear-cubic table) and one Black-Scholes evaluation (two ``erfc``, and one ``exp`` for the greeks;
+:mod:`gpu_alvh.kernels.blackscholes`):
 
 .. code-block:: python
 
@@ -35,7 +36,8 @@ counts and with IEEE division (:mod:`gpu_alvh.kernels.floats`); records are pass
 Arithmetic deviations from the array version, each an ulp of an intermediate (within the bounds of
 the tests): one forward ``S e^{-q tau} / e^{-r tau}`` for the table and Black-Scholes (the array version
 also computes ``S e^{(r - q) tau}``), ``k = -ln(F/K)``, multiplications by the reciprocal grid steps and
-by ``1 / sd_w``, and the normal CDF values taken from the price's two ``erfcx``.
+by ``1 / sd_w``, and the out-of-the-money value from ``erfc`` rather than the scaled ``erfcx`` form for
+``d1_o >= -3`` (:mod:`gpu_alvh.kernels.blackscholes`).
 
 Two-factor tables (record ``f_n > 1``): :func:`spx_slice` reads ``V = v + v2`` on the variance axis and the
 fast share ``f = v / V`` (1 at ``V = 0``) on the share axis (``f_start, f_inv, f_n, order_f, stride_f``; a
