@@ -86,8 +86,8 @@ _D1_SCALED = -3.0  # below: the scaled (erfcx) form of the OTM value (module doc
 
 
 @register_jitable
-def _otm_d(x, s, floor):
-    """``(d1_o, d2_o, call_otm)`` of the out-of-the-money option, ``s >= floor`` (see module doc)."""
+def _otm(fwd, strike, x, s, floor):
+    """``(OTM value / D, N(d1_o), N(d2_o), call_otm, d1_o)`` for ``s >= floor`` (see module doc)."""
     call_otm = x <= 0.0
     xo = x if call_otm else -x
     cap = 1.0 / floor
@@ -95,13 +95,7 @@ def _otm_d(x, s, floor):
     if q < -cap:
         q = -cap
     d1 = q + 0.5 * s
-    return d1, d1 - s, call_otm
-
-
-@register_jitable
-def _otm(fwd, strike, x, s, floor):
-    """``(OTM value / D, N(d1_o), N(d2_o), call_otm, d1_o)`` for ``s >= floor`` (see module doc)."""
-    d1, d2, call_otm = _otm_d(x, s, floor)
+    d2 = d1 - s
     lo, hi = (fwd, strike) if call_otm else (strike, fwd)
     if d1 >= _D1_SCALED:
         n1 = 0.5 * math.erfc(-d1 * SQRT1_2)
