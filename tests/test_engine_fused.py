@@ -3,6 +3,8 @@
 * the CUDA kernels (run as Python threads by the simulator) give the CPU kernels' results - per-path
   outputs, band histograms and greek sums;
 * a batch split after an out-of-memory error gives the unsplit results;
+* a CPU thread running every strategy row of its path (the rows share the market step and the marks of
+  the sides they hold in common) gives, bit for bit, the results of a thread per row;
 * the CUDA entry compiles to PTX for sm_90 (when the CUDA toolchain is installed).
 """
 
@@ -59,6 +61,30 @@ def test_out_of_memory_splits_the_batch_and_gives_the_same_results(monkeypatch):
     split = run_scenario(spec, n_paths=12, seed=4, backend="numpy", batch_size=12)
     assert seen == [12, 6, 3, 3, 6, 3, 3] and [p["count"] for p in split["parts"]] == [3, 3, 3, 3]  # halved until it fits
     _same(whole, split, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name, horizon", [("volmageddon", 60), ("vol_expansion", 45)])
+def test_rows_sharing_a_thread_give_the_results_of_a_thread_per_row(monkeypatch, name, horizon):
+    """Rows of one thread copy each other's marks, one-day prices and probe prices where they hold the same
+    side (:func:`gpu_alvh.strategy.ladder.twin`): the results must be those of rows run alone - per-path
+    outputs, histograms and greek sums, exactly - on scenarios with stops, cascade rolls and hedges."""
+    from gpu_alvh.strategy import launch
+
+    spec = load_scenario(name, overrides={"horizon": horizon})
+    grouped = run_scenario(spec, n_paths=24, seed=3, backend="numpy", batch_size=24)
+    orig = launch.run_batch
+    seen = []
+
+    def alone(inp, start, count, seed, save_paths=False):
+        seen.append(inp.S)
+        return orig(inp, start, count, seed, save_paths=save_paths, rows_per_thread=1)
+
+    monkeypatch.setattr(launch, "run_batch", alone)
+    single = run_scenario(spec, n_paths=24, seed=3, backend="numpy", batch_size=24)
+    assert seen == [1 + len(BASELINES)]
+    _same(grouped, single, rtol=0, atol=0)
+    pp = grouped["parts"][0]["per_path"]
+    assert pp["n_rolls"].sum() > 0 and pp["hedge_premium"][0].sum() > 0 and pp["n_entries"].sum() > 0
 
 
 def test_book_kernel_compiles_for_cuda(monkeypatch, ptx_sm90):

@@ -40,11 +40,13 @@ def simulate_cuda(n, start, mk, steps, seed, key, spx, var, vix, var2, bad):
 '''
 
 
-#: The book: one thread per (strategy, path); the per-thread state of :mod:`gpu_alvh.strategy.state`.
+#: The book: one thread per (group of strategy rows, path); the per-thread state of
+#: :mod:`gpu_alvh.strategy.state` with a leading axis of ``ROWS_PER_THREAD[target]`` rows
+#: (:data:`gpu_alvh.strategy.params.ROWS_PER_THREAD`).
 BOOK = '''
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+def book_cpu(n, n_paths, rows, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
              spx_rec, spx_nu, vx_rec, vx_data,
              kq, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
              core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix, n_threads):
@@ -52,38 +54,36 @@ def book_cpu(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, 
     # reference counts (gpu_alvh.kernels.floats), so the shared inputs are read in place.
     n_chunks = min(n_threads, n)  # (numba.get_num_threads() here would keep the entry out of the disk cache)
     for c in numba.prange(n_chunks):
-        L = np.empty({max_layers}, SLOT)
-        legs = np.empty(({max_layers}, 4, {n_leg}))
-        H = np.empty({max_hedge}, HSLOT)
-        R = np.empty(1, ROW)
-        sig = np.empty((2, {n_sig}))
-        ctx = np.empty(1, CTX)
-        acc = np.empty({n_acc})
-        for i in range(c, n, n_chunks):  # interleaved: every chunk gets its share of each strategy row
-            _engine.run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-                            (spx_rec, spx_nu), (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
-                            L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+        L = np.empty(({group_cpu}, {max_layers}), SLOT)
+        legs = np.empty(({group_cpu}, {max_layers}, 4, {n_leg}))
+        H = np.empty(({group_cpu}, {max_hedge}), HSLOT)
+        R = np.empty({group_cpu}, ROW)
+        sig = np.empty(({group_cpu}, 2, {n_sig}))
+        ctx = np.empty({group_cpu}, CTX)
+        acc = np.empty(({group_cpu}, {n_acc}))
+        for i in range(c, n, n_chunks):  # interleaved: every chunk gets its share of each row group
+            _engine.run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v,
+                             vix_expiry_v, (spx_rec, spx_nu), (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges,
+                             n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 
 
-def book_cuda(n, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+def book_cuda(n, n_paths, rows, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
               spx_rec, spx_nu, vx_rec, vx_data,
               kq, rate, q, spot0, v0, seed_s, seed_v, run_has_hedges, n_layers,
               core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix, n_threads):
     i = cuda.grid(1)
     if i < n:
-        L = cuda.local.array({max_layers}, SLOT_NB)
-        legs = cuda.local.array(({max_layers}, 4, {n_leg}), numba.float64)
-        H = cuda.local.array({max_hedge}, HSLOT_NB)
-        R = cuda.local.array(1, ROW_NB)
-        sig = cuda.local.array((2, {n_sig}), numba.float64)
-        ctx = cuda.local.array(1, CTX_NB)
-        acc = cuda.local.array({n_acc}, numba.float64)
-        _engine.run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-                        (spx_rec, spx_nu),
-                        (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges, n_layers,
-                        L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+        L = cuda.local.array(({group_cuda}, {max_layers}), SLOT_NB)
+        legs = cuda.local.array(({group_cuda}, {max_layers}, 4, {n_leg}), numba.float64)
+        H = cuda.local.array(({group_cuda}, {max_hedge}), HSLOT_NB)
+        R = cuda.local.array({group_cuda}, ROW_NB)
+        sig = cuda.local.array(({group_cuda}, 2, {n_sig}), numba.float64)
+        ctx = cuda.local.array({group_cuda}, CTX_NB)
+        acc = cuda.local.array(({group_cuda}, {n_acc}), numba.float64)
+        _engine.run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v,
+                         vix_expiry_v, (spx_rec, spx_nu), (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges,
+                         n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
 '''
-
 
 def render(source_hash: str) -> str:
     """Text of the entry module for sources with hash ``source_hash``."""
@@ -92,5 +92,8 @@ def render(source_hash: str) -> str:
     from ..strategy.signals import SIGNALS
     from ..strategy.state import N_LEG_FIELDS
 
-    book = BOOK.format(max_layers=MAX_LAYERS, max_hedge=MAX_HEDGE, n_leg=N_LEG_FIELDS, n_sig=len(SIGNALS), n_acc=N_ACC)
+    from ..strategy.params import ROWS_PER_THREAD
+
+    book = BOOK.format(max_layers=MAX_LAYERS, max_hedge=MAX_HEDGE, n_leg=N_LEG_FIELDS, n_sig=len(SIGNALS), n_acc=N_ACC,
+                       group_cpu=ROWS_PER_THREAD["cpu"], group_cuda=ROWS_PER_THREAD["cuda"])
     return HEADER.format(hash=source_hash) + SIMULATE + book

@@ -1,14 +1,16 @@
-"""The fused book: one strategy row on one path through the whole horizon (per-path code).
+"""The fused book: strategy rows on one path through the whole horizon (per-path code).
 
-:func:`run_row` is the program every kernel thread runs (thread ``i``: strategy ``s = i // P``, path
-``p = i % P``, global path ``start + p``).  Each step ``t = 1..n_steps``:
+:func:`run_path` is the program every kernel thread runs (thread ``i``: row group ``i // P`` - strategies
+``G (i // P) ..`` up to ``G`` of them, ``G`` rows per thread - path ``p = i % P``, global path ``start + p``).
+Each step ``t = 1..n_steps`` the path generator moves ``(x, v)`` once (:mod:`gpu_alvh.kernels.market`;
+the same random numbers for every strategy of a path: common random numbers), then each row of the
+thread, in order, takes the step (:func:`_row_step`):
 
-1. market: the path generator moves ``(x, v)`` (:mod:`gpu_alvh.kernels.market`; the same random numbers
-   for every strategy of a path: common random numbers);
-2. cash earns the rate over the step's calendar time;
-3. the ladder is marked, expired condors settle, profit targets / stops / time exits close, stops roll
-   the next layers (cascade), due layers re-open sized on NAV (:mod:`gpu_alvh.strategy.ladder`);
-4. at a trading day's close: the signal recursions update, the VIX overlay runs
+1. cash earns the rate over the step's calendar time;
+2. the ladder is marked, expired condors settle, profit targets / stops / time exits close, stops roll
+   the next layers (cascade), due layers re-open sized on NAV (:mod:`gpu_alvh.strategy.ladder`; a side
+   an earlier row of the thread holds too is not priced again, :func:`gpu_alvh.strategy.ladder.twin`);
+3. at a trading day's close: the signal recursions update, the VIX overlay runs
    (:mod:`gpu_alvh.strategy.hedge`), the accumulators observe the day
    (:mod:`gpu_alvh.strategy.accumulators`) and the daily bands are histogrammed.
 
@@ -33,10 +35,10 @@ from . import hedge, ladder, marks
 from .accumulators import acc_day, acc_final, acc_init, acc_step
 from .params import FUT_SLOPE_TENORS, MAX_LAYERS, NEAR_EXPIRY_DAYS
 from .signals import condition_holds, macd_update, rsi_update, rsi_value
-from .state import reset_hedges, reset_slots
+from .state import LEG_T_MARK, reset_hedges, reset_slots
 from .tracing import trace_point
 
-__all__ = ["run_row", "CORE", "N_CORE", "NAV_BINS", "SPX_BINS", "VIX_BINS", "GREEKS", "CORE_INDEX"]
+__all__ = ["run_path", "CORE", "N_CORE", "NAV_BINS", "SPX_BINS", "VIX_BINS", "GREEKS", "CORE_INDEX"]
 
 #: Histogram bins of the daily bands: NAV / NAV_0 in [0, 2] (0.1% steps), SPX / S_0 in [0, 3]
 #: (0.15% steps), VIX in [0, 200] (0.1-point steps); values outside land in the end bins.
@@ -120,9 +122,10 @@ def _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, dte_ev, rate, q, 
 
 
 @register_jitable
-def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx):
-    """Signals, activation conditions, probe, ramp and the overlay's day; returns the cash flow."""
+def _overlay(t, r, Lg, legsg, Rg, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx):
+    """Signals, activation conditions, probe, ramp and the overlay's day of row ``r``; returns the cash flow."""
     nk, nh, h0 = st["n_slots"], st["n_hedge"], st["hedge0"]
+    L, R = Lg[r], Rg[r:r + 1]
     now, tv = cal[t]["now"], cal[t]["tv"]
     peak = max(R[0]["peak_nav"], nav)
     _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
@@ -136,7 +139,7 @@ def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, s
     R[0]["have_prev_sig"] = True
     loss = 0.0
     if st["hedge_on"]:
-        loss = ladder.probe_loss(L, nk, spot * (1.0 + st["probe_spx"]), _probe_state(vix + st["probe_vix"], vs, kq), now, tv, spx)
+        loss = ladder.probe_loss(Lg, legsg, Rg, r, nk, t, spot * (1.0 + st["probe_spx"]), _probe_state(vix + st["probe_vix"], vs, kq), now, tv, spx)
     # ramp on the front layer's strike distance and remaining DTE
     dist = sig[0, 7]
     x_d = min(max((st["ramp_sd"] - dist) / st["ramp_sd"], 0.0), 1.0)
@@ -157,9 +160,12 @@ def _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, s
 
 
 @register_jitable
-def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq, rate, q,
+def _day_close(t, s, p, r, Lg, legsg, Rg, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq, rate, q,
                spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+    """Row ``r`` (strategy ``s``) of the thread at the close of day ``cal[t].day``: signals, overlay,
+    accumulators, bands; returns NAV."""
     nk, nh, h0, g = st["n_slots"], st["n_hedge"], st["hedge0"], st["slot0"]
+    L, R = Lg[r], Rg[r:r + 1]
     d = cal[t]["day"]
     now = cal[t]["now"]
     if t > 0:
@@ -176,7 +182,7 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
     c["h0_pre"] = hedge.slot_pnl(H, 0, hp[h0]) if nh > 0 else 0.0
     c["fut_slope"] = marks.vix_future(vx, vs, FUT_SLOPE_TENORS[1]) - marks.vix_future(vx, vs, FUT_SLOPE_TENORS[0])
     if nh > 0:
-        R[0]["cash"] += _overlay(t, R, L, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx)
+        R[0]["cash"] += _overlay(t, r, Lg, legsg, Rg, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx)
         nav = _nav(R, L, nk, H, nh, hp, h0)
     delta = 0.0
     for k in range(nk):
@@ -219,7 +225,7 @@ def _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_exp
     R[0]["prev_spot"] = spot
     R[0]["nav"] = nav
     # daily bands and mean greeks (theta: the one-day change of the marks at an unchanged state)
-    ladder.theta_day(L, legs, nk, spot, vs, now, cal[t]["tv"], cal[t]["dcal_next"], spx)
+    ladder.theta_day(Lg, legsg, r, nk, t, spot, vs, now, cal[t]["tv"], cal[t]["dcal_next"], spx)
     n_days1 = cal[cal.shape[0] - 1]["day"] + 1
     scatter_add(h_nav, s * n_days1 + d, _bin(nav / st["nav"], _NAV_LO, _NAV_HI, _NAV_N), 1)
     if s == 0:
@@ -248,59 +254,41 @@ def _regime(j, spx, vx, kq):
 
 
 @register_jitable
-def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v, spx, vx,
-            kq, rate, q,
-            spot0, v0, seeds, run_has_hedges, n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums,
-            sv_nav, sv_spx, sv_vix):
-    """Run strategy ``i // n_paths`` on path ``start + i % n_paths`` (see the module docstring).
-
-    ``spx = (rec, nu)``, ``vx = (rec, data)``: the SPX and VIX tables of every pricing regime (a record per
-    regime); ``kq`` [n_regimes, 10]: per regime ``(a, b, a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2],
-    a2, a3_2, rho2 sigma2)``, the pricing model's ``VIX^2 = a v + a2 v2 + b`` at 30 and 93 days, the P
-    model's variance/price co-movement terms (:func:`gpu_alvh.strategy.hedge.vix_beta`) and its slow
-    factor's.  The pricing state is ``vs = (v, v2)`` (``v2 = 0`` for one-factor models).  Step ``t`` runs in the regime
-    ``steps[t - 1]["regime"]`` (:func:`_regime`), the start close in ``mk[0]["regime"]``; ``seeds`` =
-    (RSI seed move of SPX, of VIX): Wilder's averages start at the model's expected absolute daily move.
-    """
-    s = i // n_paths
-    p = i - s * n_paths
-    path = start + p
+def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+              spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+    """Row ``r`` of the thread (strategy ``s``) at the start close: state reset, the ladder opened, the first
+    hedge decision and day close."""
     st = strat[s]
     nk, nh, g, h0 = st["n_slots"], st["n_hedge"], st["slot0"], st["hedge0"]
-    # ---- initial state
+    L, legs, H, R, ctx, acc = Lg[r], legsg[r], Hg[r], Rg[r:r + 1], ctxg[r:r + 1], accg[r]
     reset_slots(L, spot0)
     reset_hedges(H, spot0)
     for k in range(MAX_LAYERS):
         for leg in range(4):
             for f in range(legs.shape[2]):
-                legs[k, leg, f] = 0.0
-    m = mk[0]
-    j_now = m["regime"]
-    spx_j, vx_j, kq_j = _regime(j_now, spx, vx, kq)
-    x, v_state, v2_state = market.market_init(m, 0.0)  # v2: a two-factor model's slow variance (0 for one factor)
-    e_dev, w_dev = 0.0, 0.0  # historical replay deviations
-    spot, vs, vix = market.spot(x, m), (market.variance(v_state), market.variance(v2_state)), market.model_vix(v_state, v2_state, m, m)
-    r = R[0]
+                legs[k, leg, f] = -1.0 if f >= LEG_T_MARK else 0.0
+    r0 = R[0]
     nav0 = st["nav"]
-    r["cash"], r["interest"], r["spent"], r["nav"] = nav0, 0.0, 0.0, nav0
-    r["n_stops"], r["n_rolls"], r["n_entries"] = 0.0, 0.0, 0.0
-    r["peak_nav"], r["have_prev_sig"] = nav0, False
-    r["rsi_s_prev"], r["rsi_s_gain"], r["rsi_s_loss"] = spot, seeds[0], seeds[0]
-    r["rsi_v_prev"], r["rsi_v_gain"], r["rsi_v_loss"] = vix, seeds[1], seeds[1]
-    r["macd_s_fast"], r["macd_s_slow"], r["macd_s_sig"], r["macd_s_hist"] = spot, spot, 0.0, 0.0
-    r["macd_v_fast"], r["macd_v_slow"], r["macd_v_sig"], r["macd_v_hist"] = vix, vix, 0.0, 0.0
-    r["term_slope"] = _term_slope(vs, vix, kq_j)
-    r["probe_loss"], r["target_fraction"], r["underhedge"], r["allowance"] = 0.0, 0.0, 0.0, 0.0
+    r0["cash"], r0["interest"], r0["spent"], r0["nav"] = nav0, 0.0, 0.0, nav0
+    r0["n_stops"], r0["n_rolls"], r0["n_entries"] = 0.0, 0.0, 0.0
+    r0["peak_nav"], r0["have_prev_sig"] = nav0, False
+    r0["rsi_s_prev"], r0["rsi_s_gain"], r0["rsi_s_loss"] = spot, seeds[0], seeds[0]
+    r0["rsi_v_prev"], r0["rsi_v_gain"], r0["rsi_v_loss"] = vix, seeds[1], seeds[1]
+    r0["macd_s_fast"], r0["macd_s_slow"], r0["macd_s_sig"], r0["macd_s_hist"] = spot, spot, 0.0, 0.0
+    r0["macd_v_fast"], r0["macd_v_slow"], r0["macd_v_sig"], r0["macd_v_hist"] = vix, vix, 0.0, 0.0
+    r0["term_slope"] = _term_slope(vs, vix, kq_j)
+    r0["probe_loss"], r0["target_fraction"], r0["underhedge"], r0["allowance"] = 0.0, 0.0, 0.0, 0.0
+    r0["probe_spot"], r0["probe_v"], r0["probe_v2"] = 0.0, 0.0, 0.0
     # ---- day 0: open the ladder, first hedge decision
     flow, entries = ladder.enter(L, legs, nk, spot, vs, 0, 0.0, 0.0, nav0, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
-    r["n_entries"] += entries
-    r["cash"] += flow
+    r0["n_entries"] += entries
+    r0["cash"] += flow
     for k in range(nk):
         ladder.derive(L, legs, k)
     hedge.mark_all(H, nh, hp, h0, vs, 0.0, 0.0, vx_j)
     nav = _nav(R, L, nk, H, nh, hp, h0)
-    r["prev_nav"], r["prev_spot"] = nav, spot
-    r["prev_hedge_pnl"] = _hedge_pnl(H, nh, hp, h0)
+    r0["prev_nav"], r0["prev_spot"] = nav, spot
+    r0["prev_hedge_pnl"] = _hedge_pnl(H, nh, hp, h0)
     for k in range(nk):
         L[k]["prev_pnl"] = L[k]["realized"] - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
     c = ctx[0]
@@ -316,10 +304,117 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
     c["gamma"], c["hedge_gamma"], c["margin"] = 0.0, 0.0, 0.0
     c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
     acc_init(acc, ctx, L, H)
-    nav = _day_close(0, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq_j, rate,
-                     q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
-    trace_point(1, 0, 0.0, L, legs, H, R, sig, spot, vix, nav)
-    # ---- time loop
+    nav = _day_close(0, s, p, r, Lg, legsg, Rg, H, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq_j,
+                     rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+    r0["nav"] = nav
+    trace_point(1, 0, 0.0, L, legs, H, R, sigg[r], spot, vix, nav)
+
+
+@register_jitable
+def _row_step(t, s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+              spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+    """Row ``r`` of the thread (strategy ``s``) through step ``t`` (the market has moved to ``spot, vs``)."""
+    st = strat[s]
+    nk, nh, g, h0 = st["n_slots"], st["n_hedge"], st["slot0"], st["hedge0"]
+    L, legs, H, R, ctx, acc = Lg[r], legsg[r], Hg[r], Rg[r:r + 1], ctxg[r:r + 1], accg[r]
+    r0 = R[0]
+    c = ctx[0]
+    now, tv = cal[t]["now"], cal[t]["tv"]
+    gr = cal[t]["growth"]
+    r0["interest"] += r0["cash"] * (gr - 1.0)
+    r0["cash"] = r0["cash"] * gr
+    ladder.mark_all(Lg, legsg, r, nk, t, spot, vs, now, tv, spx_j)
+    hedge.mark_all(H, nh, hp, h0, vs, now, tv, vx_j)
+    trace_point(0, t, now, L, legs, H, R, sigg[r], spot, vix, r0["nav"])
+    flow, stops = ladder.settle_and_exit(L, legs, nk, now, cal[t]["next_close"], sp, g, st)
+    r0["n_stops"] += stops
+    if stops > 0.0:
+        f2, rolls = ladder.cascade(L, legs, nk, t, spot, vs, now, tv, sp, g, st, spx_j)
+        flow += f2
+        r0["n_rolls"] += rolls
+    nav_pre = (r0["cash"] + flow) - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
+    f3, entries = ladder.enter(L, legs, nk, spot, vs, t, now, tv, nav_pre, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
+    flow += f3
+    r0["n_entries"] += entries
+    r0["cash"] += flow
+    gamma = 0.0
+    for k in range(nk):
+        ladder.derive(L, legs, k)
+        gamma += L[k]["gamma"]
+    nav = _nav(R, L, nk, H, nh, hp, h0)
+    c["t"], c["now"], c["gamma"], c["margin"] = t, now, gamma, ladder.margin(L, nk)
+    c["front_open"] = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
+    c["front_left"] = L[0]["expiry"] - now
+    near = c["front_open"] and c["front_left"] <= NEAR_EXPIRY_DAYS
+    c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, vs, now, tv, vx_j, spot, kq_j) if (near and nh > 0) else 0.0
+    acc_step(acc, ctx, L, H)
+    if cal[t]["end_of_day"]:
+        nav = _day_close(t, s, p, r, Lg, legsg, Rg, H, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0,
+                         kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+    r0["nav"] = nav
+    trace_point(1, t, now, L, legs, H, R, sigg[r], spot, vix, nav)
+
+
+@register_jitable
+def _row_final(s, p, r, Lg, Hg, Rg, ctxg, accg, strat, hp, spot, vix, core, accs):
+    """Row ``r``'s per-path outputs: ``core[:, s, p]`` and ``accs[:, s, p]``."""
+    st = strat[s]
+    nk, nh, h0 = st["n_slots"], st["n_hedge"], st["hedge0"]
+    L, H, r0, acc = Lg[r], Hg[r], Rg[r], accg[r]
+    acc_final(acc, ctxg[r:r + 1], L, H)
+    core[0, s, p] = r0["nav"]
+    core[1, s, p] = r0["interest"]
+    core[2, s, p] = r0["spent"]
+    core[3, s, p] = _hedge_pnl(H, nh, hp, h0)
+    costs = 0.0
+    for k in range(nk):
+        costs += L[k]["costs"]
+    for j in range(nh):
+        costs += H[j]["costs"]
+    core[4, s, p] = costs
+    core[5, s, p] = r0["n_stops"]
+    core[6, s, p] = r0["n_rolls"]
+    core[7, s, p] = r0["n_entries"]
+    core[8, s, p] = spot
+    core[9, s, p] = vix
+    for k in range(MAX_LAYERS):
+        core[_LAYER_PNL + k, s, p] = (L[k]["realized"] - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])) if k < nk else 0.0
+    for a in range(acc.shape[0]):
+        accs[a, s, p] = acc[a]
+
+
+@register_jitable
+def run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v, spx, vx,
+             kq, rate, q, spot0, v0, seeds, run_has_hedges, n_layers, Lg, legsg, Hg, Rg, sigg, ctxg, accg, core, accs, h_nav, h_spx, h_vix,
+             g_sums, sv_nav, sv_spx, sv_vix):
+    """Run strategies ``rows g .. rows g + rows - 1`` (``g = i // n_paths``, those below ``strat.shape[0]``)
+    on path ``start + i % n_paths`` (see the module docstring): the market moves once per step, then each
+    row takes the step in order.
+
+    ``Lg, legsg, Hg, Rg, sigg, ctxg, accg``: the thread's state, a leading axis of at least ``rows`` rows
+    (:func:`gpu_alvh.strategy.state.local_state`).  ``spx = (rec, nu)``, ``vx = (rec, data)``: the SPX and
+    VIX tables of every pricing regime (a record per regime); ``kq`` [n_regimes, 10]: per regime ``(a, b,
+    a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2], a2, a3_2, rho2 sigma2)``, the pricing model's
+    ``VIX^2 = a v + a2 v2 + b`` at 30 and 93 days, the P model's variance/price co-movement terms
+    (:func:`gpu_alvh.strategy.hedge.vix_beta`) and its slow factor's.  The pricing state is ``vs = (v,
+    v2)`` (``v2 = 0`` for one-factor models).  Step ``t`` runs in the regime ``steps[t - 1]["regime"]``
+    (:func:`_regime`), the start close in ``mk[0]["regime"]``; ``seeds`` = (RSI seed move of SPX, of VIX):
+    Wilder's averages start at the model's expected absolute daily move.
+    """
+    grp = i // n_paths
+    p = i - grp * n_paths
+    s0 = grp * rows
+    nr = min(rows, strat.shape[0] - s0)
+    path = start + p
+    m = mk[0]
+    j_now = m["regime"]
+    spx_j, vx_j, kq_j = _regime(j_now, spx, vx, kq)
+    x, v_state, v2_state = market.market_init(m, 0.0)  # v2: a two-factor model's slow variance (0 for one factor)
+    e_dev, w_dev = 0.0, 0.0  # historical replay deviations
+    spot, vs, vix = market.spot(x, m), (market.variance(v_state), market.variance(v2_state)), market.model_vix(v_state, v2_state, m, m)
+    for r in range(nr):
+        _row_init(s0 + r, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
+                  spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
     n_steps = cal.shape[0] - 1
     slow = n_steps if m["factors"] == 2 else 0
     for t in range(1, n_steps + 1):
@@ -329,57 +424,9 @@ def run_row(i, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, s
         if s_t["regime"] != j_now:  # new views only when the regime changes
             j_now = s_t["regime"]
             spx_j, vx_j, kq_j = _regime(j_now, spx, vx, kq)
-        now, tv = cal[t]["now"], cal[t]["tv"]
-        gr = cal[t]["growth"]
-        r["interest"] += r["cash"] * (gr - 1.0)
-        r["cash"] = r["cash"] * gr
-        ladder.mark_all(L, legs, nk, spot, vs, now, tv, spx_j)
-        hedge.mark_all(H, nh, hp, h0, vs, now, tv, vx_j)
-        trace_point(0, t, now, L, legs, H, R, sig, spot, vix, nav)
-        flow, stops = ladder.settle_and_exit(L, legs, nk, now, cal[t]["next_close"], sp, g, st)
-        r["n_stops"] += stops
-        if stops > 0.0:
-            f2, rolls = ladder.cascade(L, legs, nk, spot, vs, now, tv, sp, g, st, spx_j)
-            flow += f2
-            r["n_rolls"] += rolls
-        nav_pre = (r["cash"] + flow) - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
-        f3, entries = ladder.enter(L, legs, nk, spot, vs, t, now, tv, nav_pre, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
-        flow += f3
-        r["n_entries"] += entries
-        r["cash"] += flow
-        gamma = 0.0
-        for k in range(nk):
-            ladder.derive(L, legs, k)
-            gamma += L[k]["gamma"]
-        nav = _nav(R, L, nk, H, nh, hp, h0)
-        c["t"], c["now"], c["gamma"], c["margin"] = t, now, gamma, ladder.margin(L, nk)
-        c["front_open"] = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
-        c["front_left"] = L[0]["expiry"] - now
-        near = c["front_open"] and c["front_left"] <= NEAR_EXPIRY_DAYS
-        c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, vs, now, tv, vx_j, spot, kq_j) if (near and nh > 0) else 0.0
-        acc_step(acc, ctx, L, H)
-        if cal[t]["end_of_day"]:
-            nav = _day_close(t, s, p, R, L, legs, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq_j,
-                             rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
-        trace_point(1, t, now, L, legs, H, R, sig, spot, vix, nav)
-    acc_final(acc, ctx, L, H)
-    # ---- outputs
-    core[0, s, p] = nav
-    core[1, s, p] = r["interest"]
-    core[2, s, p] = r["spent"]
-    core[3, s, p] = _hedge_pnl(H, nh, hp, h0)
-    costs = 0.0
-    for k in range(nk):
-        costs += L[k]["costs"]
-    for j in range(nh):
-        costs += H[j]["costs"]
-    core[4, s, p] = costs
-    core[5, s, p] = r["n_stops"]
-    core[6, s, p] = r["n_rolls"]
-    core[7, s, p] = r["n_entries"]
-    core[8, s, p] = spot
-    core[9, s, p] = vix
-    for k in range(MAX_LAYERS):
-        core[_LAYER_PNL + k, s, p] = (L[k]["realized"] - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])) if k < nk else 0.0
-    for a in range(acc.shape[0]):
-        accs[a, s, p] = acc[a]
+        for r in range(nr):
+            _row_step(t, s0 + r, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v,
+                      vix_expiry_v, spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums,
+                      sv_nav, sv_spx, sv_vix)
+    for r in range(nr):
+        _row_final(s0 + r, p, r, Lg, Hg, Rg, ctxg, accg, strat, hp, spot, vix, core, accs)

@@ -33,6 +33,12 @@ Cash flows per vertical contract: open ``100 bid - 2 commission``, close ``-100 
 settlement ``-100 intrinsic``.  Every flow goes into ``realized`` so a layer's P&L is
 ``realized - 100 (n_put val_put + n_call val_call)`` and NAV balances exactly.  Legs of sides with no
 contracts are not marked (their marks are never read).
+
+Rows of one thread (:func:`gpu_alvh.strategy.engine.run_path`) see the same market, so a side that an
+earlier row of the thread holds too - same expiry, same strikes - has the same marks, one-day prices and
+probe prices: :func:`twin` finds it by the step stamps of its legs, and the row copies the numbers
+instead of pricing them again (bit for bit what it would compute; the ladders of ALVH and of most of its
+baselines coincide strike for strike until a cascade or a sizing of zero sets them apart).
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ import math
 from ..kernels.floats import jitable as register_jitable
 
 from . import marks
-from .state import LEG_DELTA, LEG_GAMMA, LEG_PRICE, LEG_VEGA, OUT_EXPIRY, OUT_STOP, OUT_TARGET, OUT_TIME
+from .state import (LEG_DELTA, LEG_GAMMA, LEG_NEXT, LEG_PRICE, LEG_PROBE, LEG_T_MARK, LEG_T_NEXT, LEG_T_PROBE, LEG_VEGA, OUT_EXPIRY, OUT_STOP,
+                    OUT_TARGET, OUT_TIME)
 
-__all__ = ["mark_all", "derive", "value", "settle_and_exit", "cascade", "enter", "margin", "probe_loss", "theta_day"]
+__all__ = ["mark_all", "derive", "value", "settle_and_exit", "cascade", "enter", "margin", "probe_loss", "theta_day", "twin"]
 
 M = 100.0  # SPX multiplier
 GRID = 5.0  # SPX strike grid
@@ -81,18 +88,68 @@ def derive(L, legs, k):
 
 
 @register_jitable
-def mark_all(L, legs, n, spot, vs, now, tv, spx):
-    """Mark the open sides of every slot at mid (IV table + Black-Scholes), then derive (the exit rules read
-    the side values; after the step's trades the engine derives every slot again)."""
+def twin(Lg, legsg, r, k, a, f_t, t):
+    """An earlier row's copy of a side: ``(rr, kk)`` with ``rr < r`` whose slot ``kk`` holds the side ``a``
+    (0: put, 2: call) of row ``r``'s slot ``k`` - same expiry (calendar and variance clock), same two
+    strikes - with leg field ``f_t`` (:data:`LEG_T_MARK`, :data:`LEG_T_NEXT` or :data:`LEG_T_PROBE`) at
+    step ``t``: its legs ``a, a + 1`` then hold the numbers row ``r`` would compute.  ``(-1, -1)`` if none.
+
+    ``Lg`` [rows, MAX_LAYERS], ``legsg`` [rows, MAX_LAYERS, 4, N_LEG_FIELDS]: the thread's group."""
+    e, ev = Lg[r, k]["expiry"], Lg[r, k]["expiry_v"]
+    k1 = Lg[r, k]["kcs"] if a == 2 else Lg[r, k]["kps"]
+    k2 = Lg[r, k]["kcl"] if a == 2 else Lg[r, k]["kpl"]
+    for rr in range(r):
+        for kk in range(Lg.shape[1]):
+            if legsg[rr, kk, a, f_t] == t and Lg[rr, kk]["expiry_v"] == ev and Lg[rr, kk]["expiry"] == e:
+                if (Lg[rr, kk]["kcs"] if a == 2 else Lg[rr, kk]["kps"]) == k1 and (Lg[rr, kk]["kcl"] if a == 2 else Lg[rr, kk]["kpl"]) == k2:
+                    return rr, kk
+    return -1, -1
+
+
+@register_jitable
+def _stamp(legs, k, a, f_t, t):
+    legs[k, a, f_t] = t
+    legs[k, a + 1, f_t] = t
+
+
+@register_jitable
+def _copy(legs, k, a, src, kk, f0, f1):
+    """Leg fields ``f0 .. f1 - 1`` of legs ``a, a + 1`` from ``src[kk]`` (another row's legs)."""
+    for leg in range(a, a + 2):
+        for f in range(f0, f1):
+            legs[k, leg, f] = src[kk, leg, f]
+
+
+@register_jitable
+def mark_all(Lg, legsg, r, n, t, spot, vs, now, tv, spx):
+    """Mark the open sides of every slot of row ``r`` at mid (IV table + Black-Scholes; a side an earlier
+    row holds too is copied, :func:`twin`), then derive (the exit rules read the side values; after the
+    step's trades the engine derives every slot again)."""
+    L, legs = Lg[r], legsg[r]
     for k in range(n):
-        if L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0:
+        put, call = L[k]["n_put"] > 0.0, L[k]["n_call"] > 0.0
+        if put:
+            rp, kp = twin(Lg, legsg, r, k, 0, LEG_T_MARK, t)
+            if rp >= 0:
+                _copy(legs, k, 0, legsg[rp], kp, LEG_PRICE, LEG_VEGA + 1)
+                put = False
+        if call:
+            rc, kc = twin(Lg, legsg, r, k, 2, LEG_T_MARK, t)
+            if rc >= 0:
+                _copy(legs, k, 2, legsg[rc], kc, LEG_PRICE, LEG_VEGA + 1)
+                call = False
+        if put or call:
             ctx = marks.spx_ctx(spx, spot, vs, _tau(L, k, now), _tau_v(L, k, tv))
-            if L[k]["n_put"] > 0.0:
+            if put:
                 marks.mark_leg(spx, ctx, L[k]["kps"], False, legs, k, 0)
                 marks.mark_leg(spx, ctx, L[k]["kpl"], False, legs, k, 1)
-            if L[k]["n_call"] > 0.0:
+            if call:
                 marks.mark_leg(spx, ctx, L[k]["kcs"], True, legs, k, 2)
                 marks.mark_leg(spx, ctx, L[k]["kcl"], True, legs, k, 3)
+        if L[k]["n_put"] > 0.0:
+            _stamp(legs, k, 0, LEG_T_MARK, t)
+        if L[k]["n_call"] > 0.0:
+            _stamp(legs, k, 2, LEG_T_MARK, t)
         derive(L, legs, k)
 
 
@@ -177,9 +234,10 @@ def settle_and_exit(L, legs, n, now, next_close, sp, g, st):
 
 
 @register_jitable
-def _open_side(L, legs, k, is_call, spot, vs, tau, tau_v, delta, width, ncon, st, spx):
-    """Open ``ncon`` verticals on one side of slot ``k``: short at |delta| ``delta``, long ``width`` further
-    out (``width < 0``: keep the slot's current width); returns the $ flow (credit net of costs)."""
+def _open_side(L, legs, k, is_call, spot, vs, tau, tau_v, delta, width, ncon, st, spx, t):
+    """Open ``ncon`` verticals on one side of slot ``k`` at step ``t``: short at |delta| ``delta``, long
+    ``width`` further out (``width < 0``: keep the slot's current width); returns the $ flow (credit net of
+    costs)."""
     ks = marks.strike_for_delta(spx, spot, vs, tau, tau_v, delta, is_call)
     if is_call:
         kl = ks + (max(L[k]["kcl"] - L[k]["kcs"], GRID) if width < 0.0 else width)
@@ -190,6 +248,7 @@ def _open_side(L, legs, k, is_call, spot, vs, tau, tau_v, delta, width, ncon, st
     ctx = marks.spx_ctx(spx, spot, vs, tau, tau_v)
     marks.mark_leg(spx, ctx, ks, is_call, legs, k, a)
     marks.mark_leg(spx, ctx, kl, is_call, legs, k, a + 1)
+    _stamp(legs, k, a, LEG_T_MARK, t)
     return _book_side(L, legs, k, is_call, ks, kl, ncon, st)
 
 
@@ -212,9 +271,9 @@ def _book_side(L, legs, k, is_call, ks, kl, ncon, st):
 
 
 @register_jitable
-def cascade(L, legs, n, spot, vs, now, tv, sp, g, st, spx):
-    """After stops: roll the tested side of the next ``depth`` open, unstopped slots; returns the $ flow
-    and the number of rolls."""
+def cascade(L, legs, n, t, spot, vs, now, tv, sp, g, st, spx):
+    """After stops at step ``t``: roll the tested side of the next ``depth`` open, unstopped slots; returns
+    the $ flow and the number of rolls."""
     flow = 0.0
     rolls = 0.0
     for k in range(1, n):
@@ -233,7 +292,7 @@ def cascade(L, legs, n, spot, vs, now, tv, sp, g, st, spx):
         flow += _close(L, legs, k, put_t, call_t, False, st)
         p = sp[g + k]
         n_new = math.floor(p["cascade_fraction"] * old + 1e-9)
-        flow += _open_side(L, legs, k, call_t, spot, vs, _tau(L, k, now), _tau_v(L, k, tv), p["short_delta"], -1.0, n_new, st, spx)
+        flow += _open_side(L, legs, k, call_t, spot, vs, _tau(L, k, now), _tau_v(L, k, tv), p["short_delta"], -1.0, n_new, st, spx, t)
         rolls += 1.0
         L[k]["rolled"] = True
         L[k]["life_rolls"] += 1.0
@@ -271,6 +330,9 @@ def enter(L, legs, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx
             marks.mark_leg(spx, ctx, kpl, False, legs, k, 1)
             marks.mark_leg(spx, ctx, kcs, True, legs, k, 2)
             marks.mark_leg(spx, ctx, kcl, True, legs, k, 3)
+            # the legs now hold the marks of strikes the slot may not take (no contract): stamped only if booked
+            _stamp(legs, k, 0, LEG_T_MARK, -1.0)
+            _stamp(legs, k, 2, LEG_T_MARK, -1.0)
             credit = _vertical(legs, k, 0, kps - kpl) + _vertical(legs, k, 2, kcl - kcs)
             max_loss = M * (max(kps - kpl, kcl - kcs) - credit)
             budget = p["max_loss_pct"] / 100.0 * nav
@@ -282,6 +344,8 @@ def enter(L, legs, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx
                 flow += _book_side(L, legs, k, False, kps, kpl, ncon, st)
                 flow += _book_side(L, legs, k, True, kcs, kcl, ncon, st)
                 L[k]["credit0"] = L[k]["life_mid"]
+                _stamp(legs, k, 0, LEG_T_MARK, t)
+                _stamp(legs, k, 2, LEG_T_MARK, t)
                 L[k]["expiry"] = expiry
                 L[k]["expiry_v"] = expiry_v
                 L[k]["entry_time"] = now
@@ -293,10 +357,27 @@ def enter(L, legs, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx
 
 
 @register_jitable
-def theta_day(L, legs, n, spot, vs, now, tv, dcal_next, spx):
-    """Position theta of every slot, $ per trading day: the change of its mark from now to the next day
-    close (``dcal_next`` calendar years, 1/252 variance years later) at unchanged spot and variance state
-    - the one-day change of the mark on a day with no move, by construction, smile roll-down included."""
+def _next_prices(Lg, legsg, r, k, a, ctx, spx, t):
+    """One-day prices (:data:`LEG_NEXT`) of side ``a`` of row ``r``'s slot ``k``: an earlier row's, or priced
+    in ``ctx`` (the slot's state one day later)."""
+    legs = legsg[r]
+    rr, kk = twin(Lg, legsg, r, k, a, LEG_T_NEXT, t)
+    if rr >= 0:
+        _copy(legs, k, a, legsg[rr], kk, LEG_NEXT, LEG_NEXT + 1)
+    else:
+        is_call = a == 2
+        legs[k, a, LEG_NEXT] = marks.leg_price(spx, ctx, Lg[r, k]["kcs"] if is_call else Lg[r, k]["kps"], is_call)
+        legs[k, a + 1, LEG_NEXT] = marks.leg_price(spx, ctx, Lg[r, k]["kcl"] if is_call else Lg[r, k]["kpl"], is_call)
+    _stamp(legs, k, a, LEG_T_NEXT, t)
+
+
+@register_jitable
+def theta_day(Lg, legsg, r, n, t, spot, vs, now, tv, dcal_next, spx):
+    """Position theta of every slot of row ``r``, $ per trading day: the change of its mark from now to the
+    next day close (``dcal_next`` calendar years, 1/252 variance years later) at unchanged spot and
+    variance state - the one-day change of the mark on a day with no move, by construction, smile
+    roll-down included.  A side an earlier row holds too takes that row's one-day prices (:func:`twin`)."""
+    L, legs = Lg[r], legsg[r]
     for k in range(n):
         npt, nc = L[k]["n_put"], L[k]["n_call"]
         if not (npt > 0.0 or nc > 0.0):
@@ -305,13 +386,11 @@ def theta_day(L, legs, n, spot, vs, now, tv, dcal_next, spx):
         ctx = marks.spx_ctx(spx, spot, vs, max(_tau(L, k, now) - dcal_next, 0.0), max(_tau_v(L, k, tv) - 1.0 / 252.0, 0.0))
         d = 0.0
         if npt > 0.0:
-            dp = marks.leg_price(spx, ctx, L[k]["kps"], False) - legs[k, 0, LEG_PRICE]
-            dl = marks.leg_price(spx, ctx, L[k]["kpl"], False) - legs[k, 1, LEG_PRICE]
-            d += npt * (dl - dp)
+            _next_prices(Lg, legsg, r, k, 0, ctx, spx, t)
+            d += npt * ((legs[k, 1, LEG_NEXT] - legs[k, 1, LEG_PRICE]) - (legs[k, 0, LEG_NEXT] - legs[k, 0, LEG_PRICE]))
         if nc > 0.0:
-            dc = marks.leg_price(spx, ctx, L[k]["kcs"], True) - legs[k, 2, LEG_PRICE]
-            dl = marks.leg_price(spx, ctx, L[k]["kcl"], True) - legs[k, 3, LEG_PRICE]
-            d += nc * (dl - dc)
+            _next_prices(Lg, legsg, r, k, 2, ctx, spx, t)
+            d += nc * ((legs[k, 3, LEG_NEXT] - legs[k, 3, LEG_PRICE]) - (legs[k, 2, LEG_NEXT] - legs[k, 2, LEG_PRICE]))
         L[k]["theta"] = M * d
 
 
@@ -326,18 +405,52 @@ def margin(L, n):
 
 
 @register_jitable
-def probe_loss(L, n, spot_p, vs_p, now, tv, spx):
-    """Loss of the ladder under a probe state (spot_p, vs_p) at the current time: probe value - value, $."""
+def _probe_twin(Lg, legsg, Rg, r, k, a, t):
+    """:func:`twin` for probe prices, from a row whose probe state (``R.probe_*``) is row ``r``'s."""
+    rr, kk = twin(Lg, legsg, r, k, a, LEG_T_PROBE, t)
+    if rr >= 0 and Rg[rr]["probe_spot"] == Rg[r]["probe_spot"] and Rg[rr]["probe_v"] == Rg[r]["probe_v"] and Rg[rr]["probe_v2"] == Rg[r]["probe_v2"]:
+        return rr, kk
+    return -1, -1
+
+
+@register_jitable
+def probe_loss(Lg, legsg, Rg, r, n, t, spot_p, vs_p, now, tv, spx):
+    """Loss of row ``r``'s ladder under a probe state (spot_p, vs_p) at the current time: probe value -
+    value, $.  The probe prices go to :data:`LEG_PROBE` (a side an earlier row holds under the same probe
+    state takes that row's, :func:`twin`)."""
+    L, legs = Lg[r], legsg[r]
+    Rg[r]["probe_spot"], Rg[r]["probe_v"], Rg[r]["probe_v2"] = spot_p, vs_p[0], vs_p[1]
     total = 0.0
     for k in range(n):
-        if not (L[k]["n_put"] > 0.0 or L[k]["n_call"] > 0.0):
+        put, call = L[k]["n_put"] > 0.0, L[k]["n_call"] > 0.0
+        if not (put or call):
             continue
-        ctx = marks.spx_ctx(spx, spot_p, vs_p, _tau(L, k, now), _tau_v(L, k, tv))
+        price_p, price_c = put, call
+        if put:
+            rp, kp = _probe_twin(Lg, legsg, Rg, r, k, 0, t)
+            if rp >= 0:
+                _copy(legs, k, 0, legsg[rp], kp, LEG_PROBE, LEG_PROBE + 1)
+                price_p = False
+        if call:
+            rc, kc = _probe_twin(Lg, legsg, Rg, r, k, 2, t)
+            if rc >= 0:
+                _copy(legs, k, 2, legsg[rc], kc, LEG_PROBE, LEG_PROBE + 1)
+                price_c = False
+        if price_p or price_c:
+            ctx = marks.spx_ctx(spx, spot_p, vs_p, _tau(L, k, now), _tau_v(L, k, tv))
+            if price_p:
+                legs[k, 0, LEG_PROBE] = marks.leg_price(spx, ctx, L[k]["kps"], False)
+                legs[k, 1, LEG_PROBE] = marks.leg_price(spx, ctx, L[k]["kpl"], False)
+            if price_c:
+                legs[k, 2, LEG_PROBE] = marks.leg_price(spx, ctx, L[k]["kcs"], True)
+                legs[k, 3, LEG_PROBE] = marks.leg_price(spx, ctx, L[k]["kcl"], True)
         vp = 0.0
         vc = 0.0
-        if L[k]["n_put"] > 0.0:
-            vp = min(max(marks.leg_price(spx, ctx, L[k]["kps"], False) - marks.leg_price(spx, ctx, L[k]["kpl"], False), 0.0), L[k]["kps"] - L[k]["kpl"])
-        if L[k]["n_call"] > 0.0:
-            vc = min(max(marks.leg_price(spx, ctx, L[k]["kcs"], True) - marks.leg_price(spx, ctx, L[k]["kcl"], True), 0.0), L[k]["kcl"] - L[k]["kcs"])
+        if put:
+            _stamp(legs, k, 0, LEG_T_PROBE, t)
+            vp = min(max(legs[k, 0, LEG_PROBE] - legs[k, 1, LEG_PROBE], 0.0), L[k]["kps"] - L[k]["kpl"])
+        if call:
+            _stamp(legs, k, 2, LEG_T_PROBE, t)
+            vc = min(max(legs[k, 2, LEG_PROBE] - legs[k, 3, LEG_PROBE], 0.0), L[k]["kcl"] - L[k]["kcs"])
         total += M * (L[k]["n_put"] * vp + L[k]["n_call"] * vc) - M * (L[k]["n_put"] * L[k]["val_put"] + L[k]["n_call"] * L[k]["val_call"])
     return total

@@ -1,7 +1,8 @@
 """Run the fused book over one batch of paths on a backend, and bring its outputs to the host.
 
 :func:`run_batch` allocates the outputs on the backend's arrays (NumPy, or CuPy for the CUDA kernels),
-launches the ``book`` entry (:mod:`gpu_alvh.kernels.build`) over ``strategies x paths`` threads, and
+launches the ``book`` entry (:mod:`gpu_alvh.kernels.build`) over ``row groups x paths`` threads (a thread
+runs up to :data:`~gpu_alvh.strategy.params.ROWS_PER_THREAD` strategy rows on its path), and
 copies the results to the host once (through :func:`gpu_alvh.results.to_host`): per-path core outputs
 and accumulator fields, the band histograms and greek sums (the CPU's per-thread copies summed).  The
 returned dict has the layout :func:`gpu_alvh.results.scenario_dataset` reads.
@@ -18,7 +19,7 @@ from ..kernels import build, market
 from ..kernels.target import n_copies
 from . import accumulators as acc_mod
 from .engine import CORE, CORE_INDEX, GREEKS, N_CORE, NAV_BINS, SPX_BINS, VIX_BINS
-from .params import MAX_LAYERS, BookParams
+from .params import MAX_LAYERS, ROWS_PER_THREAD, BookParams
 from .signals import neutral_seed_move
 
 __all__ = ["KernelInputs", "prepare", "run_batch", "per_path_outputs", "vix_beta_terms", "regime_constants"]
@@ -137,15 +138,22 @@ def _outputs(inp: KernelInputs, count: int, save_paths: bool):
     return out
 
 
-def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: bool = False) -> dict:
-    """Run every strategy row on paths ``start .. start + count - 1``; host results (see module docstring)."""
+def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: bool = False, rows_per_thread: int | None = None) -> dict:
+    """Run every strategy row on paths ``start .. start + count - 1``; host results (see module docstring).
+
+    ``rows_per_thread``: rows a thread runs (default: ``ROWS_PER_THREAD`` of the target, at most the
+    strategies'; the results do not depend on it)."""
     from ..results import to_host
 
     b = inp.backend
     o = _outputs(inp, count, save_paths)
-    n = inp.S * count
+    most = ROWS_PER_THREAD["cpu" if b.kernel_target == "cpu" else "cuda"]
+    rows = min(inp.S, most) if rows_per_thread is None else int(rows_per_thread)
+    if not 1 <= rows <= most:
+        raise ValueError(f"rows_per_thread must be in 1..{most} on {b.kernel_target}, got {rows}")
+    n = -(-inp.S // rows) * count
     rate, q, spot0, v0, seeds, run_has_hedges, n_layers = inp.scalars()
-    args = (n, count, np.int64(start), np.uint64(seed), np.uint64(inp.compiled.key), *inp.market, *inp.book_arrays, *inp.spx, *inp.vix,
+    args = (n, count, np.int64(rows), np.int64(start), np.uint64(seed), np.uint64(inp.compiled.key), *inp.market, *inp.book_arrays, *inp.spx, *inp.vix,
             inp.kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
             o["core"], o["accs"], o["h_nav"], o["h_spx"], o["h_vix"], o["g_sums"], o["sv_nav"], o["sv_spx"], o["sv_vix"],
             np.int64(n_copies(b.kernel_target)))
@@ -225,12 +233,12 @@ def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
         for s in range(S):
             st = strat[s]
             nh, h0 = int(st["n_hedge"]), int(st["hedge0"])
-            state = local_state()
-            args = (s, 1, path, np.uint64(seed), np.uint64(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
+            state = local_state(1)
+            args = (s, 1, 1, path, np.uint64(seed), np.uint64(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
                     tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), inp.kq_host, *inp.scalars(), *state,
                     host["core"], host["accs"], host["h_nav"], host["h_spx"], host["h_vix"], host["g_sums"], host["sv_nav"], host["sv_spx"], host["sv_vix"])
             with Recorder(int(st["n_slots"]), nh, float(st["nav"]), hedges[h0:h0 + nh]) as rec:
-                engine.run_row(*args)
+                engine.run_path(*args)
             recs[(s, ti)] = rec.records
             for k in audit:
                 audit[k] = max(audit[k], getattr(rec, k))

@@ -33,10 +33,16 @@ from .instruments import INSTRUMENTS, SPX_STRIKE_GRID
 from .signals import SIGNALS, Condition
 
 __all__ = ["STRAT", "SLOT_P", "HEDGE_P", "CAL", "COND", "MAX_LAYERS", "MAX_HEDGE", "MAX_LEGS", "MAX_COND", "BookParams",
-           "build_params", "OP_CODES", "FRONT_MAX_DTE", "C2_WINDOW_DAYS", "SIGNAL_INDEX", "FUT_SLOPE_TENORS", "NEAR_EXPIRY_DAYS"]
+           "build_params", "OP_CODES", "FRONT_MAX_DTE", "C2_WINDOW_DAYS", "SIGNAL_INDEX", "FUT_SLOPE_TENORS", "NEAR_EXPIRY_DAYS",
+           "ROWS_PER_THREAD"]
 
 MAX_LAYERS = 8
 MAX_HEDGE = 8
+#: Strategy rows one kernel thread runs on its path, per target (the rows of a thread share the market
+#: step and the marks of the sides they hold in common, :func:`gpu_alvh.strategy.ladder.twin`; a CUDA
+#: thread runs one row: a thread's state is ~7 kB of local memory per row, and a GPU has paths enough
+#: to fill it one row per thread).
+ROWS_PER_THREAD = {"cpu": 8, "cuda": 1}
 MAX_LEGS = 3
 MAX_COND = 64
 #: Layers with DTE up to this are "front" (claims C1/C3/C7); longer ones are "back".

@@ -1,6 +1,7 @@
 """The named per-path state of the fused book (record dtypes of the kernel's local arrays).
 
-One thread runs one strategy row on one path and keeps, for the whole horizon,
+One thread runs a group of strategy rows on one path (:func:`gpu_alvh.strategy.engine.run_path`) and
+keeps, per row and for the whole horizon,
 
 * ``L[k]`` (:data:`SLOT`, ``k < MAX_LAYERS``) - one iron condor per ladder layer: strikes (index
   points), contracts per side, mid credits per contract (points), expiry and entry time (calendar days
@@ -11,13 +12,18 @@ One thread runs one strategy row on one path and keeps, for the whole horizon,
   debits paid, points x contracts), ``life_start`` the slot's realised $ before it opened, ``life_rolls``
   its cascade rolls, ``rolled`` (a roll this step) and ``outcome`` (how it ended this step, :data:`OUTCOMES`);
 * ``legs[k, leg, f]`` - marks of the four legs (short put, long put, short call, long call): ``f`` =
-  price, delta, gamma, vega (:data:`LEG_PRICE` ...), per option, no multiplier;
+  price, delta, gamma, vega (:data:`LEG_PRICE` ...), per option, no multiplier; the leg's price at the
+  next day close at an unchanged state (:data:`LEG_NEXT`, for theta) and under the stress probe
+  (:data:`LEG_PROBE`); and the steps at which those three were last computed (:data:`LEG_T_MARK`,
+  :data:`LEG_T_NEXT`, :data:`LEG_T_PROBE`, -1 before the first), by which the other rows of the thread
+  reuse them (:func:`gpu_alvh.strategy.ladder.twin`);
 * ``H[j]`` (:data:`HSLOT`, ``j < MAX_HEDGE``) - one VIX hedge position per hedge layer: contracts, first
   strike (VIX points), expiry, futures entry price, cost basis ($), realised flows and costs, probe
   coverage to re-buy after a time-shift, unit value and probe gain per contract at the last cycle,
   the monetised flag;
-* ``R[0]`` (:data:`ROW`) - cash, interest, hedge premium spent, counters, the previous close, and the
-  signal recursions (Wilder RSI and MACD of SPX and VIX, term slope);
+* ``R[0]`` (:data:`ROW`) - cash, interest, hedge premium spent, counters, NAV at the end of the last
+  step, the previous close, the signal recursions (Wilder RSI and MACD of SPX and VIX, term slope) and
+  the day's stress-probe state (spot, fast and slow variance);
 * ``sig[0, i]`` / ``sig[1, i]`` - today's and the previous overlay day's value of signal ``i``
   (registry order of :data:`gpu_alvh.strategy.signals.SIGNALS`);
 * ``ctx[0]`` (:data:`CTX`) - the step's observations handed to the accumulators
@@ -29,12 +35,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["SLOT", "HSLOT", "ROW", "CTX", "N_LEG_FIELDS", "LEG_PRICE", "LEG_DELTA", "LEG_GAMMA", "LEG_VEGA", "OUTCOMES", "OUT_TARGET",
-           "OUT_STOP", "OUT_TIME", "OUT_EXPIRY", "local_state", "reset_slots", "reset_hedges", "SLOT_START"]
+           "OUT_STOP", "OUT_TIME", "OUT_EXPIRY", "local_state", "reset_slots", "reset_hedges", "SLOT_START", "LEG_NEXT", "LEG_PROBE",
+           "LEG_T_MARK", "LEG_T_NEXT", "LEG_T_PROBE"]
 
 f8, i8, b1 = np.float64, np.int64, np.bool_
 
-LEG_PRICE, LEG_DELTA, LEG_GAMMA, LEG_VEGA = range(4)
-N_LEG_FIELDS = 4
+LEG_PRICE, LEG_DELTA, LEG_GAMMA, LEG_VEGA, LEG_NEXT, LEG_PROBE, LEG_T_MARK, LEG_T_NEXT, LEG_T_PROBE = range(9)
+N_LEG_FIELDS = 9
 #: How a condor's life ended (``L[k].outcome`` at the step it closed; 0 = no close this step).
 OUTCOMES = ("target", "stop", "time", "expiry")
 OUT_TARGET, OUT_STOP, OUT_TIME, OUT_EXPIRY = 1, 2, 3, 4
@@ -59,6 +66,7 @@ ROW = np.dtype([
     ("macd_s_fast", f8), ("macd_s_slow", f8), ("macd_s_sig", f8), ("macd_s_hist", f8),
     ("macd_v_fast", f8), ("macd_v_slow", f8), ("macd_v_sig", f8), ("macd_v_hist", f8),
     ("probe_loss", f8), ("target_fraction", f8), ("underhedge", f8), ("allowance", f8),
+    ("probe_spot", f8), ("probe_v", f8), ("probe_v2", f8),
 ], align=True)
 
 CTX = np.dtype([
@@ -101,13 +109,17 @@ reset_slots = _resetter("reset_slots", SLOT, SLOT_START)
 reset_hedges = _resetter("reset_hedges", HSLOT, {})
 
 
-def local_state():
-    """Host (NumPy) versions of the per-thread local arrays, in the order :func:`run_row` takes them:
-    ``L, legs, H, R, sig, ctx, acc`` (the kernel entries allocate the same shapes in registers / local
-    memory; see :mod:`gpu_alvh.kernels.templates`)."""
+def local_state(rows: int | None = None):
+    """Host (NumPy) versions of the per-thread local arrays: ``L, legs, H, R, sig, ctx, acc`` of one row
+    (``rows=None``: ``L`` [MAX_LAYERS], ``legs`` [MAX_LAYERS, 4, N_LEG_FIELDS], ... as the row functions
+    take them), or of a group of ``rows`` rows (a leading ``rows`` axis, as
+    :func:`gpu_alvh.strategy.engine.run_path` takes them; the kernel entries allocate the same shapes in
+    registers / local memory, see :mod:`gpu_alvh.kernels.templates`)."""
     from .accumulators import N_ACC
     from .params import MAX_HEDGE, MAX_LAYERS
     from .signals import SIGNALS
 
-    return (np.zeros(MAX_LAYERS, SLOT), np.zeros((MAX_LAYERS, 4, N_LEG_FIELDS)), np.zeros(MAX_HEDGE, HSLOT), np.zeros(1, ROW),
-            np.zeros((2, len(SIGNALS))), np.zeros(1, CTX), np.zeros(N_ACC))
+    g = () if rows is None else (int(rows),)
+    return (np.zeros(g + (MAX_LAYERS,), SLOT), np.zeros(g + (MAX_LAYERS, 4, N_LEG_FIELDS)), np.zeros(g + (MAX_HEDGE,), HSLOT),
+            np.zeros(g + (1,) if rows is None else g, ROW), np.zeros(g + (2, len(SIGNALS))), np.zeros(g + (1,) if rows is None else g, CTX),
+            np.zeros(g + (N_ACC,)))
