@@ -135,9 +135,9 @@ def _bytes_per_path(book, n_days: int = 0, save_paths: bool = False) -> int:
 
 def _run_fused(book, compiled, spx, vix, b, n_paths, seed, *, save_paths, batch_size, max_memory, progress, desc):
     """Batches of the fused engine: on the CPU ~75,000 row-path-steps (strategy rows x paths x steps; ~0.4 s
-    on 2 cores at ~11 us of CPU per row and path-day of base's 5 rows, ~1.4 s on base_2f: Ctrl-C is answered
-    between batches, and the progress bar moves per batch; batches twice as large measured 6% faster), on a
-    GPU as many paths as fit."""
+    on 2 cores at ~11 us of CPU per row and path-day of base's 5 rows, ~1.4 s on base_2f, measured before a
+    thread ran all its path's rows, which made base 1.6x faster: Ctrl-C is answered between batches, and the
+    progress bar moves per batch; batches twice as large measured 6% faster), on a GPU as many paths as fit."""
     from .errors import NonFiniteError
     from .kernels import build
     from .strategy.launch import prepare, run_batch
