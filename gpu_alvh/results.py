@@ -282,12 +282,14 @@ def _stop_multiples(pp: dict, held: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _combine(parts: list[dict]) -> tuple[dict, dict, dict | None]:
-    """Concatenate per-path arrays along paths (in path order) and add sums."""
+    """Concatenate per-path arrays along paths (in path order) and add sums (a part's ``sums`` may be
+    ``None``: its bands are in another part's, as in a run whose batches share one set)."""
     parts = sorted(parts, key=lambda p: p["start"])
     pp = {}
     for k in parts[0]["per_path"]:
         pp[k] = np.concatenate([p["per_path"][k] for p in parts], axis=-1)
-    sums = {k: sum(p["sums"][k] for p in parts) for k in parts[0]["sums"]}
+    have = [p["sums"] for p in parts if p["sums"] is not None]
+    sums = {k: sum(h[k] for h in have) for k in have[0]}
     paths = None
     if parts[0]["paths"] is not None:
         paths = {k: np.concatenate([p["paths"][k] for p in parts], axis=-1) for k in parts[0]["paths"]}

@@ -51,11 +51,11 @@ def test_out_of_memory_splits_the_batch_and_gives_the_same_results(monkeypatch):
     orig = launch.run_batch
     seen = []
 
-    def tight(inp, start, count, seed, save_paths=False):
+    def tight(inp, start, count, seed, **kw):
         seen.append(count)
         if count > 4:
             raise MemoryError("batch too large for the test's pretend device")
-        return orig(inp, start, count, seed, save_paths=save_paths)
+        return orig(inp, start, count, seed, **kw)
 
     monkeypatch.setattr(launch, "run_batch", tight)
     split = run_scenario(spec, n_paths=12, seed=4, backend="numpy", batch_size=12)
@@ -75,9 +75,9 @@ def test_rows_sharing_a_thread_give_the_results_of_a_thread_per_row(monkeypatch,
     orig = launch.run_batch
     seen = []
 
-    def alone(inp, start, count, seed, save_paths=False):
+    def alone(inp, start, count, seed, **kw):
         seen.append(inp.S)
-        return orig(inp, start, count, seed, save_paths=save_paths, rows_per_thread=1)
+        return orig(inp, start, count, seed, rows_per_thread=1, **kw)
 
     monkeypatch.setattr(launch, "run_batch", alone)
     single = run_scenario(spec, n_paths=24, seed=3, backend="numpy", batch_size=24)

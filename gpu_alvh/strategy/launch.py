@@ -4,7 +4,9 @@
 launches the ``book`` entry (:mod:`gpu_alvh.kernels.build`) over ``row groups x paths`` threads (a thread
 runs up to :data:`~gpu_alvh.strategy.params.ROWS_PER_THREAD` strategy rows on its path), and
 copies the results to the host once (through :func:`gpu_alvh.results.to_host`): per-path core outputs
-and accumulator fields, the band histograms and greek sums (the CPU's per-thread copies summed).  The
+and accumulator fields. The band histograms and greek sums (:func:`band_outputs`, a copy per CPU thread)
+are the batch's own, summed on return, or a run's, which every batch adds to and :func:`band_sums`
+reduces once.  The
 returned dict has the layout :func:`gpu_alvh.results.scenario_dataset` reads.
 
 :func:`trace_rows` runs the same per-path program as plain Python for a few paths and records the state
@@ -119,17 +121,48 @@ def prepare(book, params, compiled, spx_tables, vix_tables, backend) -> KernelIn
     return KernelInputs(book, params, compiled, spx_tables, vix_tables, backend)
 
 
-def _outputs(inp: KernelInputs, count: int, save_paths: bool):
+BANDS = ("h_nav", "h_spx", "h_vix", "g_sums")
+
+
+def band_outputs(inp: KernelInputs) -> dict:
+    """Zeroed daily-band accumulators on the backend's arrays, shaped ``[copy, ...]`` (a copy per CPU
+    thread, one on a GPU): ``h_nav [copy, S * D1, NAV_BINS]``, ``h_spx`` / ``h_vix [copy, D1, bins]``
+    (int32 counts), ``g_sums [copy, 4 * S * L, D1]`` (float64 greek sums). Launches add into them, so one
+    set serves every batch of a run; :func:`band_sums` reduces them once at the end."""
     xp = inp.backend.xp
     S, D1 = inp.S, inp.n_days + 1
     copies = n_copies(inp.backend.kernel_target)
-    out = {
-        "core": xp.zeros((N_CORE, S, count), dtype=np.float64),
-        "accs": xp.zeros((acc_mod.N_ACC, S, count), dtype=np.float64),
+    return {
         "h_nav": xp.zeros((copies, S * D1, NAV_BINS[2]), dtype=np.int32),
         "h_spx": xp.zeros((copies, D1, SPX_BINS[2]), dtype=np.int32),
         "h_vix": xp.zeros((copies, D1, VIX_BINS[2]), dtype=np.int32),
-        "g_sums": xp.zeros((copies, len(GREEKS) * S * inp.n_layers, D1), dtype=np.float64),
+        "g_sums": xp.zeros((copies, len(GREEKS) * inp.S * inp.n_layers, D1), dtype=np.float64),
+    }
+
+
+def band_sums(inp: KernelInputs, bands: dict) -> dict:
+    """Host sums of :func:`band_outputs` over copies: ``nav_hist [S, D1, bins]``, ``spx_hist`` /
+    ``vix_hist [D1, bins]`` (int64 path counts), ``greek_sums [4, S, L, D1]``."""
+    from ..results import to_host
+
+    S, D1 = inp.S, inp.n_days + 1
+    host = {k: to_host(inp.backend, bands[k]) for k in BANDS}
+    return {
+        "nav_hist": host["h_nav"].sum(axis=0, dtype=np.int64).reshape(S, D1, NAV_BINS[2]),
+        "spx_hist": host["h_spx"].sum(axis=0, dtype=np.int64),
+        "vix_hist": host["h_vix"].sum(axis=0, dtype=np.int64),
+        "greek_sums": host["g_sums"].sum(axis=0).reshape(len(GREEKS), S, inp.n_layers, D1),
+    }
+
+
+def _outputs(inp: KernelInputs, count: int, save_paths: bool):
+    """Zeroed per-path outputs of a batch of ``count`` paths (``core [N_CORE, S, count]``, ``accs``, the
+    saved series)."""
+    xp = inp.backend.xp
+    S, D1 = inp.S, inp.n_days + 1
+    out = {
+        "core": xp.zeros((N_CORE, S, count), dtype=np.float64),
+        "accs": xp.zeros((acc_mod.N_ACC, S, count), dtype=np.float64),
     }
     if save_paths:
         out.update(sv_nav=xp.zeros((S, D1, count)), sv_spx=xp.zeros((D1, count)), sv_vix=xp.zeros((D1, count)))
@@ -138,33 +171,40 @@ def _outputs(inp: KernelInputs, count: int, save_paths: bool):
     return out
 
 
-def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: bool = False, rows_per_thread: int | None = None) -> dict:
+def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: bool = False, rows_per_thread: int | None = None,
+              bands: dict | None = None) -> dict:
     """Run every strategy row on paths ``start .. start + count - 1``; host results (see module docstring).
 
     ``rows_per_thread``: rows a thread runs (default: ``ROWS_PER_THREAD`` of the target, at most the
-    strategies'; the results do not depend on it)."""
+    strategies'; the results do not depend on it). ``bands``: accumulators of :func:`band_outputs` the
+    launch adds its daily bands into (the result's ``sums`` is then ``None``; the caller reduces them once
+    with :func:`band_sums`); by default the batch gets its own and returns their sums. Nothing is added to
+    ``bands`` unless the launch runs: it is the last step that can fail before the copies to the host."""
     from ..results import to_host
 
     b = inp.backend
-    o = _outputs(inp, count, save_paths)
     most = ROWS_PER_THREAD["cpu" if b.kernel_target == "cpu" else "cuda"]
     rows = min(inp.S, most) if rows_per_thread is None else int(rows_per_thread)
     if not 1 <= rows <= most:
         raise ValueError(f"rows_per_thread must be in 1..{most} on {b.kernel_target}, got {rows}")
+    o = _outputs(inp, count, save_paths)
+    own = bands is None
+    bands = band_outputs(inp) if own else bands
     n = -(-inp.S // rows) * count
     rate, q, spot0, v0, seeds, run_has_hedges, n_layers = inp.scalars()
     args = (n, count, np.int64(rows), np.int64(start), np.uint64(seed), np.uint64(inp.compiled.key), *inp.market, *inp.book_arrays, *inp.spx, *inp.vix,
             inp.kq, rate, q, spot0, v0, *seeds, run_has_hedges, n_layers,
-            o["core"], o["accs"], o["h_nav"], o["h_spx"], o["h_vix"], o["g_sums"], o["sv_nav"], o["sv_spx"], o["sv_vix"],
+            o["core"], o["accs"], *(bands[k] for k in BANDS), o["sv_nav"], o["sv_spx"], o["sv_vix"],
             np.int64(n_copies(b.kernel_target)))
     build.launch("book", b.kernel_target, n, *args)
     host = {k: to_host(b, v) for k, v in o.items()}
-    return per_path_outputs(inp, host, start, count, save_paths)
+    return per_path_outputs(inp, host, start, count, save_paths, band_sums(inp, bands) if own else None)
 
 
-def per_path_outputs(inp: KernelInputs, host: dict, start: int, count: int, save_paths: bool) -> dict:
-    """The batch's results in the layout of :func:`gpu_alvh.results.scenario_dataset` (host arrays)."""
-    S, L, D1 = inp.S, inp.n_layers, inp.n_days + 1
+def per_path_outputs(inp: KernelInputs, host: dict, start: int, count: int, save_paths: bool, sums: dict | None) -> dict:
+    """The batch's results in the layout of :func:`gpu_alvh.results.scenario_dataset` (host arrays):
+    ``host`` the outputs of :func:`_outputs`, ``sums`` those of :func:`band_sums` (or ``None``)."""
+    S, L = inp.S, inp.n_layers
     core, accs = host["core"], host["accs"]
     slots = inp.params.slots
     strat = inp.params.strat
@@ -192,12 +232,6 @@ def per_path_outputs(inp: KernelInputs, host: dict, start: int, count: int, save
         pp[name] = out
     pp["spx_final"] = core[CORE_INDEX["spx_final"], 0]
     pp["vix_final"] = core[CORE_INDEX["vix_final"], 0]
-    sums = {
-        "nav_hist": host["h_nav"].sum(axis=0, dtype=np.int64).reshape(S, D1, NAV_BINS[2]),
-        "spx_hist": host["h_spx"].sum(axis=0, dtype=np.int64),
-        "vix_hist": host["h_vix"].sum(axis=0, dtype=np.int64),
-        "greek_sums": host["g_sums"].sum(axis=0).reshape(len(GREEKS), S, L, D1),
-    }
     paths = None
     if save_paths:
         paths = {"nav": host["sv_nav"], "spx": host["sv_spx"], "vix": host["sv_vix"]}
@@ -229,7 +263,7 @@ def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
     audit = {"nav_error": 0.0, "value_excess": 0.0, "budget_excess": 0.0}
     parts = []
     for ti, path in enumerate(paths):
-        host = {k: np.asarray(v) for k, v in _outputs(inp, 1, False).items()}
+        host = {k: np.asarray(v) for k, v in {**_outputs(inp, 1, False), **band_outputs(inp)}.items()}
         for s in range(S):
             st = strat[s]
             nh, h0 = int(st["n_hedge"]), int(st["hedge0"])
@@ -242,7 +276,7 @@ def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
             recs[(s, ti)] = rec.records
             for k in audit:
                 audit[k] = max(audit[k], getattr(rec, k))
-        parts.append(per_path_outputs(inp, host, path, 1, False))
+        parts.append(per_path_outputs(inp, host, path, 1, False, band_sums(inp, {k: host[k] for k in BANDS})))
     n_rec = len(recs[(0, 0)])
     records = []
     layer_slots = {}
