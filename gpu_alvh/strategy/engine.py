@@ -86,6 +86,13 @@ def _term_slope(vs, vix, kq):
 
 
 @register_jitable
+def _fut_slope(vx, vs):
+    """The VIX futures curve slope ``F(3 months) - F(1 month)``, points (claim C7; the market's, shared by
+    the rows of a thread)."""
+    return marks.vix_future(vx, vs, FUT_SLOPE_TENORS[1]) - marks.vix_future(vx, vs, FUT_SLOPE_TENORS[0])
+
+
+@register_jitable
 def _probe_state(vix_p, vs, kq):
     """The stress probe's pricing state: the fast variance with model VIX ``vix_p`` points at the current
     slow variance, ``(max(((vix_p/100)^2 - b - a2 v2) / a, 0), v2)``."""
@@ -122,10 +129,10 @@ def _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, dte_ev, rate, q, 
 
 
 @register_jitable
-def _overlay(t, r, Lg, legsg, Rg, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx):
+def _overlay(t, r, Lg, legsg, Rg, Hg, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx):
     """Signals, activation conditions, probe, ramp and the overlay's day of row ``r``; returns the cash flow."""
     nk, nh, h0 = st["n_slots"], st["n_hedge"], st["hedge0"]
-    L, R = Lg[r], Rg[r:r + 1]
+    L, R, H = Lg[r], Rg[r:r + 1], Hg[r]
     now, tv = cal[t]["now"], cal[t]["tv"]
     peak = max(R[0]["peak_nav"], nav)
     _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
@@ -153,19 +160,20 @@ def _overlay(t, r, Lg, legsg, Rg, H, sig, st, sp, hp, cond, cal, vix_expiry, vix
     allowance = st["budget_rate"] * max(now / 365.0, st["budget_lead"])
     probe_vs = _probe_state(vix + st["probe_vix"], vs, kq)
     R[0]["probe_loss"], R[0]["target_fraction"], R[0]["underhedge"], R[0]["allowance"] = loss, tf, under, allowance
-    flow, spent = hedge.daily(H, nh, hp, h0, t, now, tv, vs, vix, probe_vs, loss, tf, under, allowance, R[0]["term_slope"], st["contango"],
+    R[0]["probe_v"], R[0]["probe_v2"] = probe_vs  # (probe_loss set the same; read by hedge.twin)
+    flow, spent = hedge.daily(Hg, Rg, r, nh, hp, h0, t, now, tv, vs, vix, probe_vs, loss, tf, under, allowance, R[0]["term_slope"], st["contango"],
                               R[0]["spent"], vx, vix_expiry, vix_expiry_v)
     R[0]["spent"] = spent
     return flow
 
 
 @register_jitable
-def _day_close(t, s, p, r, Lg, legsg, Rg, H, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq, rate, q,
+def _day_close(t, s, p, r, Lg, legsg, Rg, Hg, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, fut_slope, nav, spot0, kq, rate, q,
                spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
     """Row ``r`` (strategy ``s``) of the thread at the close of day ``cal[t].day``: signals, overlay,
-    accumulators, bands; returns NAV."""
+    accumulators, bands; returns NAV.  ``fut_slope``: the market's VIX futures slope (:func:`_fut_slope`)."""
     nk, nh, h0, g = st["n_slots"], st["n_hedge"], st["hedge0"], st["slot0"]
-    L, R = Lg[r], Rg[r:r + 1]
+    L, R, H = Lg[r], Rg[r:r + 1], Hg[r]
     d = cal[t]["day"]
     now = cal[t]["now"]
     if t > 0:
@@ -180,9 +188,9 @@ def _day_close(t, s, p, r, Lg, legsg, Rg, H, sig, ctx, acc, st, hp, cond, cal, v
     c["overlay_day"] = run_has_hedges
     c["h0_held"] = nh > 0 and H[0]["n"] > 0.0
     c["h0_pre"] = hedge.slot_pnl(H, 0, hp[h0]) if nh > 0 else 0.0
-    c["fut_slope"] = marks.vix_future(vx, vs, FUT_SLOPE_TENORS[1]) - marks.vix_future(vx, vs, FUT_SLOPE_TENORS[0])
+    c["fut_slope"] = fut_slope
     if nh > 0:
-        R[0]["cash"] += _overlay(t, r, Lg, legsg, Rg, H, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx)
+        R[0]["cash"] += _overlay(t, r, Lg, legsg, Rg, Hg, sig, st, sp, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, kq, rate, q, spx, vx)
         nav = _nav(R, L, nk, H, nh, hp, h0)
     delta = 0.0
     for k in range(nk):
@@ -255,7 +263,8 @@ def _regime(j, spx, vx, kq):
 
 @register_jitable
 def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-              spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+              spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav,
+              sv_spx, sv_vix):
     """Row ``r`` of the thread (strategy ``s``) at the start close: state reset, the ladder opened, the first
     hedge decision and day close."""
     st = strat[s]
@@ -285,7 +294,9 @@ def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond,
     r0["cash"] += flow
     for k in range(nk):
         ladder.derive(L, legs, k)
-    hedge.mark_all(H, nh, hp, h0, vs, 0.0, 0.0, vx_j)
+    for j in range(nh):
+        H[j]["key"] = hp[h0 + j]["price_key"]
+    hedge.mark_all(Hg, Rg, r, nh, hp, h0, 0, vs, 0.0, 0.0, vx_j)
     nav = _nav(R, L, nk, H, nh, hp, h0)
     r0["prev_nav"], r0["prev_spot"] = nav, spot
     r0["prev_hedge_pnl"] = _hedge_pnl(H, nh, hp, h0)
@@ -304,7 +315,7 @@ def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond,
     c["gamma"], c["hedge_gamma"], c["margin"] = 0.0, 0.0, 0.0
     c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
     acc_init(acc, ctx, L, H)
-    nav = _day_close(0, s, p, r, Lg, legsg, Rg, H, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0, kq_j,
+    nav = _day_close(0, s, p, r, Lg, legsg, Rg, Hg, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, fut_slope, nav, spot0, kq_j,
                      rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
     r0["nav"] = nav
     trace_point(1, 0, 0.0, L, legs, H, R, sigg[r], spot, vix, nav)
@@ -312,7 +323,8 @@ def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond,
 
 @register_jitable
 def _row_step(t, s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-              spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+              spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx,
+              sv_vix):
     """Row ``r`` of the thread (strategy ``s``) through step ``t`` (the market has moved to ``spot, vs``)."""
     st = strat[s]
     nk, nh, g, h0 = st["n_slots"], st["n_hedge"], st["slot0"], st["hedge0"]
@@ -324,7 +336,7 @@ def _row_step(t, s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, co
     r0["interest"] += r0["cash"] * (gr - 1.0)
     r0["cash"] = r0["cash"] * gr
     ladder.mark_all(Lg, legsg, r, nk, t, spot, vs, now, tv, spx_j)
-    hedge.mark_all(H, nh, hp, h0, vs, now, tv, vx_j)
+    hedge.mark_all(Hg, Rg, r, nh, hp, h0, t, vs, now, tv, vx_j)
     trace_point(0, t, now, L, legs, H, R, sigg[r], spot, vix, r0["nav"])
     flow, stops = ladder.settle_and_exit(L, legs, nk, now, cal[t]["next_close"], sp, g, st)
     r0["n_stops"] += stops
@@ -349,7 +361,7 @@ def _row_step(t, s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, co
     c["hedge_gamma"] = hedge.spx_gamma(H, nh, hp, h0, vs, now, tv, vx_j, spot, kq_j) if (near and nh > 0) else 0.0
     acc_step(acc, ctx, L, H)
     if cal[t]["end_of_day"]:
-        nav = _day_close(t, s, p, r, Lg, legsg, Rg, H, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, nav, spot0,
+        nav = _day_close(t, s, p, r, Lg, legsg, Rg, Hg, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, fut_slope, nav, spot0,
                          kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
     r0["nav"] = nav
     trace_point(1, t, now, L, legs, H, R, sigg[r], spot, vix, nav)
@@ -412,9 +424,10 @@ def run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond,
     x, v_state, v2_state = market.market_init(m, 0.0)  # v2: a two-factor model's slow variance (0 for one factor)
     e_dev, w_dev = 0.0, 0.0  # historical replay deviations
     spot, vs, vix = market.spot(x, m), (market.variance(v_state), market.variance(v2_state)), market.model_vix(v_state, v2_state, m, m)
+    fut_slope = _fut_slope(vx_j, vs)
     for r in range(nr):
         _row_init(s0 + r, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-                  spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+                  spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
     n_steps = cal.shape[0] - 1
     slow = n_steps if m["factors"] == 2 else 0
     for t in range(1, n_steps + 1):
@@ -424,9 +437,10 @@ def run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond,
         if s_t["regime"] != j_now:  # new views only when the regime changes
             j_now = s_t["regime"]
             spx_j, vx_j, kq_j = _regime(j_now, spx, vx, kq)
+        fut_slope = _fut_slope(vx_j, vs) if cal[t]["end_of_day"] else 0.0  # read at day closes only
         for r in range(nr):
             _row_step(t, s0 + r, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v,
-                      vix_expiry_v, spot, vs, vix, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums,
+                      vix_expiry_v, spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums,
                       sv_nav, sv_spx, sv_vix)
     for r in range(nr):
         _row_final(s0 + r, p, r, Lg, Hg, Rg, ctxg, accg, strat, hp, spot, vix, core, accs)

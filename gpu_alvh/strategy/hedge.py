@@ -20,6 +20,12 @@ Each day, per hedge layer in order:
    costs plus the contango carry ``max(F - VIX, 0) x 1000``), shared by the layers in list order.
 
 Costs per unit: ``multiplier x sum |w| (points + pct |leg price|) + commission x sum |w|``.
+
+Rows of one thread (:func:`gpu_alvh.strategy.engine.run_path`) see the same market, so a position an
+earlier row holds or has just bought - same price key (:data:`gpu_alvh.strategy.params.PRICE_FIELDS`),
+strike and expiry - has the same unit value and half-spread, and under the same probe state the same
+probe value: :func:`twin` finds it by the step stamps ``t_mark`` / ``t_probe``, and the row copies the
+numbers instead of pricing them again (bit for bit what it would compute).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from ..kernels.floats import jitable as register_jitable
 
 from . import marks
 
-__all__ = ["unit_value", "mark_all", "position_value", "daily", "coverage", "slot_pnl", "vix_beta", "spx_gamma"]
+__all__ = ["unit_value", "mark_all", "position_value", "daily", "coverage", "slot_pnl", "vix_beta", "spx_gamma", "twin"]
 
 VIX_GRID = 1.0
 FD_VAR_FLOOR = 1e-3  # smallest variance step of the hedges' SPX-equivalent gamma (decimal variance)
@@ -92,13 +98,50 @@ def _cost(p, hs, ncon):
 
 
 @register_jitable
-def mark_all(H, n, hp, h0, vs, now, tv, vx):
-    """Unit values and half-spreads of the open positions at the current state (the day's overlay cycle,
-    at the same state, reuses them)."""
+def twin(Hg, Rg, r, key, k1, expiry, expiry_v, probe, t):
+    """An earlier row's hedge slot ``(rr, jj)``, ``rr < r``, with price key ``key`` at strike ``k1`` and
+    expiry ``expiry`` / ``expiry_v`` whose unit value and half-spread (``probe`` False: stamp ``t_mark``)
+    or probe unit value (``probe`` True: stamp ``t_probe``, and the row's probe state ``Rg[rr]``
+    ``probe_v, probe_v2`` that of row ``r``) were computed at step ``t``: they are the numbers row ``r``
+    would compute.  ``(-1, -1)`` if none.  ``Hg`` [rows, MAX_HEDGE], ``Rg`` [rows]: the thread's group."""
+    for rr in range(r):
+        if probe and (Rg[rr]["probe_v"] != Rg[r]["probe_v"] or Rg[rr]["probe_v2"] != Rg[r]["probe_v2"]):
+            continue
+        for jj in range(Hg.shape[1]):
+            h = Hg[rr, jj]
+            if (h["t_probe"] if probe else h["t_mark"]) == t and h["key"] == key and h["k1"] == k1 and h["expiry"] == expiry \
+                    and h["expiry_v"] == expiry_v:
+                return rr, jj
+    return -1, -1
+
+
+@register_jitable
+def _mark(Hg, Rg, r, p, key, k1, expiry, expiry_v, t, vs, now, tv, vx):
+    """``(unit, hs)`` of an instrument at the current state: an earlier row's (:func:`twin`), or priced."""
+    rr, jj = twin(Hg, Rg, r, key, k1, expiry, expiry_v, False, t)
+    if rr >= 0:
+        return Hg[rr, jj]["unit"], Hg[rr, jj]["hs"]
+    return _unit_and_hs(vx, p, vs, max(expiry - now, 0.0) / 365.0, max(expiry_v - tv, 0.0), k1)
+
+
+@register_jitable
+def _probe_unit(Hg, Rg, r, p, key, k1, expiry, expiry_v, t, probe_v, now, tv, vx):
+    """Unit value of an instrument under the stress probe: an earlier row's (:func:`twin`), or priced."""
+    rr, jj = twin(Hg, Rg, r, key, k1, expiry, expiry_v, True, t)
+    if rr >= 0:
+        return Hg[rr, jj]["p_unit"]
+    return unit_value(vx, p, probe_v, max(expiry - now, 0.0) / 365.0, max(expiry_v - tv, 0.0), k1)
+
+
+@register_jitable
+def mark_all(Hg, Rg, r, n, hp, h0, t, vs, now, tv, vx):
+    """Unit values and half-spreads of row ``r``'s open positions at the current state (the day's overlay
+    cycle, at the same state, reuses them; a position an earlier row holds too is copied, :func:`twin`)."""
+    H = Hg[r]
     for j in range(n):
         if H[j]["n"] > 0.0:
-            H[j]["unit"], H[j]["hs"] = _unit_and_hs(vx, hp[h0 + j], vs, max(H[j]["expiry"] - now, 0.0) / 365.0,
-                                                    max(H[j]["expiry_v"] - tv, 0.0), H[j]["k1"])
+            H[j]["unit"], H[j]["hs"] = _mark(Hg, Rg, r, hp[h0 + j], H[j]["key"], H[j]["k1"], H[j]["expiry"], H[j]["expiry_v"], t, vs, now, tv, vx)
+            H[j]["t_mark"] = t
 
 
 @register_jitable
@@ -184,11 +227,13 @@ def coverage(H, j):
 
 
 @register_jitable
-def daily(H, n, hp, h0, t, now, tv, vs, vix, probe_v, probe_loss, tf, under, allowance, term_slope, contango, st_spent, vx, vix_expiry,
+def daily(Hg, Rg, r, n, hp, h0, t, now, tv, vs, vix, probe_v, probe_loss, tf, under, allowance, term_slope, contango, st_spent, vx, vix_expiry,
           vix_expiry_v):
-    """One day of the overlay for one strategy; ``H[j].active`` holds each layer's condition.
+    """One day of the overlay for row ``r`` (``Hg[r]``; ``Rg[r]`` ``probe_v, probe_v2`` hold ``probe_v``);
+    ``H[j].active`` holds each layer's condition.
 
     Returns ``(cash flow $, premium spent so far $)``."""
+    H = Hg[r]
     flow = 0.0
     spent = st_spent
     for j in range(n):
@@ -198,7 +243,6 @@ def daily(H, n, hp, h0, t, now, tv, vs, vix, probe_v, probe_loss, tf, under, all
         nj = H[j]["n"]
         k1 = H[j]["k1"]
         tau = max(H[j]["expiry"] - now, 0.0) / 365.0
-        tau_v = max(H[j]["expiry_v"] - tv, 0.0)
         # the step's marks (mark_all ran at this state); an empty slot's old position is never read
         unit, hs = (H[j]["unit"], H[j]["hs"]) if nj > 0.0 else (0.0, 0.0)
         f = 0.0
@@ -208,7 +252,11 @@ def daily(H, n, hp, h0, t, now, tv, vs, vix, probe_v, probe_loss, tf, under, all
             f = mult * nj * (pay - H[j]["entry_px"] if fut else pay)
             nj = 0.0
         # 2. time-shift
-        gain = mult * (unit_value(vx, p, probe_v, tau, tau_v, k1) - unit) if nj > 0.0 else 0.0
+        gain = 0.0
+        if nj > 0.0:
+            pu = _probe_unit(Hg, Rg, r, p, H[j]["key"], k1, H[j]["expiry"], H[j]["expiry_v"], t, probe_v, now, tv, vx)
+            H[j]["p_unit"], H[j]["t_probe"] = pu, t
+            gain = mult * (pu - unit)
         H[j]["roll_cover"] = 0.0
         if nj > 0.0 and tau * 365.0 < p["time_shift"]:
             cost_n = _cost(p, hs, nj)
@@ -242,17 +290,16 @@ def daily(H, n, hp, h0, t, now, tv, vs, vix, probe_v, probe_loss, tf, under, all
         goal = target if act else min(H[j]["roll_cover"], target)
         want = (act or roll) and not H[j]["monetized"] and cover < (1.0 - p["band"]) * goal
         fresh = not nj > 0.0
-        unit_b, gain_b, hs_b, k1_new, new_exp, new_exp_v = unit, gain, hs, 0.0, 0.0, 0.0
+        unit_b, gain_b, hs_b, pu_b, k1_new, new_exp, new_exp_v = unit, gain, hs, 0.0, 0.0, 0.0, 0.0
         if want and fresh:
             col = p["col_contango"] if term_slope > contango else p["col_backwardation"]
             new_exp = vix_expiry[t, col]
             new_exp_v = vix_expiry_v[t, col]
-            tau_new = max(new_exp - now, 0.0) / 365.0
-            tau_new_v = max(new_exp_v - tv, 0.0)
-            fwd = marks.vix_future(vx, vs, tau_new_v)
+            fwd = marks.vix_future(vx, vs, max(new_exp_v - tv, 0.0))
             k1_new = max(math.floor(fwd * (1.0 + p["offset"]) / VIX_GRID + 0.5) * VIX_GRID, VIX_GRID)
-            unit_b, hs_b = _unit_and_hs(vx, p, vs, tau_new, tau_new_v, k1_new)
-            gain_b = mult * (unit_value(vx, p, probe_v, tau_new, tau_new_v, k1_new) - unit_b)
+            unit_b, hs_b = _mark(Hg, Rg, r, p, H[j]["key"], k1_new, new_exp, new_exp_v, t, vs, now, tv, vx)
+            pu_b = _probe_unit(Hg, Rg, r, p, H[j]["key"], k1_new, new_exp, new_exp_v, t, probe_v, now, tv, vx)
+            gain_b = mult * (pu_b - unit_b)
         mid_pc = 0.0 if fut else mult * unit_b
         price_pc = mid_pc + _cost(p, hs_b, 1.0)
         budget_pc = price_pc + (mult * max(unit_b - vix, 0.0) if fut else 0.0)
@@ -266,12 +313,13 @@ def daily(H, n, hp, h0, t, now, tv, vs, vix, probe_v, probe_loss, tf, under, all
         if n_buy > 0.0:
             spent = spent + n_buy * budget_pc
             H[j]["costs"] += n_buy * (price_pc - mid_pc)
-            if fresh:
+            if fresh:  # the new position's marks and probe unit value at this step
                 H[j]["k1"] = k1_new
                 H[j]["expiry"] = new_exp
                 H[j]["expiry_v"] = new_exp_v
                 H[j]["monetized"] = False
                 unit, gain = unit_b, gain_b
+                H[j]["hs"], H[j]["p_unit"], H[j]["t_mark"], H[j]["t_probe"] = hs_b, pu_b, t, t
             if fut:
                 H[j]["entry_px"] = (nj * H[j]["entry_px"] + n_buy * unit_b) / max(nj + n_buy, 1.0)
             H[j]["basis"] = H[j]["basis"] + n_buy * price_pc

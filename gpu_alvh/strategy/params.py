@@ -79,8 +79,12 @@ HEDGE_P = np.dtype([
     ("leg_step0", f8), ("leg_step1", f8), ("leg_step2", f8), ("leg_w0", f8), ("leg_w1", f8), ("leg_w2", f8), ("abs_weight", f8),
     ("weight", f8), ("offset", f8), ("width", f8), ("underhedge_flag", b1), ("band", f8), ("time_shift", f8),
     ("mon_multiple", f8), ("mon_vix", f8), ("mon_fraction", f8), ("comm", f8), ("hs_pts", f8), ("hs_pct", f8),
-    ("col_contango", i8), ("col_backwardation", i8), ("cond0", i8), ("cond_n", i8),
+    ("col_contango", i8), ("col_backwardation", i8), ("cond0", i8), ("cond_n", i8), ("price_key", i8),
 ], align=True)
+#: The :data:`HEDGE_P` fields a hedge's unit value and half-spread read: slots with equal values price alike
+#: at equal strike and expiry (``price_key``, by which rows of a thread reuse each other's VIX marks,
+#: :func:`gpu_alvh.strategy.hedge.twin`).
+PRICE_FIELDS = ("is_future", "n_legs", "leg_step0", "leg_step1", "leg_step2", "leg_w0", "leg_w1", "leg_w2", "width", "hs_pts", "hs_pct")
 
 COND = np.dtype([("op", i8), ("arg", i8), ("value", f8)], align=True)  # term: arg = signal index; group: arg = count
 
@@ -196,6 +200,9 @@ def build_params(book, compiled) -> BookParams:
             raise ValueError(f"hedge layer {book.hedge_names[h]}: condition has {len(prog)} nodes (at most {MAX_COND})")
         r["cond0"], r["cond_n"] = len(cond_rows), len(prog)
         cond_rows += prog
+    keys: dict = {}
+    for r in hedges:
+        r["price_key"] = keys.setdefault(tuple(r[f].item() for f in PRICE_FIELDS), len(keys))
     cond_arr = np.zeros(max(len(cond_rows), 1), COND)
     for i, (op, arg, val) in enumerate(cond_rows):
         cond_arr[i] = (op, arg, val)

@@ -20,7 +20,11 @@ keeps, per row and for the whole horizon,
 * ``H[j]`` (:data:`HSLOT`, ``j < MAX_HEDGE``) - one VIX hedge position per hedge layer: contracts, first
   strike (VIX points), expiry, futures entry price, cost basis ($), realised flows and costs, probe
   coverage to re-buy after a time-shift, unit value and probe gain per contract at the last cycle,
-  the monetised flag;
+  the monetised flag; the slot's price key (:data:`~gpu_alvh.strategy.params.HEDGE_P` ``price_key``),
+  the unit value under the stress probe, and the steps at which the unit value (with its half-spread) and
+  the probe unit value were last computed for the held strike and expiry (``t_mark``, ``t_probe``; -1
+  before the first), by which the other rows of the thread reuse them
+  (:func:`gpu_alvh.strategy.hedge.twin`);
 * ``R[0]`` (:data:`ROW`) - cash, interest, hedge premium spent, counters, NAV at the end of the last
   step, the previous close, the signal recursions (Wilder RSI and MACD of SPX and VIX, term slope) and
   the day's stress-probe state (spot, fast and slow variance);
@@ -57,6 +61,7 @@ SLOT = np.dtype([
 HSLOT = np.dtype([
     ("n", f8), ("k1", f8), ("expiry", f8), ("expiry_v", f8), ("entry_px", f8), ("basis", f8), ("realized", f8), ("costs", f8),
     ("roll_cover", f8), ("unit", f8), ("hs", f8), ("gain", f8), ("monetized", b1), ("active", b1),
+    ("key", i8), ("p_unit", f8), ("t_mark", i8), ("t_probe", i8),
 ], align=True)
 
 ROW = np.dtype([
@@ -106,7 +111,10 @@ def _resetter(name: str, dtype: np.dtype, start: dict):
 
 
 reset_slots = _resetter("reset_slots", SLOT, SLOT_START)
-reset_hedges = _resetter("reset_hedges", HSLOT, {})
+#: Start values of the :data:`HSLOT` fields other than 0 / False: no price key (set from the slot's
+#: parameters when the row starts) and no marks yet.
+HSLOT_START = {"key": -1, "t_mark": -1, "t_probe": -1}
+reset_hedges = _resetter("reset_hedges", HSLOT, HSLOT_START)
 
 
 def local_state(rows: int | None = None):
