@@ -136,7 +136,7 @@ def band_outputs(inp: KernelInputs) -> dict:
         "h_nav": xp.zeros((copies, S * D1, NAV_BINS[2]), dtype=np.int32),
         "h_spx": xp.zeros((copies, D1, SPX_BINS[2]), dtype=np.int32),
         "h_vix": xp.zeros((copies, D1, VIX_BINS[2]), dtype=np.int32),
-        "g_sums": xp.zeros((copies, len(GREEKS) * inp.S * inp.n_layers, D1), dtype=np.float64),
+        "g_sums": xp.zeros((copies, len(GREEKS) * S * inp.n_layers, D1), dtype=np.float64),
     }
 
 
@@ -179,7 +179,8 @@ def run_batch(inp: KernelInputs, start: int, count: int, seed: int, save_paths: 
     strategies'; the results do not depend on it). ``bands``: accumulators of :func:`band_outputs` the
     launch adds its daily bands into (the result's ``sums`` is then ``None``; the caller reduces them once
     with :func:`band_sums`); by default the batch gets its own and returns their sums. Nothing is added to
-    ``bands`` unless the launch runs: it is the last step that can fail before the copies to the host."""
+    ``bands`` before the launch runs, so an out-of-memory split retries a batch that added nothing (the
+    allocations come first); an error after the launch ends the run."""
     from ..results import to_host
 
     b = inp.backend
