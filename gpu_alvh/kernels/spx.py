@@ -65,7 +65,7 @@ from .interp import axis_weights
 from .special import ndtri
 
 __all__ = ["SPX_RECORD", "SpxKernelData", "spx_kernel_data", "spx_slice", "spx_leg", "spx_leg_price", "spx_leg_iv",
-           "spx_iv", "spx_price_greeks", "spx_price", "spx_strike_for_delta"]
+           "spx_iv_at", "spx_iv", "spx_price_greeks", "spx_price", "spx_strike_for_delta"]
 
 _F8, _I8 = np.float64, np.int64
 #: Record of the constants an SPX lookup reads (one element).
@@ -290,9 +290,16 @@ def spx_leg_iv(rec, nu, ctx, strike):
 
 
 @register_jitable
+def spx_iv_at(rec, nu, ctx, log_moneyness):
+    """Table implied vol (decimal) at forward log-moneyness ``ln(K/F)`` in the slice ``ctx`` (its spot and
+    calendar time are not read: e.g. ``spx_slice(rec, 1.0, v, v2, 0.0, tau_v)``)."""
+    return _iv_at(rec, nu, ctx, log_moneyness, True)
+
+
+@register_jitable
 def spx_iv(rec, nu, log_moneyness, v, v2, tau_v):
     """Implied vol at forward log-moneyness ``ln(K/F)``, variance ``v`` and variance time ``tau_v`` (``SpxTable.iv``)."""
-    return _iv_at(rec, nu, spx_slice(rec, 1.0, v, v2, 0.0, tau_v), log_moneyness, True)
+    return spx_iv_at(rec, nu, spx_slice(rec, 1.0, v, v2, 0.0, tau_v), log_moneyness)
 
 
 @register_jitable

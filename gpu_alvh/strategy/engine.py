@@ -109,8 +109,9 @@ def _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, dte_ev, rate, q, 
     kps, kcs = max(L[0]["kps"], 1.0), max(L[0]["kcs"], 1.0)
     dist = 99.0
     if L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0:
-        iv_p = marks.iv(spx, math.log(kps / fwd), vs, tau_v)
-        iv_c = marks.iv(spx, math.log(kcs / fwd), vs, tau_v)
+        ctx = marks.iv_ctx(spx, vs, tau_v)  # one slice for both strikes
+        iv_p = marks.iv_at(spx, ctx, math.log(kps / fwd))
+        iv_c = marks.iv_at(spx, ctx, math.log(kcs / fwd))
         dist = min(math.log(spot / kps) / (iv_p * sd), math.log(kcs / spot) / (iv_c * sd))
     delta = 0.0
     for k in range(st["n_slots"]):
@@ -289,7 +290,7 @@ def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond,
     r0["probe_loss"], r0["target_fraction"], r0["underhedge"], r0["allowance"] = 0.0, 0.0, 0.0, 0.0
     r0["probe_spot"], r0["probe_v"], r0["probe_v2"] = 0.0, 0.0, 0.0
     # ---- day 0: open the ladder, first hedge decision
-    flow, entries = ladder.enter(L, legs, nk, spot, vs, 0, 0.0, 0.0, nav0, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
+    flow, entries = ladder.enter(Lg, legsg, r, nk, spot, vs, 0, 0.0, 0.0, nav0, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
     r0["n_entries"] += entries
     r0["cash"] += flow
     for k in range(nk):
@@ -345,7 +346,7 @@ def _row_step(t, s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, co
         flow += f2
         r0["n_rolls"] += rolls
     nav_pre = (r0["cash"] + flow) - ladder.value(L, nk) + hedge.position_value(H, nh, hp, h0)
-    f3, entries = ladder.enter(L, legs, nk, spot, vs, t, now, tv, nav_pre, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
+    f3, entries = ladder.enter(Lg, legsg, r, nk, spot, vs, t, now, tv, nav_pre, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
     flow += f3
     r0["n_entries"] += entries
     r0["cash"] += flow

@@ -302,10 +302,25 @@ def cascade(L, legs, n, t, spot, vs, now, tv, sp, g, st, spx):
 
 
 @register_jitable
-def enter(L, legs, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_expiry_v):
-    """Open a new condor on every slot due for (re-)entry (sized on ``nav``), then roll the flags.
+def _entry_twin(Lg, r, key, t):
+    """An earlier row's entry candidate ``(rr, kk)``, ``rr < r``, of entry key ``key`` at step ``t`` (its
+    strikes ``e_k*`` and, in its legs, their marks: the numbers row ``r`` would compute); ``(-1, -1)`` if none."""
+    for rr in range(r):
+        for kk in range(Lg.shape[1]):
+            if Lg[rr, kk]["t_enter"] == t and Lg[rr, kk]["e_key"] == key:
+                return rr, kk
+    return -1, -1
+
+
+@register_jitable
+def enter(Lg, legsg, r, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx_expiry_v):
+    """Open a new condor on every slot of row ``r`` due for (re-)entry (sized on ``nav``), then roll the
+    flags.  The candidate - strikes at the target deltas and their marks - depends on the market and the
+    slot's entry parameters only, so a slot takes an earlier row's candidate of the same entry key at this
+    step (:func:`_entry_twin`) instead of searching and pricing it again.
 
     Returns ``(cash flow $, entries)``."""
+    L, legs = Lg[r], legsg[r]
     flow = 0.0
     entries = 0.0
     for k in range(n):
@@ -313,23 +328,33 @@ def enter(L, legs, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx
             p = sp[g + k]
             expiry = spx_expiry[t, p["dte_col"]]
             expiry_v = spx_expiry_v[t, p["dte_col"]]
-            tau = (expiry - now) / 365.0
-            tau_v = expiry_v - tv
-            d = p["short_delta"]
-            kps = marks.strike_for_delta(spx, spot, vs, tau, tau_v, d, False)
-            kcs = marks.strike_for_delta(spx, spot, vs, tau, tau_v, d, True)
-            w = p["wing_width"]
-            kpl, kcl = kps - w, kcs + w
-            if p["use_wing_delta"]:
-                kpl = min(marks.strike_for_delta(spx, spot, vs, tau, tau_v, p["wing_delta"], False), kps - GRID)
-                kcl = max(marks.strike_for_delta(spx, spot, vs, tau, tau_v, p["wing_delta"], True), kcs + GRID)
-            kpl = max(kpl, GRID)
             # the slot is empty (a due slot was closed on both sides), so its leg marks can be overwritten
-            ctx = marks.spx_ctx(spx, spot, vs, tau, tau_v)
-            marks.mark_leg(spx, ctx, kps, False, legs, k, 0)
-            marks.mark_leg(spx, ctx, kpl, False, legs, k, 1)
-            marks.mark_leg(spx, ctx, kcs, True, legs, k, 2)
-            marks.mark_leg(spx, ctx, kcl, True, legs, k, 3)
+            rr, kk = _entry_twin(Lg, r, p["entry_key"], t)
+            if rr >= 0:
+                src = Lg[rr, kk]
+                kps, kpl, kcs, kcl = src["e_kps"], src["e_kpl"], src["e_kcs"], src["e_kcl"]
+                for leg in range(4):
+                    for f in range(LEG_PRICE, LEG_VEGA + 1):
+                        legs[k, leg, f] = legsg[rr, kk, leg, f]
+            else:
+                tau = (expiry - now) / 365.0
+                tau_v = expiry_v - tv
+                d = p["short_delta"]
+                kps = marks.strike_for_delta(spx, spot, vs, tau, tau_v, d, False)
+                kcs = marks.strike_for_delta(spx, spot, vs, tau, tau_v, d, True)
+                w = p["wing_width"]
+                kpl, kcl = kps - w, kcs + w
+                if p["use_wing_delta"]:
+                    kpl = min(marks.strike_for_delta(spx, spot, vs, tau, tau_v, p["wing_delta"], False), kps - GRID)
+                    kcl = max(marks.strike_for_delta(spx, spot, vs, tau, tau_v, p["wing_delta"], True), kcs + GRID)
+                kpl = max(kpl, GRID)
+                ctx = marks.spx_ctx(spx, spot, vs, tau, tau_v)
+                marks.mark_leg(spx, ctx, kps, False, legs, k, 0)
+                marks.mark_leg(spx, ctx, kpl, False, legs, k, 1)
+                marks.mark_leg(spx, ctx, kcs, True, legs, k, 2)
+                marks.mark_leg(spx, ctx, kcl, True, legs, k, 3)
+            L[k]["e_key"], L[k]["t_enter"] = p["entry_key"], t
+            L[k]["e_kps"], L[k]["e_kpl"], L[k]["e_kcs"], L[k]["e_kcl"] = kps, kpl, kcs, kcl
             # the legs now hold the marks of strikes the slot may not take (no contract): stamped only if booked
             _stamp(legs, k, 0, LEG_T_MARK, -1.0)
             _stamp(legs, k, 2, LEG_T_MARK, -1.0)
@@ -357,18 +382,13 @@ def enter(L, legs, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry, spx
 
 
 @register_jitable
-def _next_prices(Lg, legsg, r, k, a, ctx, spx, t):
-    """One-day prices (:data:`LEG_NEXT`) of side ``a`` of row ``r``'s slot ``k``: an earlier row's, or priced
-    in ``ctx`` (the slot's state one day later)."""
+def _price_next(Lg, legsg, r, k, a, ctx, spx):
+    """One-day prices (:data:`LEG_NEXT`) of side ``a`` (0: put, 2: call) of row ``r``'s slot ``k`` in ``ctx``
+    (the slot's state one day later)."""
     legs = legsg[r]
-    rr, kk = twin(Lg, legsg, r, k, a, LEG_T_NEXT, t)
-    if rr >= 0:
-        _copy(legs, k, a, legsg[rr], kk, LEG_NEXT, LEG_NEXT + 1)
-    else:
-        is_call = a == 2
-        legs[k, a, LEG_NEXT] = marks.leg_price(spx, ctx, Lg[r, k]["kcs"] if is_call else Lg[r, k]["kps"], is_call)
-        legs[k, a + 1, LEG_NEXT] = marks.leg_price(spx, ctx, Lg[r, k]["kcl"] if is_call else Lg[r, k]["kpl"], is_call)
-    _stamp(legs, k, a, LEG_T_NEXT, t)
+    is_call = a == 2
+    legs[k, a, LEG_NEXT] = marks.leg_price(spx, ctx, Lg[r, k]["kcs"] if is_call else Lg[r, k]["kps"], is_call)
+    legs[k, a + 1, LEG_NEXT] = marks.leg_price(spx, ctx, Lg[r, k]["kcl"] if is_call else Lg[r, k]["kpl"], is_call)
 
 
 @register_jitable
@@ -376,20 +396,37 @@ def theta_day(Lg, legsg, r, n, t, spot, vs, now, tv, dcal_next, spx):
     """Position theta of every slot of row ``r``, $ per trading day: the change of its mark from now to the
     next day close (``dcal_next`` calendar years, 1/252 variance years later) at unchanged spot and
     variance state - the one-day change of the mark on a day with no move, by construction, smile
-    roll-down included.  A side an earlier row holds too takes that row's one-day prices (:func:`twin`)."""
+    roll-down included.  A side an earlier row holds too takes that row's one-day prices (:func:`twin`);
+    the slice of the later state is computed only for a slot with a side to price."""
     L, legs = Lg[r], legsg[r]
     for k in range(n):
         npt, nc = L[k]["n_put"], L[k]["n_call"]
         if not (npt > 0.0 or nc > 0.0):
             L[k]["theta"] = 0.0
             continue
-        ctx = marks.spx_ctx(spx, spot, vs, max(_tau(L, k, now) - dcal_next, 0.0), max(_tau_v(L, k, tv) - 1.0 / 252.0, 0.0))
+        put, call = npt > 0.0, nc > 0.0
+        if put:
+            rp, kp = twin(Lg, legsg, r, k, 0, LEG_T_NEXT, t)
+            if rp >= 0:
+                _copy(legs, k, 0, legsg[rp], kp, LEG_NEXT, LEG_NEXT + 1)
+                put = False
+        if call:
+            rc, kc = twin(Lg, legsg, r, k, 2, LEG_T_NEXT, t)
+            if rc >= 0:
+                _copy(legs, k, 2, legsg[rc], kc, LEG_NEXT, LEG_NEXT + 1)
+                call = False
+        if put or call:
+            ctx = marks.spx_ctx(spx, spot, vs, max(_tau(L, k, now) - dcal_next, 0.0), max(_tau_v(L, k, tv) - 1.0 / 252.0, 0.0))
+            if put:
+                _price_next(Lg, legsg, r, k, 0, ctx, spx)
+            if call:
+                _price_next(Lg, legsg, r, k, 2, ctx, spx)
         d = 0.0
         if npt > 0.0:
-            _next_prices(Lg, legsg, r, k, 0, ctx, spx, t)
+            _stamp(legs, k, 0, LEG_T_NEXT, t)
             d += npt * ((legs[k, 1, LEG_NEXT] - legs[k, 1, LEG_PRICE]) - (legs[k, 0, LEG_NEXT] - legs[k, 0, LEG_PRICE]))
         if nc > 0.0:
-            _next_prices(Lg, legsg, r, k, 2, ctx, spx, t)
+            _stamp(legs, k, 2, LEG_T_NEXT, t)
             d += nc * ((legs[k, 3, LEG_NEXT] - legs[k, 3, LEG_PRICE]) - (legs[k, 2, LEG_NEXT] - legs[k, 2, LEG_PRICE]))
         L[k]["theta"] = M * d
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from ..kernels.floats import jitable as register_jitable
 
-from ..kernels.spx import spx_iv, spx_kernel_data, spx_leg, spx_leg_price, spx_slice, spx_strike_for_delta
+from ..kernels.spx import spx_iv_at, spx_kernel_data, spx_leg, spx_leg_price, spx_slice, spx_strike_for_delta
 from ..kernels.vix import vix_future as _vix_future
 from ..kernels.vix import vix_kernel_data, vix_leg, vix_slice
 
-__all__ = ["spx_arrays", "vix_arrays", "spx_ctx", "mark_leg", "leg_price", "strike_for_delta", "iv", "vix_ctx", "vix_price", "vix_future"]
+__all__ = ["spx_arrays", "vix_arrays", "spx_ctx", "mark_leg", "leg_price", "strike_for_delta", "iv_ctx", "iv_at", "vix_ctx", "vix_price", "vix_future"]
 
 SPX_GRID = 5.0
 STRIKE_ITERATIONS = 6
@@ -64,8 +64,16 @@ def strike_for_delta(spx, spot, vs, tau, tau_v, delta, is_call):
 
 
 @register_jitable
-def iv(spx, log_moneyness, vs, tau_v):
-    return spx_iv(spx[0], spx[1], log_moneyness, vs[0], vs[1], tau_v)
+def iv_ctx(spx, vs, tau_v):
+    """The slice of implied-vol lookups at the pricing state ``vs``, variance time ``tau_v`` (:func:`iv_at`)."""
+    return spx_slice(spx[0], 1.0, vs[0], vs[1], 0.0, tau_v)
+
+
+@register_jitable
+def iv_at(spx, ctx, log_moneyness):
+    """Table implied vol (decimal) at forward log-moneyness ``ln(K/F)`` in the slice ``ctx`` of :func:`iv_ctx`
+    (``SpxTable.iv``)."""
+    return spx_iv_at(spx[0], spx[1], ctx, log_moneyness)
 
 
 @register_jitable

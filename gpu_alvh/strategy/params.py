@@ -71,8 +71,12 @@ STRAT = np.dtype([
 SLOT_P = np.dtype([
     ("short_delta", f8), ("wing_width", f8), ("wing_delta", f8), ("use_wing_delta", b1), ("max_loss_pct", f8),
     ("profit_target", f8), ("stop_multiple", f8), ("exit_dte", f8), ("cascade_fraction", f8), ("cascade_depth", i8),
-    ("cascade_on", b1), ("dte", f8), ("dte_col", i8), ("layer", i8), ("front", b1),
+    ("cascade_on", b1), ("dte", f8), ("dte_col", i8), ("layer", i8), ("front", b1), ("entry_key", i8),
 ], align=True)
+#: The :data:`SLOT_P` fields a condor's entry reads (its strikes and their marks): slots with equal values
+#: enter alike at the same step (``entry_key``, by which rows of a thread reuse each other's entries,
+#: :func:`gpu_alvh.strategy.ladder.enter`).
+ENTRY_FIELDS = ("short_delta", "wing_width", "wing_delta", "use_wing_delta", "dte_col")
 
 HEDGE_P = np.dtype([
     ("layer", i8), ("is_future", b1), ("multiplier", f8), ("n_legs", i8),
@@ -157,6 +161,9 @@ def build_params(book, compiled) -> BookParams:
     slots["dte_col"] = book.dte_index
     slots["layer"] = book.slot_layer
     slots["front"] = book.slot_dte <= FRONT_MAX_DTE
+    entry_keys: dict = {}
+    for r in slots:
+        r["entry_key"] = entry_keys.setdefault(tuple(r[f].item() for f in ENTRY_FIELDS), len(entry_keys))
     # hedge slots
     hedges = np.zeros(J, HEDGE_P)
     cond_rows: list = []

@@ -11,6 +11,10 @@ keeps, per row and for the whole horizon,
   ``credit0`` its entry mid credit and ``life_mid`` its mid cash so far (mid credits received minus mid
   debits paid, points x contracts), ``life_start`` the slot's realised $ before it opened, ``life_rolls``
   its cascade rolls, ``rolled`` (a roll this step) and ``outcome`` (how it ended this step, :data:`OUTCOMES`);
+  and the slot's last entry candidate - the entry key of its parameters
+  (:data:`~gpu_alvh.strategy.params.SLOT_P` ``entry_key``), the step (``t_enter``, -1 before the first)
+  and the four strikes (``e_kps`` ...), whose marks the legs hold for the rest of that step, booked or not -
+  by which the other rows of the thread reuse it (:func:`gpu_alvh.strategy.ladder.enter`);
 * ``legs[k, leg, f]`` - marks of the four legs (short put, long put, short call, long call): ``f`` =
   price, delta, gamma, vega (:data:`LEG_PRICE` ...), per option, no multiplier; the leg's price at the
   next day close at an unchanged state (:data:`LEG_NEXT`, for theta) and under the stress probe
@@ -56,6 +60,7 @@ SLOT = np.dtype([
     ("val_put", f8), ("val_call", f8), ("delta", f8), ("gamma", f8), ("vega", f8), ("theta", f8),
     ("prev_pnl", f8), ("stopped", b1),
     ("credit0", f8), ("life_mid", f8), ("life_start", f8), ("life_rolls", f8), ("outcome", i8), ("rolled", b1),
+    ("e_key", i8), ("t_enter", i8), ("e_kps", f8), ("e_kpl", f8), ("e_kcs", f8), ("e_kcl", f8),
 ], align=True)
 
 HSLOT = np.dtype([
@@ -89,7 +94,7 @@ CTX = np.dtype([
 
 #: Start values of the :data:`SLOT` fields other than 0 / False: the strikes at the start spot (a slot
 #: with no position reads as at the money), and a due re-entry.
-SLOT_START = {"kps": "spot0", "kpl": "spot0", "kcs": "spot0", "kcl": "spot0", "reopen": True}
+SLOT_START = {"kps": "spot0", "kpl": "spot0", "kcs": "spot0", "kcl": "spot0", "reopen": True, "e_key": -1, "t_enter": -1}
 
 
 def _resetter(name: str, dtype: np.dtype, start: dict):
