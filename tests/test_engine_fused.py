@@ -140,3 +140,28 @@ def test_cpu_batches_are_small_enough_for_a_prompt_interrupt(monkeypatch, horizo
     # at most ~11 us of CPU per row-path-day on base (before rows shared a thread), ~2.6x on base_2f: under 2 s a batch on 2 cores
     assert runner.CPU_BATCH_WORK <= 100_000
     assert seen["work_per_path"] == horizon  # progress in path-days
+
+
+_WINGS = {"wing_delta": 0.05, "wing_width": None}
+
+
+@pytest.mark.parametrize("first, change", [({}, {"short_delta": 0.10}), ({}, {"wing_width": 25.0}), (_WINGS, {"wing_delta": 0.03}),
+                                           ({}, {"layers": (7, 21, 30, 90)})])
+def test_rows_that_enter_differently_share_no_entry(monkeypatch, first, change):
+    """Rows of one thread reuse each other's entry candidates only where the entry parameters agree
+    (``ENTRY_FIELDS``): variants of the strategy that differ in one of them, run as rows of one thread,
+    must give the results of a thread per row, exactly."""
+    from gpu_alvh.runner import _cell_rows
+    from gpu_alvh.strategy import launch
+
+    spec = load_scenario("vol_expansion", overrides={"horizon": 30})
+    base = spec.strategy_spec().model_copy(update={"baselines": (), **first})
+    rows, _ = _cell_rows([base, base.model_copy(update=change)])
+    assert len(rows) == 2
+    grouped = run_scenario(spec, rows=rows, n_paths=12, seed=5, backend="numpy", batch_size=12)
+    orig = launch.run_batch
+    monkeypatch.setattr(launch, "run_batch", lambda inp, start, count, seed, **kw: orig(inp, start, count, seed, rows_per_thread=1, **kw))
+    single = run_scenario(spec, rows=rows, n_paths=12, seed=5, backend="numpy", batch_size=12)
+    _same(grouped, single, rtol=0, atol=0)
+    pp = grouped["parts"][0]["per_path"]
+    assert not np.array_equal(pp["final_nav"][0], pp["final_nav"][1])  # the variants trade differently
