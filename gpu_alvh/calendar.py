@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import calendar as _stdcal
 import datetime as _dt
+import hashlib
+import os
 import re
 import warnings
+import zipfile
 from functools import lru_cache
 from typing import Union
 
@@ -113,37 +116,70 @@ def _calendar(last_year: int):
         return xcals.get_calendar(EXCHANGE, start=_FIRST_DAY, end=pd.Timestamp(f"{last_year}-12-31"))
 
 
-def _cal_for(*dates: pd.Timestamp, extra_days: int = 0):
-    """Calendar whose range contains every date (plus ``extra_days`` of sessions after)."""
+def _year_for(*dates: pd.Timestamp, extra_days: int = 0) -> int:
+    """Last year of a calendar whose range contains every date (plus ``extra_days`` of sessions after)."""
     if not dates:
-        return _calendar(_MIN_LAST_YEAR)
+        return _MIN_LAST_YEAR
     lo = min(dates)
     if lo < _FIRST_DAY:
         raise ValueError(f"{lo.date()} is before the first date of the {EXCHANGE} calendar ({_FIRST_DAY.date()})")
     hi = max(dates) + pd.Timedelta(days=int(extra_days * 7 / 5) + 31)
     year = max(_MIN_LAST_YEAR, hi.year + 1)
-    year = ((year + 49) // 50) * 50  # few distinct cache entries
-    return _calendar(year)
+    return ((year + 49) // 50) * 50  # few distinct cache entries
+
+
+def _sessions_path(last_year: int):
+    """``<cache dir>/calendar/XNYS-<last_year>-<versions>.npz``: keyed by the versions of the libraries
+    that make the sessions (a new release of their holiday rules never reads a stale file)."""
+    from importlib.metadata import version
+
+    from .kernels.build import cache_dir
+
+    tag = hashlib.sha256(f"{version('exchange_calendars')}|{pd.__version__}|{_FIRST_DAY}".encode()).hexdigest()[:16]
+    return cache_dir() / "calendar" / f"{EXCHANGE}-{last_year}-{tag}.npz"
+
+
+def _build_session_arrays(last_year: int):
+    cal = _calendar(last_year)
+    opens = cal.opens.dt.tz_convert(TIMEZONE).dt.tz_localize(None)
+    closes = cal.closes.dt.tz_convert(TIMEZONE).dt.tz_localize(None)
+    return tuple(np.ascontiguousarray(a.values.astype("datetime64[ns]").astype(np.int64)) for a in (cal.sessions, opens, closes))
 
 
 @lru_cache(maxsize=8)
 def _session_arrays(last_year: int):
-    """Sessions and local-time opens/closes as int64 ns arrays (for vectorised lookups)."""
-    cal = _calendar(last_year)
-    sess = cal.sessions
-    opens = cal.opens.dt.tz_convert(TIMEZONE).dt.tz_localize(None)
-    closes = cal.closes.dt.tz_convert(TIMEZONE).dt.tz_localize(None)
-    return (
-        sess.values.astype("datetime64[ns]").astype(np.int64),
-        opens.values.astype("datetime64[ns]").astype(np.int64),
-        closes.values.astype("datetime64[ns]").astype(np.int64),
-    )
+    """Sessions and local-time opens/closes as int64 ns arrays (for vectorised lookups) of the calendar
+    ending 31 Dec ``last_year``.  Building them from ``exchange_calendars`` takes about a second, so they
+    are kept on disk (:func:`_sessions_path`, written to a temporary file and renamed into place, read
+    back with ``allow_pickle=False``); a file that cannot be read, or reads as anything but three int64
+    arrays of equal length with increasing sessions, is rebuilt and replaced.  ``ALVH_TABLE_CACHE=0``
+    turns the disk part off."""
+    use_disk = os.environ.get("ALVH_TABLE_CACHE", "1") != "0"
+    path = _sessions_path(last_year) if use_disk else None
+    if path is not None and path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out = tuple(np.ascontiguousarray(z[k]) for k in ("sessions", "opens", "closes"))
+            if all(a.dtype == np.int64 and a.ndim == 1 and a.size == out[0].size for a in out) and out[0].size > 1 \
+                    and bool(np.all(np.diff(out[0]) > 0)):
+                return out
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # unreadable (truncated, foreign): rebuilt and replaced below
+    out = _build_session_arrays(last_year)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.savez(fh, sessions=out[0], opens=out[1], closes=out[2])
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only cache directory only costs the next process a rebuild
+    return out
 
 
 def _arrays_for(*dates: pd.Timestamp, extra_days: int = 0):
-    cal = _cal_for(*dates, extra_days=extra_days)
-    last_year = cal.last_session.year
-    return _session_arrays(last_year)
+    return _session_arrays(_year_for(*dates, extra_days=extra_days))
 
 
 # --------------------------------------------------------------------------- sessions

@@ -214,3 +214,41 @@ def test_to_date():
     assert cal.to_date(np.datetime64("2026-07-31")) == D(2026, 7, 31)
     with pytest.raises(ValueError):
         cal.to_date("2026-07-31 10:00")
+
+
+def test_session_arrays_are_kept_on_disk_and_a_bad_copy_is_rebuilt(monkeypatch, tmp_path):
+    """The session arrays are built once from exchange_calendars and read back from the cache directory
+    by the next process (here: a cleared in-process cache with exchange_calendars made unusable); a
+    truncated file is rebuilt and replaced, never read."""
+    from gpu_alvh import calendar as cal_mod
+
+    monkeypatch.setenv("ALVH_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("ALVH_TABLE_CACHE", raising=False)
+    cal_mod._session_arrays.cache_clear()
+    try:
+        built = cal_mod._session_arrays(cal_mod._MIN_LAST_YEAR)
+        path = cal_mod._sessions_path(cal_mod._MIN_LAST_YEAR)
+        assert path.exists() and path.parent.parent == tmp_path
+        xnys = cal_mod._calendar(cal_mod._MIN_LAST_YEAR)
+        np.testing.assert_array_equal(built[0], xnys.sessions.values.astype("datetime64[ns]").astype(np.int64))
+
+        def unusable(last_year):
+            raise AssertionError("exchange_calendars was asked again")
+
+        cal_mod._session_arrays.cache_clear()
+        monkeypatch.setattr(cal_mod, "_calendar", unusable)
+        read = cal_mod._session_arrays(cal_mod._MIN_LAST_YEAR)
+        for a, b in zip(read, built):
+            np.testing.assert_array_equal(a, b)
+        assert cal.is_session("2026-11-27") and not cal.is_session("2026-11-26")  # from the disk copy
+
+        path.write_bytes(path.read_bytes()[:100])  # truncated
+        cal_mod._session_arrays.cache_clear()
+        monkeypatch.undo()
+        monkeypatch.setenv("ALVH_CACHE_DIR", str(tmp_path))
+        again = cal_mod._session_arrays(cal_mod._MIN_LAST_YEAR)
+        np.testing.assert_array_equal(again[2], built[2])
+        with np.load(path, allow_pickle=False) as z:  # replaced by a good copy
+            np.testing.assert_array_equal(z["opens"], built[1])
+    finally:
+        cal_mod._session_arrays.cache_clear()
