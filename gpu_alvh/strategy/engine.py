@@ -100,19 +100,39 @@ def _probe_state(vix_p, vs, kq):
 
 
 @register_jitable
-def _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, dte_ev, rate, q, spx):
-    """Today's value of every registered signal (order of ``signals.SIGNALS``) into ``sig[0, :]``."""
-    tau = max(L[0]["expiry"] - now, 0.0) / 365.0
-    tau_v = max(L[0]["expiry_v"] - tv, 0.0)
-    fwd = spot * math.exp((rate - q) * tau)
-    sd = math.sqrt(max(tau_v, 1e-8))
-    kps, kcs = max(L[0]["kps"], 1.0), max(L[0]["kcs"], 1.0)
+def _front_distance(Lg, Rg, r, t, now, tv, spot, vs, rate, q, spx):
+    """Signal ``strike_distance`` of row ``r`` at step ``t``: the nearer short strike of its front condor,
+    ``min(ln(S / K_put) / (iv_put sd), ln(K_call / S) / (iv_call sd))`` with ``sd = sqrt(tau_v)`` (99 when
+    the front layer holds nothing).  It depends on the market and the front condor (strikes, expiry) only,
+    so a row whose front condor is an earlier row's at this step takes that row's value (``R.front_t`` /
+    ``R.front_dist``; the strikes and expiry are read from its slot 0, which nothing changes after the signals)."""
+    L = Lg[r]
+    is_open = L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0
+    for rr in range(r):
+        o = Lg[rr, 0]
+        if Rg[rr]["front_t"] == t and (o["n_put"] > 0.0 or o["n_call"] > 0.0) == is_open and o["kps"] == L[0]["kps"] and o["kcs"] == L[0]["kcs"] \
+                and o["expiry"] == L[0]["expiry"] and o["expiry_v"] == L[0]["expiry_v"]:
+            return Rg[rr]["front_dist"]
     dist = 99.0
-    if L[0]["n_put"] > 0.0 or L[0]["n_call"] > 0.0:
+    if is_open:
+        tau = max(L[0]["expiry"] - now, 0.0) / 365.0
+        tau_v = max(L[0]["expiry_v"] - tv, 0.0)
+        fwd = spot * math.exp((rate - q) * tau)
+        sd = math.sqrt(max(tau_v, 1e-8))
+        kps, kcs = max(L[0]["kps"], 1.0), max(L[0]["kcs"], 1.0)
         ctx = marks.iv_ctx(spx, vs, tau_v)  # one slice for both strikes
         iv_p = marks.iv_at(spx, ctx, math.log(kps / fwd))
         iv_c = marks.iv_at(spx, ctx, math.log(kcs / fwd))
         dist = min(math.log(spot / kps) / (iv_p * sd), math.log(kcs / spot) / (iv_c * sd))
+    return dist
+
+
+@register_jitable
+def _signals(sig, Lg, Rg, r, t, st, now, tv, spot, vs, vix, nav, peak, dte_ev, rate, q, spx):
+    """Today's value of every registered signal (order of ``signals.SIGNALS``) into ``sig[0, :]``."""
+    L, R = Lg[r], Rg[r:r + 1]
+    dist = _front_distance(Lg, Rg, r, t, now, tv, spot, vs, rate, q, spx)
+    R[0]["front_t"], R[0]["front_dist"] = t, dist
     delta = 0.0
     for k in range(st["n_slots"]):
         delta += L[k]["delta"]
@@ -136,7 +156,7 @@ def _overlay(t, r, Lg, legsg, Rg, Hg, sig, st, sp, hp, cond, cal, vix_expiry, vi
     L, R, H = Lg[r], Rg[r:r + 1], Hg[r]
     now, tv = cal[t]["now"], cal[t]["tv"]
     peak = max(R[0]["peak_nav"], nav)
-    _signals(sig, R, L, st, now, tv, spot, vs, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
+    _signals(sig, Lg, Rg, r, t, st, now, tv, spot, vs, vix, nav, peak, cal[t]["days_to_event"], rate, q, spx)
     if not R[0]["have_prev_sig"]:
         for i in range(sig.shape[1]):
             sig[1, i] = sig[0, i]
@@ -289,6 +309,7 @@ def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond,
     r0["term_slope"] = _term_slope(vs, vix, kq_j)
     r0["probe_loss"], r0["target_fraction"], r0["underhedge"], r0["allowance"] = 0.0, 0.0, 0.0, 0.0
     r0["probe_spot"], r0["probe_v"], r0["probe_v2"] = 0.0, 0.0, 0.0
+    r0["front_t"], r0["front_dist"] = -1, 99.0
     # ---- day 0: open the ladder, first hedge decision
     flow, entries = ladder.enter(Lg, legsg, r, nk, spot, vs, 0, 0.0, 0.0, nav0, sp, g, st, spx_j, spx_expiry, spx_expiry_v)
     r0["n_entries"] += entries

@@ -31,7 +31,9 @@ keeps, per row and for the whole horizon,
   (:func:`gpu_alvh.strategy.hedge.twin`);
 * ``R[0]`` (:data:`ROW`) - cash, interest, hedge premium spent, counters, NAV at the end of the last
   step, the previous close, the signal recursions (Wilder RSI and MACD of SPX and VIX, term slope) and
-  the day's stress-probe state (spot, fast and slow variance);
+  the day's stress-probe state (spot, fast and slow variance), and the step and value of the last
+  front-strike distance signal (``front_t``, ``front_dist``: the other rows of the thread reuse it,
+  :func:`gpu_alvh.strategy.engine._front_distance`);
 * ``sig[0, i]`` / ``sig[1, i]`` - today's and the previous overlay day's value of signal ``i``
   (registry order of :data:`gpu_alvh.strategy.signals.SIGNALS`);
 * ``ctx[0]`` (:data:`CTX`) - the step's observations handed to the accumulators
@@ -76,7 +78,7 @@ ROW = np.dtype([
     ("macd_s_fast", f8), ("macd_s_slow", f8), ("macd_s_sig", f8), ("macd_s_hist", f8),
     ("macd_v_fast", f8), ("macd_v_slow", f8), ("macd_v_sig", f8), ("macd_v_hist", f8),
     ("probe_loss", f8), ("target_fraction", f8), ("underhedge", f8), ("allowance", f8),
-    ("probe_spot", f8), ("probe_v", f8), ("probe_v2", f8),
+    ("probe_spot", f8), ("probe_v", f8), ("probe_v2", f8), ("front_t", i8), ("front_dist", f8),
 ], align=True)
 
 CTX = np.dtype([
