@@ -90,3 +90,43 @@ def test_wilder_rsi_and_macd_against_loops(target):
     assert rsi_value(gk, lk) == pytest.approx(100 * g / (g + lo), rel=1e-12)
     assert hist == pytest.approx((e12 - e26) - sig, rel=1e-10, abs=1e-12)
     assert rsi_value(0.0, 0.0) == 50.0
+
+
+def test_front_strike_distance_is_shared_only_by_the_same_front_condor():
+    """A row takes an earlier row's strike-distance signal of the step only when its front condor is the
+    same (strikes, expiry, open or not); otherwise it computes its own, the value it has run alone.
+    The per-path program runs as plain Python here."""
+    from gpu_alvh.runner import baseline_rows, build_tables, compile_book, compile_scenario, get_backend, load_scenario
+    from gpu_alvh.strategy import engine, marks
+    from gpu_alvh.strategy.state import local_state
+
+    spec = load_scenario("base")
+    compiled = compile_scenario(spec)
+    spx_table, _ = build_tables(compiled, compile_book(baseline_rows(spec.strategy_spec()), compiled), get_backend("numpy"))
+    rec, nu = marks.spx_arrays(spx_table)
+    spx = (rec, np.asarray(nu))
+    Lg, _, _, Rg, *_ = local_state(2)
+    Rg["front_t"] = -1
+    for r in range(2):
+        Lg[r, 0]["n_put"] = Lg[r, 0]["n_call"] = 3.0
+        Lg[r, 0]["kps"], Lg[r, 0]["kcs"], Lg[r, 0]["expiry"], Lg[r, 0]["expiry_v"] = 4750.0, 5200.0, 30.0, 21.0 / 252.0
+    market = (5.0, 5.0 / 252.0, 5000.0, (0.03, 0.0), 0.04, 0.013, spx)  # now, tv, spot, vs, rate, q, spx
+
+    def distance(r, t=4):
+        return engine._front_distance(Lg, Rg, r, t, *market)
+
+    alone = distance(0)
+    assert 0.0 < alone < 5.0
+    Rg[0]["front_t"], Rg[0]["front_dist"] = 4, 123.0  # row 0's value of step 4 (a marker)
+    assert distance(1) == 123.0  # the same front condor: shared
+    assert distance(1, t=5) == alone  # another step: computed
+    for field, value in (("kps", 4700.0), ("kcs", 5250.0), ("expiry", 31.0), ("expiry_v", 22.0 / 252.0)):
+        keep = Lg[1, 0][field]
+        Lg[1, 0][field] = value
+        Rg[0]["front_t"] = -1
+        own = distance(1)
+        Rg[0]["front_t"] = 4
+        assert distance(1) == own != 123.0, field  # a different front condor: its own value
+        Lg[1, 0][field] = keep
+    Lg[1, 0]["n_put"] = Lg[1, 0]["n_call"] = 0.0
+    assert distance(1) == 99.0  # nothing open: 99, not row 0's
