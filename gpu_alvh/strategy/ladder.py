@@ -121,23 +121,32 @@ def _copy(legs, k, a, src, kk, f0, f1):
 
 
 @register_jitable
+def _from_twins(Lg, legsg, r, k, f_t, f0, f1, t):
+    """Copy leg fields ``f0 .. f1 - 1`` of each open side of row ``r``'s slot ``k`` from an earlier row's
+    twin (:func:`twin`, stamp field ``f_t`` at step ``t``); returns ``(put, call)``: the open sides left to price."""
+    legs = legsg[r]
+    put, call = Lg[r, k]["n_put"] > 0.0, Lg[r, k]["n_call"] > 0.0
+    if put:
+        rp, kp = twin(Lg, legsg, r, k, 0, f_t, t)
+        if rp >= 0:
+            _copy(legs, k, 0, legsg[rp], kp, f0, f1)
+            put = False
+    if call:
+        rc, kc = twin(Lg, legsg, r, k, 2, f_t, t)
+        if rc >= 0:
+            _copy(legs, k, 2, legsg[rc], kc, f0, f1)
+            call = False
+    return put, call
+
+
+@register_jitable
 def mark_all(Lg, legsg, r, n, t, spot, vs, now, tv, spx):
     """Mark the open sides of every slot of row ``r`` at mid (IV table + Black-Scholes; a side an earlier
     row holds too is copied, :func:`twin`), then derive (the exit rules read the side values; after the
     step's trades the engine derives every slot again)."""
     L, legs = Lg[r], legsg[r]
     for k in range(n):
-        put, call = L[k]["n_put"] > 0.0, L[k]["n_call"] > 0.0
-        if put:
-            rp, kp = twin(Lg, legsg, r, k, 0, LEG_T_MARK, t)
-            if rp >= 0:
-                _copy(legs, k, 0, legsg[rp], kp, LEG_PRICE, LEG_VEGA + 1)
-                put = False
-        if call:
-            rc, kc = twin(Lg, legsg, r, k, 2, LEG_T_MARK, t)
-            if rc >= 0:
-                _copy(legs, k, 2, legsg[rc], kc, LEG_PRICE, LEG_VEGA + 1)
-                call = False
+        put, call = _from_twins(Lg, legsg, r, k, LEG_T_MARK, LEG_PRICE, LEG_VEGA + 1, t)
         if put or call:
             ctx = marks.spx_ctx(spx, spot, vs, _tau(L, k, now), _tau_v(L, k, tv))
             if put:
@@ -404,17 +413,7 @@ def theta_day(Lg, legsg, r, n, t, spot, vs, now, tv, dcal_next, spx):
         if not (npt > 0.0 or nc > 0.0):
             L[k]["theta"] = 0.0
             continue
-        put, call = npt > 0.0, nc > 0.0
-        if put:
-            rp, kp = twin(Lg, legsg, r, k, 0, LEG_T_NEXT, t)
-            if rp >= 0:
-                _copy(legs, k, 0, legsg[rp], kp, LEG_NEXT, LEG_NEXT + 1)
-                put = False
-        if call:
-            rc, kc = twin(Lg, legsg, r, k, 2, LEG_T_NEXT, t)
-            if rc >= 0:
-                _copy(legs, k, 2, legsg[rc], kc, LEG_NEXT, LEG_NEXT + 1)
-                call = False
+        put, call = _from_twins(Lg, legsg, r, k, LEG_T_NEXT, LEG_NEXT, LEG_NEXT + 1, t)
         if put or call:
             ctx = marks.spx_ctx(spx, spot, vs, max(_tau(L, k, now) - dcal_next, 0.0), max(_tau_v(L, k, tv) - 1.0 / 252.0, 0.0))
             if put:
