@@ -38,7 +38,9 @@ Rows of one thread (:func:`gpu_alvh.strategy.engine.run_path`) see the same mark
 earlier row of the thread holds too - same expiry, same strikes - has the same marks, one-day prices and
 probe prices: :func:`twin` finds it by the step stamps of its legs, and the row copies the numbers
 instead of pricing them again (bit for bit what it would compute; the ladders of ALVH and of most of its
-baselines coincide strike for strike until a cascade or a sizing of zero sets them apart).
+baselines coincide strike for strike until a cascade or a sizing of zero sets them apart).  A slot due
+for entry likewise takes the candidate (strikes and their marks) an earlier row's slot of the same
+entry key computed at the step (:func:`enter`).
 """
 
 from __future__ import annotations
