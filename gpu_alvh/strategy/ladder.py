@@ -344,9 +344,8 @@ def enter(Lg, legsg, r, n, spot, vs, t, now, tv, nav, sp, g, st, spx, spx_expiry
             if rr >= 0:
                 src = Lg[rr, kk]
                 kps, kpl, kcs, kcl = src["e_kps"], src["e_kpl"], src["e_kcs"], src["e_kcl"]
-                for leg in range(4):
-                    for f in range(LEG_PRICE, LEG_VEGA + 1):
-                        legs[k, leg, f] = legsg[rr, kk, leg, f]
+                _copy(legs, k, 0, legsg[rr], kk, LEG_PRICE, LEG_VEGA + 1)
+                _copy(legs, k, 2, legsg[rr], kk, LEG_PRICE, LEG_VEGA + 1)
             else:
                 tau = (expiry - now) / 365.0
                 tau_v = expiry_v - tv

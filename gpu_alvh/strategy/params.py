@@ -130,6 +130,13 @@ def _postfix(cond: Condition, j: int, out: list) -> None:
     out.append((OP_CODES[cond.mode], len(cond.items), 0.0))
 
 
+def _keys(records: np.ndarray, fields: tuple, out: str) -> None:
+    """``records[out]``: one integer per distinct tuple of ``fields`` (equal values, equal key; first seen, 0)."""
+    seen: dict = {}
+    for r in records:
+        r[out] = seen.setdefault(tuple(r[f].item() for f in fields), len(seen))
+
+
 def build_params(book, compiled) -> BookParams:
     """Parameter records for the fused engine from a compiled book (see module docstring)."""
     S, K, J = book.n_strategies, book.n_slots, book.n_hedge_slots
@@ -161,9 +168,7 @@ def build_params(book, compiled) -> BookParams:
     slots["dte_col"] = book.dte_index
     slots["layer"] = book.slot_layer
     slots["front"] = book.slot_dte <= FRONT_MAX_DTE
-    entry_keys: dict = {}
-    for r in slots:
-        r["entry_key"] = entry_keys.setdefault(tuple(r[f].item() for f in ENTRY_FIELDS), len(entry_keys))
+    _keys(slots, ENTRY_FIELDS, "entry_key")
     # hedge slots
     hedges = np.zeros(J, HEDGE_P)
     cond_rows: list = []
@@ -207,9 +212,7 @@ def build_params(book, compiled) -> BookParams:
             raise ValueError(f"hedge layer {book.hedge_names[h]}: condition has {len(prog)} nodes (at most {MAX_COND})")
         r["cond0"], r["cond_n"] = len(cond_rows), len(prog)
         cond_rows += prog
-    keys: dict = {}
-    for r in hedges:
-        r["price_key"] = keys.setdefault(tuple(r[f].item() for f in PRICE_FIELDS), len(keys))
+    _keys(hedges, PRICE_FIELDS, "price_key")
     cond_arr = np.zeros(max(len(cond_rows), 1), COND)
     for i, (op, arg, val) in enumerate(cond_rows):
         cond_arr[i] = (op, arg, val)
