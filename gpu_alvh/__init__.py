@@ -22,15 +22,17 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from .backend import Backend, get_backend
-from .errors import AlvhError, BackendUnavailableError, NonFiniteError, SpecError
-from .paths import simulate
-from .pricing import price_options, price_vix
-from .report import report
-from .results import open_results
-from .runner import run, trace
-from .spec import load_scenario
-from .sweeps import sweep
+from ._lazy import exports
+from .report import report  # eager: the subpackage gpu_alvh.report would otherwise shadow the function (cheap)
+
+#: Public name -> the submodule that defines it (imported on first use: :mod:`gpu_alvh._lazy`).
+_EXPORTS = {
+    "Backend": ".backend", "get_backend": ".backend",
+    "AlvhError": ".errors", "BackendUnavailableError": ".errors", "NonFiniteError": ".errors", "SpecError": ".errors",
+    "simulate": ".paths", "price_options": ".pricing", "price_vix": ".pricing",
+    "open_results": ".results", "run": ".runner", "trace": ".runner", "load_scenario": ".spec", "sweep": ".sweeps",
+}
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 __all__ = [
     "__version__",

@@ -7,6 +7,7 @@ functions that fail the test if called.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -38,8 +39,8 @@ def no_compute(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("computed before refusing")
 
-    monkeypatch.setattr(sys.modules["gpu_alvh.runner"], "run", boom)
-    monkeypatch.setattr(sys.modules["gpu_alvh.paths"], "simulate", boom)
+    monkeypatch.setattr(importlib.import_module("gpu_alvh.runner"), "run", boom)
+    monkeypatch.setattr(importlib.import_module("gpu_alvh.paths"), "simulate", boom)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -156,7 +157,7 @@ def test_existing_store_of_the_same_kind_needs_overwrite(tmp_path, monkeypatch):
     first = paths_store(out, 4, 1)
     assert first.attrs[KIND_ATTR] == "paths" and first.attrs[COMPLETE_ATTR]
     with monkeypatch.context() as m:  # without --overwrite: refused before computing
-        m.setattr(sys.modules["gpu_alvh.paths"], "simulate", lambda *a, **k: pytest.fail("computed"))
+        m.setattr(importlib.import_module("gpu_alvh.paths"), "simulate", lambda *a, **k: pytest.fail("computed"))
         refused(invoke("simulate", CALM, "--paths", 5, "--out", out), "--overwrite", "paths store", str(out.name))
     assert gpu_alvh.open_results(out).sizes["path"] == 4
     second = paths_store(out, 5, 2, "--overwrite")

@@ -108,7 +108,7 @@ def test_book_kernel_compiles_for_cuda(monkeypatch, ptx_sm90):
     except Exception:  # noqa: BLE001 - only the launch arguments are wanted
         pass
     sig = tuple(numba.typeof(a) for a in captured["args"])
-    ptx, _ = ptx_sm90.compile_ptx(build.entry_module().book_cuda, sig, cc=(9, 0))
+    ptx, _ = ptx_sm90.compile_ptx(build.cuda_entry("book"), sig, cc=(9, 0))
     assert ".entry" in ptx and "book_cuda" in ptx
 
 

@@ -298,7 +298,7 @@ def test_simulate_kernel_compiles_for_cuda(ptx_sm90, dtype):
     out = arr(from_dtype(ft), 2, "A")
     sig = (types.int64, types.int64, arr(from_dtype(market.market_dtype(ft))), arr(from_dtype(market.step_dtype(ft))),
            types.uint64, types.uint64, out, out, out, out, arr(types.int64))
-    ptx, _ = ptx_sm90.compile_ptx(build.entry_module().simulate_cuda, sig, cc=(9, 0))
+    ptx, _ = ptx_sm90.compile_ptx(build.cuda_entry("simulate"), sig, cc=(9, 0))
     assert ".entry" in ptx and "simulate_cuda" in ptx
 
 

@@ -76,6 +76,22 @@ def test_sweep_function_does_not_shadow_a_module():
     assert not (REPO / "gpu_alvh" / "sweep").exists()
 
 
+def test_the_public_names_resolve_lazily_and_the_cli_help_imports_no_engine():
+    for name in gpu_alvh.__all__:
+        assert getattr(gpu_alvh, name) is not None and name in dir(gpu_alvh)
+    assert callable(gpu_alvh.report) and gpu_alvh.report.__module__ == "gpu_alvh.report"
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        gpu_alvh.not_a_name  # noqa: B018
+    import gpu_alvh.calibration as calibration
+    assert calibration.calibrate.__module__ == "gpu_alvh.calibration.fit" and "compare" in dir(calibration)
+    code = ("import sys; from click.testing import CliRunner; from gpu_alvh.cli import main; "
+            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0 and 'run' in r.output, r.output; "
+            "print(sorted(m for m in ('xarray', 'numba', 'scipy.interpolate', 'dask', 'gpu_alvh.runner') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_run_function_does_not_shadow_a_module_and_the_documented_trace_works():
     assert callable(gpu_alvh.run) and gpu_alvh.run.__module__ == "gpu_alvh.runner"
     assert importlib.import_module("gpu_alvh.runner").run is gpu_alvh.run

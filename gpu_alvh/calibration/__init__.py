@@ -12,11 +12,16 @@
 
 from __future__ import annotations
 
-from .check import compare, simulate_market
-from .fit import FitResult, calibrate
-from .history import read_closes, shipped_frame
-from .moments import model_statistics
-from .stats import STATISTICS, MarketStats, history_statistics, path_statistics
+from .._lazy import exports
+
+#: Public name -> the submodule that defines it (imported on first use: :mod:`gpu_alvh._lazy`; ``alvh
+#: calibrate`` and ``alvh scenarios check`` need scipy's interpolation, the other commands do not).
+_EXPORTS = {
+    "compare": ".check", "simulate_market": ".check", "FitResult": ".fit", "calibrate": ".fit",
+    "read_closes": ".history", "shipped_frame": ".history", "model_statistics": ".moments",
+    "STATISTICS": ".stats", "MarketStats": ".stats", "history_statistics": ".stats", "path_statistics": ".stats",
+}
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 __all__ = [
     "STATISTICS",

@@ -14,7 +14,7 @@ this file *generates* into a cache directory and imports:
 Targets (see :mod:`gpu_alvh.kernels`):
 
 * ``"cpu"`` - ``entry.<name>_cpu(*args)``: ``njit(parallel=True, cache=True)``;
-* ``"cuda"`` - ``numba.cuda.jit(entry.<name>_cuda)``, launched on a 1-D grid sized from the device;
+* ``"cuda"`` - ``numba.cuda.jit(entry.<name>_cuda)`` (:func:`cuda_entry`), launched on a 1-D grid sized from the device;
 * ``"cudasim"`` - the same CUDA kernel in Numba's simulator (``numba.cuda.simulator.jit``).
 
 Cache directory: ``$ALVH_CACHE_DIR``, else ``$XDG_CACHE_HOME/gpu_alvh``, else ``~/.cache/gpu_alvh``
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["entry_module", "cpu_kernel", "cuda_kernel", "launch", "cache_dir", "sources_hash", "TARGETS", "on_disk"]
+__all__ = ["entry_module", "cpu_kernel", "cuda_entry", "cuda_kernel", "launch", "cache_dir", "sources_hash", "TARGETS", "on_disk"]
 
 TARGETS = ("cpu", "cuda", "cudasim")
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -135,11 +135,27 @@ def cpu_kernel(name: str):
 _CUDA_KERNELS: dict[tuple[str, bool], object] = {}
 
 
+def cuda_entry(name: str):
+    """The Python body ``<name>_cuda`` of the entry module, ready for a CUDA compilation (numba-cuda's
+    ``cuda.jit`` / ``compile_ptx``, or the simulator): its global ``cuda`` set to ``numba.cuda`` (the
+    simulator swaps it for its own while a kernel runs) and the CUDA forms of the target layer registered
+    (:func:`gpu_alvh.kernels.target.register_cuda`).  A CPU process never comes here, so it never imports
+    Numba's CUDA target."""
+    from numba import cuda
+
+    from .target import register_cuda
+
+    register_cuda()
+    module = entry_module()
+    module.cuda = cuda
+    return getattr(module, f"{name}_cuda")
+
+
 def cuda_kernel(name: str, simulator: bool = False):
     """The CUDA entry ``<name>_cuda`` compiled by numba-cuda, or wrapped by the CUDA simulator."""
     key = (name, simulator)
     if key not in _CUDA_KERNELS:
-        fn = getattr(entry_module(), f"{name}_cuda")
+        fn = cuda_entry(name)
         if simulator:
             from numba.cuda import simulator as sim
 
