@@ -19,7 +19,8 @@ from gpu_alvh.cli import main
 TINY = common.Sizes(scenario=common.HESTON_BOOK, steps=8, repeats=1, paths=512, paths_store=64, ql_paths=64, legs=256, book_paths=16,
                     book_days=5, first_process=False, sweep_cells=2, sweep_paths=8, sweep_days=5, sweep_workers=(0,))
 ROW_WHATS = ["fused Heston QE, terminal state", "fused Heston QE, every step stored", "pricing tables (SPX implied vol + VIX), bench_heston_book",
-             "array layer SpxTable.price_greeks", "fused SPX legs, price + greeks (4 per slice)", "array layer VixTable.option",
+             "array layer SpxTable.price_greeks", "fused SPX legs, price + greeks (4 per slice)", "fused SPX legs: the table lookups alone (vol)",
+             "fused SPX legs: Black-Scholes alone (price + greeks)", "array layer VixTable.option",
              "fused VIX legs (4 per slice)", "full book: alvh + ladder_unhedged + single_45 (bench_heston_book)", "sweep, in this process (numpy)"]
 RECORD_KEYS = {"benchmark", "backend", "device", "dtype", "sizes", "median_seconds", "throughput", "throughput_unit", "git_revision",
                "timestamp", "host", "load_average", "label", "extra"}
@@ -91,6 +92,9 @@ def test_quick_writes_one_record_per_row(quick_run):
             assert r["throughput"] == pytest.approx(s["legs"] / r["median_seconds"], rel=1e-9)
     sweep = next(r for r in rows if r["benchmark"] == "sweep_cells")
     assert sweep["sizes"]["cells"] == TINY.sweep_cells and sweep["sizes"]["mode"] == "in-process"
+    # the fused SPX legs' two parts: the lookups' vols priced by Black-Scholes alone give the full legs' checksum
+    parts = [r for r in rows if r["benchmark"] in ("pricing_fused_spx_lookups", "pricing_fused_spx_black_scholes")]
+    assert len(parts) == 2 and all(r["extra"]["parts_equal"] is True and r["extra"]["share_of_leg"] > 0 for r in parts)
 
 
 def test_import_stores_a_bundle_and_refuses_junk(quick_run, tmp_path):

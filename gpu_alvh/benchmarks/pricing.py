@@ -9,6 +9,10 @@ Same tables (the benchmark scenario's pricing model - ``base``'s SVCJ, or :data:
   slice, :func:`~gpu_alvh.kernels.spx.spx_leg` per leg), one CPU thread per slice over every core
   (Numba ``prange``) or one CUDA thread per slice;
 * the array layer on the same ``n`` legs: ``SpxTable.price_greeks`` (NumPy or CuPy, one call);
+* the fused SPX legs' two parts on the same legs, to show where a leg's time goes: the table lookup alone
+  (:func:`~gpu_alvh.kernels.spx.spx_leg_iv`, the slice included; the vols written out) and Black-Scholes
+  alone at those vols (:func:`~gpu_alvh.kernels.blackscholes.bs_leg` with the slice's forward, discount
+  and ``log``); its checksum equals the full legs' bit for bit (the record says so: ``parts_equal``);
 * VIX options, four strikes per ``(variance, tau)`` slice: fused :func:`~gpu_alvh.kernels.vix.vix_leg`
   against ``VixTable.option``;
 * the table build itself (SPX implied-vol table + VIX table), seconds.
@@ -31,10 +35,33 @@ _CUDA_KERNELS: dict = {}
 def _slice_sums():
     """The per-slice work of both targets, written once: ``spx(rec, nu, S, V, T, K, i)`` the sum of price
     and greeks of slice ``i``'s four SPX legs, ``vix(rec, data, V, T, K, i)`` its futures price plus its four
-    VIX legs (checksums, so the compiler cannot drop the work)."""
+    VIX legs (checksums, so the compiler cannot drop the work); the SPX legs' parts: ``iv(rec, nu, S, V, T,
+    K, i, vol)`` writes the four table vols to ``vol[i, :]``, ``bs(rec, vol, S, V, T, K, i)`` the
+    Black-Scholes checksum at those vols (equal to ``spx``'s)."""
+    import math
+
+    from ..kernels import blackscholes as kb
     from ..kernels import spx as ks
     from ..kernels import vix as kv
     from ..kernels.floats import jitable
+
+    @jitable
+    def iv(rec, nu, S, V, T, K, i, vol):
+        ctx = ks.spx_slice(rec, S[i], V[i], 0.0, T[i], T[i])
+        for j in range(4):
+            vol[i, j] = ks.spx_leg_iv(rec, nu, ctx, K[i, j])
+
+    @jitable
+    def bs(rec, vol, S, V, T, K, i):
+        r = rec[0]
+        fwd, disc, dq = kb.bs_market(S[i], T[i], r["rate"], r["dividend_yield"])
+        sq = math.sqrt(T[i])
+        acc = 0.0
+        for j in range(4):
+            p, d, g, ve, tc, tv = kb.bs_leg(S[i], fwd, disc, dq, sq, K[i, j], math.log(fwd / K[i, j]), vol[i, j], r["rate"], r["dividend_yield"],
+                                            j >= 2, r["sd_floor"])
+            acc += p + d + g + ve + tc + tv
+        return acc
 
     @jitable
     def spx(rec, nu, S, V, T, K, i):
@@ -53,7 +80,7 @@ def _slice_sums():
             acc += kv.vix_leg(rec, data, ctx, K[i, j], j < 3)
         return acc
 
-    return spx, vix
+    return spx, vix, iv, bs
 
 
 def _kernels_cpu():
@@ -61,7 +88,7 @@ def _kernels_cpu():
     if not _CPU_KERNELS:
         import numba
 
-        spx_sum, vix_sum = _slice_sums()
+        spx_sum, vix_sum, iv_legs, bs_sum = _slice_sums()
         jit = numba.njit(parallel=True, cache=True, error_model="numpy")  # the per-path programs' error model
 
         @jit
@@ -74,7 +101,17 @@ def _kernels_cpu():
             for i in numba.prange(V.size):
                 out[i] = vix_sum(rec, data, V, T, K, i)
 
-        _CPU_KERNELS.update(spx=spx, vix=vix)
+        @jit
+        def spx_iv(rec, nu, S, V, T, K, out):  # out [n, 4]: the vols
+            for i in numba.prange(S.size):
+                iv_legs(rec, nu, S, V, T, K, i, out)
+
+        @jit
+        def spx_bs(rec, vol, S, V, T, K, out):
+            for i in numba.prange(S.size):
+                out[i] = bs_sum(rec, vol, S, V, T, K, i)
+
+        _CPU_KERNELS.update(spx=spx, vix=vix, spx_iv=spx_iv, spx_bs=spx_bs)
     return _CPU_KERNELS
 
 
@@ -85,7 +122,7 @@ def _kernels_cuda():
     if not _CUDA_KERNELS:
         from numba import cuda
 
-        spx_sum, vix_sum = _slice_sums()
+        spx_sum, vix_sum, iv_legs, bs_sum = _slice_sums()
 
         def spx(rec, nu, S, V, T, K, out):
             i = cuda.grid(1)
@@ -97,12 +134,23 @@ def _kernels_cuda():
             if i < V.size:
                 out[i] = vix_sum(rec, data, V, T, K, i)
 
-        _CUDA_KERNELS.update(spx=cuda.jit(spx), vix=cuda.jit(vix))
+        def spx_iv(rec, nu, S, V, T, K, out):
+            i = cuda.grid(1)
+            if i < S.size:
+                iv_legs(rec, nu, S, V, T, K, i, out)
+
+        def spx_bs(rec, vol, S, V, T, K, out):
+            i = cuda.grid(1)
+            if i < S.size:
+                out[i] = bs_sum(rec, vol, S, V, T, K, i)
+
+        _CUDA_KERNELS.update(spx=cuda.jit(spx), vix=cuda.jit(vix), spx_iv=cuda.jit(spx_iv), spx_bs=cuda.jit(spx_bs))
     return _CUDA_KERNELS
 
 
 def leg_kernel(name: str, target: str):
-    """``fn(rec, data, S, V, T, K, out)`` running fused kernel ``name`` (``"spx"`` / ``"vix"``) on ``target``
+    """``fn(rec, data, S, V, T, K, out)`` running fused kernel ``name`` (``"spx"``, ``"vix"``, ``"spx_iv"``,
+    ``"spx_bs"``: :func:`_slice_sums`) on ``target``
     (``"cpu"`` or ``"cuda"``); on CUDA ``rec`` is copied to the device and the arrays are CuPy's."""
     if target == "cpu":
         return _kernels_cpu()[name]
@@ -114,7 +162,7 @@ def leg_kernel(name: str, target: str):
     def launch(rec, data, S, V, T, K, out):
         from numba import cuda
 
-        k[max(1, -(-int(out.size) // threads)), threads](cuda.to_device(rec), data, S, V, T, K, out)
+        k[max(1, -(-int(S.size) // threads)), threads](cuda.to_device(rec), data, S, V, T, K, out)
 
     return launch
 
@@ -188,16 +236,28 @@ def run_pricing(suite: Suite, backend, sizes: Sizes) -> None:
     out = xp.empty(n_slices)
     spx_k, vix_k = leg_kernel("spx", backend.kernel_target), leg_kernel("vix", backend.kernel_target)
     med_f, times_f = timed(lambda: spx_k(ds.rec, ds.nu, d["S"], d["V"], d["T"], d["K"], out))
+    full = float(out.sum())
+    vol = xp.empty((n_slices, 4))
+    iv_k, bs_k = leg_kernel("spx_iv", backend.kernel_target), leg_kernel("spx_bs", backend.kernel_target)
+    med_iv, times_iv = timed(lambda: iv_k(ds.rec, ds.nu, d["S"], d["V"], d["T"], d["K"], vol))
+    med_bs, times_bs = timed(lambda: bs_k(ds.rec, vol, d["S"], d["V"], d["T"], d["K"], out))
+    parts_equal = float(out.sum()) == full
     med_fv, times_fv = timed(lambda: vix_k(dv.rec, dv.data, d["S"], d["V"], d["T"], d["Kv"], out))
     size = f"{n:,} legs"
     base = {"legs": n, "legs_per_slice": 4, "workers": backend.workers}
+    part = lambda med: f"{med / med_f:.0%} of a fused leg" + ("" if parts_equal else "; checksum differs from the full legs'")  # noqa: E731
     for key, what, med, times, bench, ref_rate in (
             ("pricing.array_spx", "array layer SpxTable.price_greeks", med_a, times_a, "pricing_spx_legs", None),
             ("pricing.fused_spx", "fused SPX legs, price + greeks (4 per slice)", med_f, times_f, "pricing_fused_spx_legs", n / med_a),
+            ("pricing.fused_spx_iv", "fused SPX legs: the table lookups alone (vol)", med_iv, times_iv, "pricing_fused_spx_lookups", None),
+            ("pricing.fused_spx_bs", "fused SPX legs: Black-Scholes alone (price + greeks)", med_bs, times_bs, "pricing_fused_spx_black_scholes", None),
             ("pricing.array_vix", "array layer VixTable.option", med_av, times_av, "pricing_vix_options", None),
             ("pricing.fused_vix", "fused VIX legs (4 per slice)", med_fv, times_fv, "pricing_fused_vix_legs", n / med_av)):
         rate = n / med
-        ref = f"{rate / ref_rate:.1f}x the array layer" if ref_rate else ""
+        is_part = key.startswith("pricing.fused_spx_")
+        ref = f"{rate / ref_rate:.1f}x the array layer" if ref_rate else (part(med) if is_part else "")
+        extra = {"times": times, "scenario": name, "over_array": rate / ref_rate if ref_rate else None}
+        if is_part:
+            extra.update(share_of_leg=med / med_f, parts_equal=parts_equal)
         suite.add(Row(key, "leg pricing", what, backend.name, "float64", size, med, rate, "legs/s", ref),
-                  benchmark=bench, device=dev, sizes=base,
-                  extra={"times": times, "scenario": name, "over_array": rate / ref_rate if ref_rate else None})
+                  benchmark=bench, device=dev, sizes=base, extra=extra)
