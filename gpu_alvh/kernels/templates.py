@@ -4,7 +4,7 @@ Each entry ``NAME`` exists twice with the same arguments: ``NAME_cpu`` (``njit(p
 cache=True)``, a ``prange`` loop over threads) and ``NAME_cuda`` (a CUDA kernel body: one thread each).
 Local arrays (per-path state) are allocated here, in the entry, because a CUDA device function cannot
 return an array.  The module does not import ``numba.cuda`` (a CPU process never needs it): the CUDA
-bodies read a global ``cuda`` that :func:`gpu_alvh.kernels.build.cuda_kernel` sets before compiling them.
+bodies read a global ``cuda`` that :func:`gpu_alvh.kernels.build.cuda_entry` sets before compiling them.
 """
 
 from __future__ import annotations
