@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 
 from ..kernels.floats import jitable as register_jitable
+from ..kernels.floats import jitable_inline
 
 from . import marks
 from .state import (LEG_DELTA, LEG_GAMMA, LEG_NEXT, LEG_PRICE, LEG_PROBE, LEG_T_MARK, LEG_T_NEXT, LEG_T_PROBE, LEG_VEGA, OUT_EXPIRY, OUT_STOP,
@@ -108,13 +109,13 @@ def twin(Lg, legsg, r, k, a, f_t, t):
     return -1, -1
 
 
-@register_jitable
+@jitable_inline
 def _stamp(legs, k, a, f_t, t):
     legs[k, a, f_t] = t
     legs[k, a + 1, f_t] = t
 
 
-@register_jitable
+@jitable_inline  # inlined on the CPU: called per side, several times a step; a call passing arrays costs more than its work
 def _copy(legs, k, a, src, kk, f0, f1):
     """Leg fields ``f0 .. f1 - 1`` of legs ``a, a + 1`` from ``src[kk]`` (another row's legs)."""
     for leg in range(a, a + 2):
