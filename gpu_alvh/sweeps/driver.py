@@ -182,6 +182,12 @@ class _Bar:
             self.bar.close()
 
 
+# The local workers' own log level.  CRITICAL, not ERROR: on Ctrl-C the whole process group gets SIGINT, and
+# a worker whose scheduler has already gone logs its failed heartbeat as an ERROR with a traceback.  Nothing
+# is hidden by it: a pass that raises, or a worker that dies, reaches the client as the future's exception.
+_WORKER_LOGS = logging.CRITICAL
+
+
 def _local_cluster(n: int, backend: str, log: Callable[[str], None]):
     """``LocalCUDACluster`` (one worker per GPU) for CuPy with several GPUs, else ``LocalCluster``; both on 127.0.0.1."""
     from distributed import LocalCluster
@@ -198,11 +204,11 @@ def _local_cluster(n: int, backend: str, log: Callable[[str], None]):
                 k = min(n, n_gpus)
                 log(f"LocalCUDACluster: {k} workers on {n_gpus} GPUs")
                 return LocalCUDACluster(n_workers=k, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                        silence_logs=logging.ERROR)
+                                        silence_logs=_WORKER_LOGS)
         else:
             log("dask-cuda is not installed: all local workers share the current GPU (pip install dask-cuda for one worker per GPU)")
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                        silence_logs=logging.ERROR)
+                        silence_logs=_WORKER_LOGS)
 
 
 def sweep(sweep: Any, *, out: str | os.PathLike, workers: int = 0, scheduler: str | None = None, shard: Any = None,
