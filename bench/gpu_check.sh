@@ -46,6 +46,7 @@ WHEELS=${WHEELS:-$ROOT/.whl}
 SITE=${SITE:-/tmp/alvh-site}
 PY=${PYTHON:-python3}
 PYTEST_S=${PYTEST_S:-200}
+PYTEST_WORKERS=${PYTEST_WORKERS:-6}  # test files run side by side: each compiles its own kernels (one core each)
 BENCH_S=${BENCH_S:-330}
 RECORDS=/tmp/alvh-records-$$
 [ $DRY -eq 1 ] || mkdir -p "$DEST" "$RECORDS" || exit 2
@@ -84,7 +85,7 @@ for mod in ("numpy", "scipy", "pandas", "xarray", "zarr", "dask", "distributed",
         importlib.import_module(mod)
     except Exception as exc:  # noqa: BLE001 - report every missing module at once
         missing.append(f"{mod}: {type(exc).__name__}: {exc}")
-for mod in ("cupy", "numba.cuda", "QuantLib"):
+for mod in ("cupy", "numba", "numba_cuda", "llvmlite", "numpy", "QuantLib"):
     try:
         m = importlib.import_module(mod)
         print(f"{mod} {getattr(m, '__version__', '')}")
@@ -101,7 +102,7 @@ EOF
                     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$SUMMARY" 2>&1 || echo "no nvidia-smi" >>"$SUMMARY"; }
 export -f install
 stage install 60 bash -c install
-stage pytest "$PYTEST_S" "$PY" -m pytest -m gpu -q -p no:cacheprovider --timeout=180 tests
+stage pytest "$PYTEST_S" "$PY" -m pytest -m gpu -q -p no:cacheprovider -n "$PYTEST_WORKERS" --timeout=$((PYTEST_S - 10)) tests
 stage bench "$BENCH_S" "$PY" -m gpu_alvh.cli bench "${BACKENDS[@]}" "${QUICK[@]}" --no-fresh-process --label "gpu_check.sh on $(hostname)"
 
 if [ $DRY -eq 0 ]; then

@@ -142,3 +142,24 @@ def test_quick_sizes_share_one_scenario_across_backends():
     cpu, gpu = common.sizes_for(False, True), common.sizes_for(True, True)
     assert cpu.scenario == gpu.scenario == common.HESTON_BOOK and not cpu.first_process and cpu.sweep_workers == gpu.sweep_workers == (0,)
     assert replace(common.sizes_for(False, False)).scenario == common.sizes_for(True, False).scenario == "base"
+
+
+@pytest.mark.parametrize("probe_s, expect", [(0.5, (1 << 20, 3)),   # 8 s a run: three fit 60 s
+                                             (4.0, (1 << 19, 1)),   # 64 s a run: over 60, halved to 2^19 (32 s), one run
+                                             (60.0, (1 << 16, 1))])  # the probe alone fills the budget: never below it
+def test_a_slow_device_shrinks_the_full_book_to_its_budget(monkeypatch, probe_s, expect):
+    """The GPU sizes time 2^16 paths first and project 2^20 linearly; repeats, then paths, give way to the budget."""
+    from gpu_alvh.benchmarks import book
+
+    clock = iter([100.0, 100.0 + probe_s])
+    monkeypatch.setattr(book.time, "perf_counter", lambda: next(clock))
+    calls = []
+    sizes = common.sizes_for(True, False)
+    assert (sizes.book_paths, sizes.book_repeats, sizes.book_probe_paths, sizes.book_budget_s) == (1 << 20, 3, 1 << 16, 60.0)
+    s = common.Suite(None, log=None)
+    backend = type("B", (), {"name": "cupy", "synchronize": lambda self: None})()
+    n, repeats, probe = book._fit_to_budget(s, sizes, lambda *a, **k: calls.append(k["n_paths"]), None, backend, None, None)
+    assert (n, repeats) == expect and calls == [1 << 16]
+    assert probe == {"paths": 1 << 16, "seconds": probe_s, "projected_seconds": probe_s * 16}
+    assert bool(s.notes) == (n != 1 << 20)  # a shrunk row says so under the table
+    assert common.sizes_for(False, False).book_probe_paths == 0  # the CPU sizes run as given

@@ -6,7 +6,9 @@
   compiled by an untimed small run; ``throughput`` in path-days/s, all three strategies of a path-day
   counted once (the ``run_alvh`` record ``alvh sweep plan`` reads: ``sizes.strategies`` and
   ``extra.table_build_seconds`` too).  Targets (SPEC section 11): CPU >= 3e5 path-days/s on 2 cores;
-  GPU 1M paths x 252 days in under 1 s, i.e. >= 2.52e8 path-days/s.
+  GPU 1M paths x 252 days in under 1 s, i.e. >= 2.52e8 path-days/s.  On the GPU sizes a timed run of 2^16
+  paths comes first: where 2^20 would take over a minute, the row runs fewer repeats, then fewer paths
+  (:func:`_fit_to_budget`; the record's ``extra.probe`` and a note under the table say so).
 * ``default alvh run``: the run of the speed target (issue 10), ``alvh run base`` (``gpu_alvh.run(["base"])``,
   the one-factor market; ``alvh run`` without a name now runs ``base_2f``, ~2.3x longer): 4,000 paths, 252 days,
   tables, kernels, engine, Dataset) in a new Python process, first with an empty kernel cache
@@ -23,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from .common import Row, Sizes, Suite, scenario_name
 
@@ -63,6 +66,31 @@ def first_process(backend: str, paths: int, timeout: float | None = None) -> dic
     return out
 
 
+def _fit_to_budget(suite: Suite, sizes: Sizes, run_scenario, spec, backend, tables, strat) -> tuple[int, int, dict | None]:
+    """``(paths, repeats, probe)`` of the timed full-book runs.  Without ``sizes.book_probe_paths`` (or with
+    ``book_paths`` no larger): ``sizes.book_paths`` and ``sizes.book_repeats``.  Else one timed run of the probe
+    size projects the full size's time (linear in paths): repeats drop to fit ``sizes.book_budget_s``, then the
+    paths halve until one run fits it (never below the probe).  ``probe``: its paths, seconds and the projection."""
+    n, repeats, m = sizes.book_paths, sizes.book_repeats, sizes.book_probe_paths
+    if m <= 0 or m >= n:
+        return n, repeats, None
+    t0 = time.perf_counter()
+    run_scenario(spec, n_paths=m, seed=1, backend=backend, tables=tables, strategy=strat)
+    backend.synchronize()
+    t = time.perf_counter() - t0
+    per_run = t * n / m
+    probe = {"paths": m, "seconds": t, "projected_seconds": per_run}
+    budget = sizes.book_budget_s
+    repeats = max(1, min(repeats, int(budget // per_run)))
+    while n > m and per_run > budget:
+        n //= 2
+        per_run /= 2
+    if n != sizes.book_paths:
+        suite.note(f"full book on {backend.name}: {n:,} paths, not {sizes.book_paths:,} (a run of {m:,} took {t:.2f} s: "
+                   f"{sizes.book_paths:,} would take ~{probe['projected_seconds']:.0f} s, over the {budget:g} s budget)")
+    return n, repeats, probe
+
+
 def run_book(suite: Suite, backend, sizes: Sizes) -> None:
     """Add the full-book rows (and, with ``sizes.first_process``, the fresh-process rows) of ``backend``."""
     from ..runner import run_scenario
@@ -85,7 +113,8 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
         last["out"] = run_scenario(spec, n_paths=n, seed=1, backend=backend, tables=tables, strategy=strat)
         backend.synchronize()
 
-    med, times = median_time(go, repeats=sizes.book_repeats, warmup=0)
+    n, repeats, probe = _fit_to_budget(suite, sizes, run_scenario, spec, backend, tables, strat)
+    med, times = median_time(go, repeats=repeats, warmup=0)
     rate = n * days / med
     target = GPU_TARGET if backend.is_gpu else CPU_TARGET
     ref = f"{rate / target:.2g}x the target {target:.3g}"
@@ -95,7 +124,7 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
               sizes={"paths": n, "days": days, "strategies": book.n_strategies, "ladder_slots": book.n_slots,
                      "hedge_slots": book.n_hedge_slots, "workers": backend.workers},
               extra={"times": times, "table_build_seconds": t_tables, "scenario": name, "engine": "fused",
-                     "engine_seconds": last["out"]["elapsed"], "target_path_days_per_s": target})
+                     "engine_seconds": last["out"]["elapsed"], "target_path_days_per_s": target, "probe": probe})
     if not sizes.first_process:
         suite.note("the default `alvh run` in fresh processes (cold / warm kernel cache) was not measured (--quick, --no-fresh-process)")
         return

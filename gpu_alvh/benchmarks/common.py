@@ -81,6 +81,8 @@ class Sizes:
     book_paths: int = 4000  # full book
     book_days: int = 252
     book_repeats: int = 1
+    book_probe_paths: int = 0  # > 0: a timed run of this many paths first; book_paths then shrinks to fit book_budget_s
+    book_budget_s: float = 60.0  # the full-book row's timed runs together, projected from the probe
     first_process: bool = True  # the default `alvh run` in fresh processes (cold and warm cache)
     first_paths: int = 4000
     sweep_cells: int = 8  # sweep scaling: cells (one per pass), paths per cell, days
@@ -92,7 +94,8 @@ class Sizes:
 _CPU = Sizes()
 _CPU_QUICK = Sizes(scenario=HESTON_BOOK, repeats=1, paths=1 << 15, paths_store=1 << 12, ql_paths=2000, legs=1 << 16, book_paths=500,
                    book_days=42, first_process=False, sweep_cells=4, sweep_paths=200, sweep_days=21, sweep_workers=(0,))
-_GPU = Sizes(paths=1 << 24, paths_store=1 << 20, legs=1 << 24, book_paths=1 << 20, book_repeats=3, sweep_cells=4, sweep_paths=1 << 16,
+_GPU = Sizes(paths=1 << 24, paths_store=1 << 20, legs=1 << 24, book_paths=1 << 20, book_repeats=3, book_probe_paths=1 << 16,
+             sweep_cells=4, sweep_paths=1 << 16,
              sweep_days=252, sweep_workers=(0,))
 _GPU_QUICK = replace(_GPU, scenario=HESTON_BOOK, repeats=1, paths=1 << 22, paths_store=1 << 18, legs=1 << 22, book_paths=1 << 18,
                      book_days=42, book_repeats=1, first_process=False, sweep_cells=4, sweep_paths=1 << 14, sweep_days=21)
