@@ -9,18 +9,20 @@
 #                 --target`, then the project itself from the tree (PYTHONPATH, no build, no network);
 #                 checks that every runtime dependency imports;
 #   2. pytest   - `pytest -m gpu` (CuPy vs NumPy parity: RNG integers, paths, pricing, the full book);
-#   3. bench    - `alvh bench --backend cupy --backend numpy --no-fresh-process` (GPU rows first, then the
+#   3. kernels  - bench/gpu_kernels.py: registers, local memory and occupancy of every compiled CUDA entry;
+#   4. bench    - `alvh bench --backend cupy --backend numpy --no-fresh-process` (GPU rows first, then the
 #                 CPU rows, GPU/CPU ratios in the table), records to a scratch folder.
-# Every stage has its own `timeout` (seconds: $PYTEST_S, $BENCH_S) and the script goes on after a failed
+# Every stage has its own `timeout` (seconds: $PYTEST_S, $KERNELS_S, $BENCH_S) and the script goes on after a failed
 # stage.  What comes back, all under $OUT (default bench/results/), at most 8 files:
-#   gpu_check-install.log, gpu_check-pytest.log, gpu_check-bench.log, gpu_check-summary.txt (stages, exit
+#   gpu_check-install.log, gpu_check-pytest.log, gpu_check-kernels.log, gpu_check-bench.log, gpu_check-summary.txt (stages, exit
 #   codes, seconds, the device) and gpu_check-records.json (every benchmark record, a JSON list; store
 #   them one file per record with `alvh bench --import gpu_check-records.json`).
 # The machine has no network: nothing here downloads; without a GPU, `--backend numpy` runs the same
 # stages on the CPU (`pytest -m gpu` then skips) and `--dry-run` prints the commands only.
-# Exit code: 0 when every stage passed, else 1.  Stage limits: install 60 s, pytest $PYTEST_S (200), bench
-# $BENCH_S (330): 590 s at most.  On the lent machine (device tool): first `bash bench/fetch_wheels.sh` here,
-# then run `bash bench/gpu_check.sh` with carry [".whl"] and timeout_s 600; afterwards
+# Exit code: 0 when every stage passed, else 1.  Stage limits: install 60 s, pytest $PYTEST_S (180), kernels
+# $KERNELS_S (45), bench $BENCH_S (220): 505 s at most, which leaves a 15-minute lease the time to start a
+# second machine for a rerun.  On the lent machine (device tool): first `bash bench/fetch_wheels.sh` here,
+# then run `bash bench/gpu_check.sh` with carry [".whl"] and timeout_s 560; afterwards
 # `alvh bench --import <files_at>/gpu_check-records.json` stores the records in bench/results/.
 set -uo pipefail
 
@@ -45,9 +47,10 @@ DEST=${OUT:-$ROOT/bench/results}
 WHEELS=${WHEELS:-$ROOT/.whl}
 SITE=${SITE:-/tmp/alvh-site}
 PY=${PYTHON:-python3}
-PYTEST_S=${PYTEST_S:-200}
+PYTEST_S=${PYTEST_S:-180}
+KERNELS_S=${KERNELS_S:-45}
 PYTEST_WORKERS=${PYTEST_WORKERS:-6}  # test files run side by side: each compiles its own kernels (one core each)
-BENCH_S=${BENCH_S:-330}
+BENCH_S=${BENCH_S:-220}
 RECORDS=/tmp/alvh-records-$$
 [ $DRY -eq 1 ] || mkdir -p "$DEST" "$RECORDS" || exit 2
 SUMMARY="$DEST/gpu_check-summary.txt"
@@ -103,6 +106,7 @@ EOF
 export -f install
 stage install 60 bash -c install
 stage pytest "$PYTEST_S" "$PY" -m pytest -m gpu -q -p no:cacheprovider -n "$PYTEST_WORKERS" --timeout=$((PYTEST_S - 10)) tests
+stage kernels "$KERNELS_S" "$PY" bench/gpu_kernels.py
 stage bench "$BENCH_S" "$PY" -m gpu_alvh.cli bench "${BACKENDS[@]}" "${QUICK[@]}" --no-fresh-process --label "gpu_check.sh on $(hostname)"
 
 if [ $DRY -eq 0 ]; then
