@@ -19,10 +19,10 @@
 #   them one file per record with `alvh bench --import gpu_check-records.json`).
 # The machine has no network: nothing here downloads; without a GPU, `--backend numpy` runs the same
 # stages on the CPU (`pytest -m gpu` then skips) and `--dry-run` prints the commands only.
-# Exit code: 0 when every stage passed, else 1.  Stage limits: install 60 s, pytest $PYTEST_S (180), kernels
-# $KERNELS_S (45), bench $BENCH_S (220): 505 s at most, which leaves a 15-minute lease the time to start a
+# Exit code: 0 when every stage passed, else 1.  Stage limits: install 30 s, pytest $PYTEST_S (200), kernels
+# $KERNELS_S (40), bench $BENCH_S (200): 470 s at most, which leaves a 15-minute lease the time to start a
 # second machine for a rerun.  On the lent machine (device tool): first `bash bench/fetch_wheels.sh` here,
-# then run `bash bench/gpu_check.sh` with carry [".whl"] and timeout_s 560; afterwards
+# then run `bash bench/gpu_check.sh` with carry [".whl"] and timeout_s 540; afterwards
 # `alvh bench --import <files_at>/gpu_check-records.json` stores the records in bench/results/.
 set -uo pipefail
 
@@ -47,10 +47,10 @@ DEST=${OUT:-$ROOT/bench/results}
 WHEELS=${WHEELS:-$ROOT/.whl}
 SITE=${SITE:-/tmp/alvh-site}
 PY=${PYTHON:-python3}
-PYTEST_S=${PYTEST_S:-180}
-KERNELS_S=${KERNELS_S:-45}
+PYTEST_S=${PYTEST_S:-200}
+KERNELS_S=${KERNELS_S:-40}
 PYTEST_WORKERS=${PYTEST_WORKERS:-6}  # test files run side by side: each compiles its own kernels (one core each)
-BENCH_S=${BENCH_S:-220}
+BENCH_S=${BENCH_S:-200}
 RECORDS=/tmp/alvh-records-$$
 [ $DRY -eq 1 ] || mkdir -p "$DEST" "$RECORDS" || exit 2
 SUMMARY="$DEST/gpu_check-summary.txt"
@@ -104,7 +104,7 @@ EOF
 [ $DRY -eq 1 ] || { : >"$SUMMARY"; echo "gpu_check $(date -u +%FT%TZ) revision ${ALVH_GIT_REVISION:-(git)} on $(hostname)" >>"$SUMMARY";
                     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$SUMMARY" 2>&1 || echo "no nvidia-smi" >>"$SUMMARY"; }
 export -f install
-stage install 60 bash -c install
+stage install 30 bash -c install
 stage pytest "$PYTEST_S" "$PY" -m pytest -m gpu -q -p no:cacheprovider -n "$PYTEST_WORKERS" --timeout=$((PYTEST_S - 10)) tests
 stage kernels "$KERNELS_S" "$PY" bench/gpu_kernels.py
 stage bench "$BENCH_S" "$PY" -m gpu_alvh.cli bench "${BACKENDS[@]}" "${QUICK[@]}" --no-fresh-process --label "gpu_check.sh on $(hostname)"

@@ -17,10 +17,12 @@ import traceback
 
 
 def main() -> int:
-    from numba import cuda
-
+    import gpu_alvh
     from gpu_alvh.kernels import build
+    from gpu_alvh.kernels.target import register_cuda
     from gpu_alvh.runner import run_scenario
+
+    cuda = register_cuda()
 
     dev = cuda.get_current_device()
     sms = int(dev.MULTIPROCESSOR_COUNT)

@@ -295,9 +295,9 @@ def market_records(compiled: CompiledScenario, backend: Backend) -> tuple:
 
     records = compile_market(compiled)
     if backend.kernel_target == "cuda":
-        from numba import cuda
+        from .kernels.target import register_cuda
 
-        return tuple(cuda.to_device(r) for r in records)
+        return tuple(register_cuda().to_device(r) for r in records)
     return records
 
 

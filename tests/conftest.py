@@ -91,7 +91,10 @@ def ptx_sm90(monkeypatch):
     which a fake device answers; skipped (with the reason) where the CUDA toolchain (NVRTC, libNVVM:
     ``pip install nvidia-cuda-nvrtc``) is missing.  Returns ``numba.cuda``."""
     import numba.cuda.dispatcher as dispatcher
-    from numba import cuda
+
+    from gpu_alvh.kernels.target import register_cuda
+
+    cuda = register_cuda()  # numba.cuda as the package compiles with it (NumPy 2.5 made acceptable)
 
     class FakeDevice:
         compute_capability = (9, 0)

@@ -53,6 +53,25 @@ def test_library_is_package_data():
         assert library_path(name).read_text(encoding="utf-8")
 
 
+def test_a_source_checkout_not_installed_reads_its_scenarios_folder(monkeypatch):
+    """On PYTHONPATH alone (the lent GPU machine runs the tree so) ``gpu_alvh.library`` does not exist: the
+    library is the checkout's ``scenarios/`` folder, the same names and files."""
+    from gpu_alvh.spec import loader
+
+    real = resources.files
+    base = real("gpu_alvh.library").joinpath("base.yaml").read_text(encoding="utf-8")
+
+    def files(package):
+        if package == loader.LIBRARY_PACKAGE:
+            raise ModuleNotFoundError(f"No module named {package!r}")
+        return real(package)
+
+    monkeypatch.setattr(loader.resources, "files", files)
+    assert list_library() == NAMES
+    assert load_scenario("base").name == "base"
+    assert library_path("base").read_text(encoding="utf-8") == base
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_library_file_loads_and_is_documented(name):
     spec = load_scenario(name)

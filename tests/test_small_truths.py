@@ -173,3 +173,19 @@ def test_installed_build_knows_its_revision_and_benchmark_records(installed, tmp
                            "--backend", "numpy"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0, plan.stderr
     assert "device-hours" in plan.stdout and "estimate: none" not in plan.stdout
+
+
+NUMPY_2_5 = "import numpy as np\ndel np.row_stack  # what NumPy 2.5 removed\n"
+
+
+@pytest.mark.parametrize("shim, ok", [("", False), ("from gpu_alvh.kernels.target import register_cuda\nregister_cuda()\n", True)])
+def test_numba_cuda_compiles_beside_numpy_2_5(shim, ok):
+    """numba-cuda 0.30's CUDA target overloads ``np.row_stack`` as it starts; NumPy 2.5 has none (the lent
+    H200's image: every CUDA test failed so).  Through :func:`~gpu_alvh.kernels.target.register_cuda`, the
+    way every CUDA compilation of the package starts, the target loads; without it, it does not."""
+    code = NUMPY_2_5 + shim + "import numba.cuda.cudaimpl\nprint(np.row_stack is np.vstack)\n"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    if ok:
+        assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr[-2000:]
+    else:  # the failure the shim exists for (if a numba-cuda release stops needing it, this says so)
+        assert r.returncode != 0 and "row_stack" in r.stderr, (r.stdout, r.stderr[-2000:])

@@ -120,7 +120,9 @@ def _kernels_cuda():
     CUDA simulator: it swaps a kernel's global ``cuda``, not the closure's; the fused legs run in the
     simulator in ``tests/test_kernel_pricing.py``.)"""
     if not _CUDA_KERNELS:
-        from numba import cuda
+        from ..kernels.target import register_cuda
+
+        cuda = register_cuda()
 
         spx_sum, vix_sum, iv_legs, bs_sum = _slice_sums()
 

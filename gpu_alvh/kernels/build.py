@@ -141,11 +141,9 @@ def cuda_entry(name: str):
     simulator swaps it for its own while a kernel runs) and the CUDA forms of the target layer registered
     (:func:`gpu_alvh.kernels.target.register_cuda`).  A CPU process never comes here, so it never imports
     Numba's CUDA target."""
-    from numba import cuda
-
     from .target import register_cuda
 
-    register_cuda()
+    cuda = register_cuda()
     module = entry_module()
     module.cuda = cuda
     return getattr(module, f"{name}_cuda")

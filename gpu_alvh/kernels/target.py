@@ -40,9 +40,24 @@ def _scatter_add_cpu(out, i, j, value):
     return impl
 
 
+def _numpy_for_numba_cuda() -> None:
+    """numba-cuda 0.30.x registers an overload of ``np.row_stack`` when its CUDA target starts, and NumPy 2.5
+    removed that alias of ``np.vstack`` (NVIDIA/numba-cuda#907, not to be fixed there: the package is in
+    maintenance): every CUDA compilation then fails with ``AttributeError: module 'numpy' has no attribute
+    'row_stack'`` (seen on the lent H200's image, NumPy 2.5.2).  Put the alias back before the target starts;
+    a NumPy that still has it is left alone."""
+    import numpy as np
+
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
+
+
 @lru_cache(maxsize=1)
-def register_cuda() -> None:
-    """Register the CUDA form of :func:`scatter_add` (imports ``numba.cuda``; once per process)."""
+def register_cuda():
+    """``numba.cuda``, ready to compile: NumPy made acceptable to numba-cuda (:func:`_numpy_for_numba_cuda`)
+    and the CUDA form of :func:`scatter_add` registered.  Once per process; every CUDA compilation of the
+    package comes through here."""
+    _numpy_for_numba_cuda()
     from numba import cuda
 
     @overload(scatter_add, target="cuda")
@@ -51,6 +66,8 @@ def register_cuda() -> None:
             cuda.atomic.add(out, (0, i, j), value)
 
         return impl
+
+    return cuda
 
 
 def n_copies(target: str) -> int:

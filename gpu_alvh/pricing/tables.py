@@ -433,7 +433,7 @@ def _put_rows_shared(model, T, v, v2, k, a, b, N, xp):
             + eak * gamma.sum(axis=2)[:, :, None])
 
 def _mean_var(v, tau, kappa, theta_eff, jump_var, xp):
-    kt = kappa * tau
+    kt = xp.asarray(kappa * tau)  # an array also for a scalar tau (CuPy's where takes arrays only)
     small = kt < 1e-8
     a = xp.where(small, 1.0 - 0.5 * kt, -xp.expm1(-kt) / xp.where(small, 1.0, kt))
     return xp.maximum(a * v + (1.0 - a) * theta_eff + jump_var, 1e-12)

@@ -25,6 +25,7 @@ import os
 import re
 import stat
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -333,7 +334,16 @@ def describe_non_file(path: str | os.PathLike) -> str | None:
 
 # --------------------------------------------------------------------------- library
 def _library_root():
-    return resources.files(LIBRARY_PACKAGE)
+    """The installed package :data:`LIBRARY_PACKAGE`, else (a source checkout on ``PYTHONPATH``, not
+    installed: the package exists only through ``pyproject.toml``'s package-dir mapping) the checkout's
+    ``scenarios/`` folder."""
+    try:
+        return resources.files(LIBRARY_PACKAGE)
+    except ModuleNotFoundError:
+        folder = Path(__file__).resolve().parents[2] / "scenarios"
+        if (folder / "__init__.py").is_file():
+            return folder
+        raise
 
 
 def list_library() -> list[str]:
