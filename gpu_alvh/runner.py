@@ -30,7 +30,7 @@ __all__ = ["run", "run_scenario", "run_cells", "build_tables", "trace", "DEFAULT
 DEFAULT_SCENARIO = "base_2f"
 
 
-def build_tables(compiled, book, backend, progress: bool = False):
+def build_tables(compiled, book, backend, progress: bool = False, on_build=None):
     """SPX implied-vol tables and VIX tables for a compiled scenario and its book: ``(spx, vix)``, two
     tuples with one table per pricing regime (``compiled.pricing_models``; one for a scenario whose
     windows are all ``surprise`` or that has none).
@@ -38,7 +38,8 @@ def build_tables(compiled, book, backend, progress: bool = False):
     Tables depend only on the pricing model, rates and the expiry range: built once on the host in
     float64 and kept on disk (:mod:`gpu_alvh.pricing.cache`), then cast to the run's dtype and moved
     to its backend, cached per process (sweep cells and repeated runs of one scenario share them).
-    ``progress``: say on stderr when a table is built rather than read.
+    ``progress``: say on stderr when a table is built rather than read; ``on_build``: called with that
+    message instead (the benchmarks tell a build from a read so).
     """
     max_spx = float(max(book.slot_dte)) + 10.0
     max_vix = 365.0 * FUT_SLOPE_TENORS[1] + 1.0  # the futures slope of claim C7 reads F(3 months)
@@ -53,7 +54,7 @@ def build_tables(compiled, book, backend, progress: bool = False):
     for model in compiled.pricing_models:
         key = (type(model).__name__, tuple(sorted(model.to_dict().items())), compiled.rate, compiled.dividend_yield,
                compiled.dtype.name, max_spx, max_vix, backend.name, backend.device)
-        s, v = _cached_tables(key, model, backend, _say if progress else None)
+        s, v = _cached_tables(key, model, backend, on_build or (_say if progress else None))
         spx.append(s)
         vix.append(v)
     return tuple(spx), tuple(vix)
@@ -144,7 +145,8 @@ def _run_fused(book, compiled, spx, vix, b, n_paths, seed, *, save_paths, batch_
     from .strategy.params import build_params
 
     if progress and not build.on_disk("book", b.kernel_target):
-        _say(f"compiling the fused book for {b.kernel_target} (the first run of this code: a minute or two; kept on disk in {build.cache_dir()})")
+        took = "about 3 minutes: Numba to PTX, then ptxas" if b.kernel_target == "cuda" else "a minute or two"
+        _say(f"compiling the fused book for {b.kernel_target} (the first run of this code: {took}; kept on disk in {build.cache_dir()})")
 
     inp = prepare(book, build_params(book, compiled), compiled, spx, vix, b)
     n_days = max(compiled.horizon, 1)

@@ -163,3 +163,31 @@ def test_a_slow_device_shrinks_the_full_book_to_its_budget(monkeypatch, probe_s,
     assert probe == {"paths": 1 << 16, "seconds": probe_s, "projected_seconds": probe_s * 16}
     assert bool(s.notes) == (n != 1 << 20)  # a shrunk row says so under the table
     assert common.sizes_for(False, False).book_probe_paths == 0  # the CPU sizes run as given
+
+
+def test_the_revision_gpu_check_sets_wins_over_a_stale_build_record(monkeypatch):
+    """A copy of the tree without .git may hold an ignored _build_info.py of another build (it named
+    46578a1 in the H200 records measured on c02f260): the revision bench/gpu_check.sh exports comes first."""
+    from gpu_alvh import results
+    from gpu_alvh.benchmarks import records
+
+    monkeypatch.setattr(results, "git_revision", lambda: "46578a1-stale")
+    monkeypatch.setenv(records.REVISION_ENV, "c02f260")
+    assert records.git_revision() == "c02f260"
+    monkeypatch.delenv(records.REVISION_ENV)
+    assert records.git_revision() == "46578a1-stale"
+
+
+def test_a_table_read_from_the_cache_is_not_reported_as_a_build(quick_run):
+    """The tables row says whether it timed a build or a read (the H200 run of 2026-12-04 reported a 0.02 s
+    read as the build), and the book record keeps a read's seconds out of ``table_build_seconds``."""
+    from gpu_alvh.backend import get_backend
+    from gpu_alvh.benchmarks.pricing import tables_for
+
+    _, out = quick_run
+    recs = {json.loads(p.read_text())["benchmark"]: json.loads(p.read_text()) for p in out.glob("*.json")}
+    tab, book = recs["pricing_tables"]["extra"], recs["run_alvh"]["extra"]
+    assert isinstance(tab["built"], bool) and tab["reference"] == ("built" if tab["built"] else "read from the cache: no build timed")
+    assert book["tables_built"] == tab["built"] and (book["table_build_seconds"] is None) == (not tab["built"])
+    *_, built = tables_for(common.Suite(None, log=None), get_backend("numpy"), common.HESTON_BOOK)
+    assert built is False  # this process holds them now: a read

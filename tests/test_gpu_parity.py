@@ -35,7 +35,7 @@ def test_fused_legs_cuda_equal_cpu(gpu_backend, name):
 
     out = []
     for b in (get_backend("numpy"), gpu_backend):
-        compiled, spx, vix, _ = tables_for(Suite(None, log=None), b, HESTON_BOOK)
+        compiled, spx, vix, *_ = tables_for(Suite(None, log=None), b, HESTON_BOOK)
         h = condor_legs(N_SLICES, float(compiled.spot), seed=3)
         d = {k: b.xp.asarray(v) for k, v in h.items()}
         res = b.xp.zeros(N_SLICES)

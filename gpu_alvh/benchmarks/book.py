@@ -99,7 +99,7 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
     from .records import median_time
 
     n, days, name = sizes.book_paths, sizes.book_days, scenario_name(sizes.scenario)
-    _, spx, vix, t_tables = tables_for(suite, backend, sizes.scenario)
+    _, spx, vix, t_tables, built = tables_for(suite, backend, sizes.scenario)
     spec = load_scenario(sizes.scenario, overrides={"horizon": days})
     # the rows of SPEC section 11's target: ALVH and two baselines (the default run has all of BASELINES)
     strat = spec.strategy_spec().model_copy(update={"baselines": TARGET_BASELINES})
@@ -123,7 +123,7 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
               benchmark="run_alvh", device=backend.device,
               sizes={"paths": n, "days": days, "strategies": book.n_strategies, "ladder_slots": book.n_slots,
                      "hedge_slots": book.n_hedge_slots, "workers": backend.workers},
-              extra={"times": times, "table_build_seconds": t_tables, "scenario": name, "engine": "fused",
+              extra={"times": times, "table_build_seconds": t_tables if built else None, "table_seconds": t_tables, "tables_built": built, "scenario": name, "engine": "fused",
                      "engine_seconds": last["out"]["elapsed"], "target_path_days_per_s": target, "probe": probe})
     if not sizes.first_process:
         suite.note("the default `alvh run` in fresh processes (cold / warm kernel cache) was not measured (--quick, --no-fresh-process)")

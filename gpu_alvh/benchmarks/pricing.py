@@ -182,8 +182,11 @@ def condor_legs(n_slices: int, spot: float, seed: int = 1) -> dict:
 
 
 def tables_for(suite: Suite, backend, scenario, dtype: str = "float64"):
-    """``(compiled, spx, vix, seconds)`` of ``scenario`` (a library name or a mapping) on ``backend``, built
-    once per suite (``spx``, ``vix``: a table per pricing regime, as :func:`gpu_alvh.runner.build_tables`); the build's seconds are kept (the book benchmark records them for ``alvh sweep plan``)."""
+    """``(compiled, spx, vix, seconds, built)`` of ``scenario`` (a library name or a mapping) on ``backend``,
+    made once per suite (``spx``, ``vix``: a table per pricing regime, as :func:`gpu_alvh.runner.build_tables`);
+    ``seconds`` of the call are kept (the book benchmark records them for ``alvh sweep plan``); ``built``:
+    whether a table was built, rather than every one read from the disk cache or this process's memory
+    (the H200 record of 2026-12-04 timed a read: 0.02 s against 18 s for a build on 2 cores)."""
     import time
 
     from ..compile import compile_scenario
@@ -196,10 +199,11 @@ def tables_for(suite: Suite, backend, scenario, dtype: str = "float64"):
         spec = load_scenario(scenario)
         compiled = compile_scenario(spec, dtype=dtype)
         book = compile_book(baseline_rows(spec.strategy_spec() or default_strategy()), compiled)
+        builds = []
         t0 = time.perf_counter()
-        spx, vix = build_tables(compiled, book, backend)
+        spx, vix = build_tables(compiled, book, backend, on_build=builds.append)
         backend.synchronize()
-        suite.shared[key] = (compiled, spx, vix, time.perf_counter() - t0)
+        suite.shared[key] = (compiled, spx, vix, time.perf_counter() - t0, bool(builds))
     return suite.shared[key]
 
 
@@ -211,12 +215,13 @@ def run_pricing(suite: Suite, backend, sizes: Sizes) -> None:
 
     xp, dev, reps = backend.xp, backend.device, sizes.repeats
     name = scenario_name(sizes.scenario)
-    compiled, spx_all, vix_all, t_tables = tables_for(suite, backend, sizes.scenario)
+    compiled, spx_all, vix_all, t_tables, built = tables_for(suite, backend, sizes.scenario)
     spx, vix = spx_all[0], vix_all[0]  # the base market's tables
     nodes = int(spx.info.get("nodes", 0)) + int(vix.info.get("nodes", 0))
+    how = "built" if built else "read from the cache: no build timed"
     suite.add(Row(f"pricing.tables.{name}", "leg pricing", f"pricing tables (SPX implied vol + VIX), {name}", backend.name, "float64",
-                  f"{nodes:,} nodes", t_tables, None, "s"),
-              benchmark="pricing_tables", device=dev, sizes={"nodes": nodes}, extra={"scenario": name})
+                  f"{nodes:,} nodes", t_tables, None, "s", how),
+              benchmark="pricing_tables", device=dev, sizes={"nodes": nodes}, extra={"scenario": name, "built": built})
     n_slices = sizes.legs // 4
     n = 4 * n_slices
     h = condor_legs(n_slices, float(compiled.spot))

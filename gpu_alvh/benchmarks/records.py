@@ -92,11 +92,13 @@ def search_dirs() -> list[Path]:
 
 
 def git_revision() -> str:
-    """Revision of the code measured: git (source tree) or the build's record, else ``$ALVH_GIT_REVISION``
-    (a copy of the tree without ``.git``, e.g. on a lent GPU machine), else ``"unknown"``."""
+    """Revision of the code measured: ``$ALVH_GIT_REVISION`` when set (bench/gpu_check.sh sets it on a copy
+    of the tree without ``.git``, where an ignored ``_build_info.py`` of an older build may lie: it named
+    another revision in the H200 records of 2026-12-04), else git (source tree) or the build's record, else
+    ``"unknown"``."""
     from ..results import git_revision as rev
 
-    return rev() or os.environ.get(REVISION_ENV) or "unknown"
+    return os.environ.get(REVISION_ENV) or rev() or "unknown"
 
 
 def load_average() -> list[float]:
