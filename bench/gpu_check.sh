@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prepared check for a lent GPU machine (issue 10 item 7): install, `pytest -m gpu`, `alvh bench`.
+# The one prepared check for a lent GPU machine (issue 10 item 7): install, compile, `alvh bench`, `pytest -m gpu`.
 #
 #   bash bench/gpu_check.sh [--dry-run] [--backend cupy|numpy] [--quick]
 #
@@ -8,22 +8,29 @@
 #                 project needs beyond the machine's image) with `pip install --no-index --no-deps
 #                 --target`, then the project itself from the tree (PYTHONPATH, no build, no network);
 #                 checks that every runtime dependency imports;
-#   2. pytest   - `pytest -m gpu` (CuPy vs NumPy parity: RNG integers, paths, pricing, the full book);
-#   3. kernels  - bench/gpu_kernels.py: registers, local memory and occupancy of every compiled CUDA entry;
-#   4. bench    - `alvh bench --backend cupy --backend numpy --no-fresh-process` (GPU rows first, then the
-#                 CPU rows, GPU/CPU ratios in the table), records to a scratch folder.
-# Every stage has its own `timeout` (seconds: $PYTEST_S, $KERNELS_S, $BENCH_S) and the script goes on after a failed
-# stage.  What comes back, all under $OUT (default bench/results/), at most 8 files:
-#   gpu_check-install.log, gpu_check-pytest.log, gpu_check-kernels.log, gpu_check-bench.log, gpu_check-summary.txt (stages, exit
-#   codes, seconds, the device) and gpu_check-records.json (every benchmark record, a JSON list; store
-#   them one file per record with `alvh bench --import gpu_check-records.json`).
-# The machine has no network: nothing here downloads; without a GPU, `--backend numpy` runs the same
-# stages on the CPU (`pytest -m gpu` then skips) and `--dry-run` prints the commands only.
-# Exit code: 0 when every stage passed, else 1.  Stage limits: install 30 s, pytest $PYTEST_S (200), kernels
-# $KERNELS_S (40), bench $BENCH_S (200): 470 s at most, which leaves a 15-minute lease the time to start a
-# second machine for a rerun.  On the lent machine (device tool): first `bash bench/fetch_wheels.sh` here,
-# then run `bash bench/gpu_check.sh` with carry [".whl"] and timeout_s 540; afterwards
-# `alvh bench --import <files_at>/gpu_check-records.json` stores the records in bench/results/.
+#   2. compile  - every CUDA entry and the CPU entries the parity tests compare with, each in its own process,
+#                 all at once (Numba compiles on one core): bench/gpu_kernels.py --only book / paths / replay
+#                 (the seconds of each, then registers, local memory and occupancy of each CUDA entry) and
+#                 tests/_warmup.py book / paths.  They fill the kernel cache the later stages load.  First,
+#                 because the book's CUDA compilation is the long pole: on the H200 of 2026-12-04 it took
+#                 over 160 s, and every stage that met it cold ran out of time;
+#   3. bench    - `alvh bench --backend cupy --only paths --only pricing --only book --no-fresh-process`
+#                 (the GPU rows; $BENCH_ARGS replaces those arguments, e.g. with the numpy rows and the sweep
+#                 group too), records to a scratch folder;
+#   4. pytest   - `pytest -m gpu -v` (CuPy vs NumPy parity: RNG integers, paths, pricing, the full book), one
+#                 line per test as it ends, so that a stage cut short still says which tests passed.
+# Every stage has its own `timeout` (SIGINT first, so Python reports what it did; seconds: $COMPILE_S,
+# $BENCH_S, $PYTEST_S) and the script goes on after a failed stage.  What comes back, all under $OUT (default
+# bench/results/), at most 8 files: gpu_check-install.log, gpu_check-compile.log, gpu_check-bench.log,
+# gpu_check-pytest.log, gpu_check-summary.txt (stages, exit codes, seconds, the device) and
+# gpu_check-records.json (every benchmark record, a JSON list; store them one file per record with
+# `alvh bench --import gpu_check-records.json`).
+# The machine has no network: nothing here downloads; without a GPU, `--backend numpy` runs the bench on the
+# CPU (the CUDA compile runs and `pytest -m gpu` then fail or skip) and `--dry-run` prints the commands only.
+# Exit code: 0 when every stage passed, else 1.  Stage limits: install 30 s, compile $COMPILE_S (300), bench
+# $BENCH_S (140), pytest $PYTEST_S (110): 580 s at most.  On the lent machine (device tool): first
+# `bash bench/fetch_wheels.sh` here, then run `bash bench/gpu_check.sh` with carry [".whl"] and timeout_s 600;
+# afterwards `alvh bench --import <files_at>/gpu_check-records.json` stores the records in bench/results/.
 set -uo pipefail
 
 DRY=0
@@ -39,7 +46,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#BACKENDS[@]} -eq 0 ] && BACKENDS=(--backend cupy --backend numpy)
+[ ${#BACKENDS[@]} -eq 0 ] && BACKENDS=(--backend cupy)
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -47,10 +54,10 @@ DEST=${OUT:-$ROOT/bench/results}
 WHEELS=${WHEELS:-$ROOT/.whl}
 SITE=${SITE:-/tmp/alvh-site}
 PY=${PYTHON:-python3}
-PYTEST_S=${PYTEST_S:-200}
-KERNELS_S=${KERNELS_S:-40}
-PYTEST_WORKERS=${PYTEST_WORKERS:-6}  # test files run side by side: each compiles its own kernels (one core each)
-BENCH_S=${BENCH_S:-200}
+COMPILE_S=${COMPILE_S:-300}
+BENCH_S=${BENCH_S:-140}
+PYTEST_S=${PYTEST_S:-110}
+PYTEST_WORKERS=${PYTEST_WORKERS:-6}  # test files run side by side (their kernels come from the cache by then)
 RECORDS=/tmp/alvh-records-$$
 [ $DRY -eq 1 ] || mkdir -p "$DEST" "$RECORDS" || exit 2
 SUMMARY="$DEST/gpu_check-summary.txt"
@@ -65,7 +72,7 @@ stage() {  # stage NAME SECONDS CMD...: run with a timeout, log to $DEST/gpu_che
   if [ $DRY -eq 1 ]; then echo "[dry-run] $name (timeout ${secs}s): $*"; return 0; fi
   echo "== $name (timeout ${secs}s): $*" | tee -a "$SUMMARY"
   t0=$(date +%s)
-  timeout --kill-after=10 "$secs" "$@" >"$log" 2>&1
+  timeout --signal=INT --kill-after=15 "$secs" "$@" >"$log" 2>&1
   rc=$?
   tail -n 40 "$log"
   echo "   $name: exit $rc after $(( $(date +%s) - t0 )) s$([ $rc -eq 124 ] && echo ' (timed out)')" | tee -a "$SUMMARY"
@@ -103,11 +110,27 @@ EOF
 
 [ $DRY -eq 1 ] || { : >"$SUMMARY"; echo "gpu_check $(date -u +%FT%TZ) revision ${ALVH_GIT_REVISION:-(git)} on $(hostname)" >>"$SUMMARY";
                     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$SUMMARY" 2>&1 || echo "no nvidia-smi" >>"$SUMMARY"; }
-export -f install
+compile_all() {  # the compile stage: one process per entry group, side by side; each one's lines prefixed
+  local pids=() rc=0 p
+  for part in book paths replay; do
+    ( "$PY" bench/gpu_kernels.py --only "$part" 2>&1 | sed -u "s/^/[cuda $part] /" ) & pids+=($!)
+  done
+  for part in book paths; do
+    ( t0=$(date +%s); "$PY" -m tests._warmup "$part" 2>&1 | sed -u "s/^/[cpu $part] /"
+      echo "[cpu $part] exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" ) & pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  return $rc
+}
+
+export -f install compile_all
 stage install 30 bash -c install
-stage pytest "$PYTEST_S" "$PY" -m pytest -m gpu -q -p no:cacheprovider -n "$PYTEST_WORKERS" --timeout=$((PYTEST_S - 10)) tests
-stage kernels "$KERNELS_S" "$PY" bench/gpu_kernels.py
-stage bench "$BENCH_S" "$PY" -m gpu_alvh.cli bench "${BACKENDS[@]}" "${QUICK[@]}" --no-fresh-process --label "gpu_check.sh on $(hostname)"
+stage compile "$COMPILE_S" bash -c compile_all
+if [ -n "${BENCH_ARGS:-}" ]; then read -r -a BARGS <<<"$BENCH_ARGS"; else BARGS=("${BACKENDS[@]}" --only paths --only pricing --only book); fi
+stage bench "$BENCH_S" "$PY" -m gpu_alvh.cli bench "${BARGS[@]}" "${QUICK[@]}" --no-fresh-process --label "gpu_check.sh on $(hostname)"
+export ALVH_NO_WARMUP=1  # the compile stage did the warm-up
+stage pytest "$PYTEST_S" "$PY" -m pytest -m gpu -v -rfE --durations=10 -p no:cacheprovider -n "$PYTEST_WORKERS" \
+  --timeout=$((PYTEST_S - 10)) tests
 
 if [ $DRY -eq 0 ]; then
   "$PY" - "$RECORDS" "$DEST/gpu_check-records.json" <<'EOF'

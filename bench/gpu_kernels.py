@@ -1,46 +1,62 @@
-"""What each CUDA entry costs the chip: registers and local memory per thread, the block size the launch
-uses, and the occupancy that leaves (bench/gpu_check.sh's last stage, on a lent GPU machine).
+"""Compile the CUDA entries (filling the kernel cache) and report what each costs the chip: registers and
+local memory per thread, the block size the launch uses, and the occupancy that leaves (bench/gpu_check.sh,
+on a lent GPU machine).
 
-    python bench/gpu_kernels.py            # prints one line per compiled CUDA entry and signature
+    python bench/gpu_kernels.py [--only book|paths|replay ...]
 
-Runs the book (``base``, 256 paths), the path program (float64 and float32) and a historical replay on
-the CuPy backend, so that every entry is compiled (or loaded from the kernel cache the earlier stages
-filled), then reads numba-cuda's resource report of each overload.  A register count near 255 or any local
-memory per thread means spilled state: the first thing to look at when the book's rate is far from its
-target.  Exit code 1 if a run failed (its error is printed), else 0.
+Each run goes through the CuPy backend, so that its entries are compiled (or loaded from the kernel cache):
+``book`` the book (``base``, 256 paths); ``paths`` the path program, float64 and float32; ``replay`` a
+historical replay (``covid_2020``, 64 paths).  The seconds of each run are printed as it ends (the first
+run of an entry is its compilation: on the H200 machine of 2026-12-04 the book's took over 160 s, more
+than any stage of that gpu_check gave it), then numba-cuda's resource report of each compiled overload.
+A register count near 255 or any local memory per thread means spilled state: the first thing to look at
+when the book's rate is far from its target.  Exit code 1 if a run failed (its error is printed), else 0.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
 import traceback
 
+RUNS = ("book", "paths", "replay")
 
-def main() -> int:
+
+def _runs(names):
     import gpu_alvh
-    from gpu_alvh.kernels import build
-    from gpu_alvh.kernels.target import register_cuda
     from gpu_alvh.runner import run_scenario
 
-    cuda = register_cuda()
+    table = {"book": [("book base", lambda: run_scenario("base", n_paths=256, seed=1, backend="cupy"))],
+             "paths": [("paths float64", lambda: gpu_alvh.simulate("base", n_paths=256, seed=1, backend="cupy")),
+                       ("paths float32", lambda: gpu_alvh.simulate("base", n_paths=256, seed=1, backend="cupy", dtype="float32"))],
+             "replay": [("replay covid_2020", lambda: run_scenario("covid_2020", n_paths=64, seed=1, backend="cupy"))]}
+    return [r for name in names for r in table[name]]
 
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", choices=RUNS, help="run only these (repeat); default all")
+    args = ap.parse_args(argv)
+
+    from gpu_alvh.kernels import build
+    from gpu_alvh.kernels.target import register_cuda
+
+    cuda = register_cuda()
     dev = cuda.get_current_device()
-    sms = int(dev.MULTIPROCESSOR_COUNT)
     regs_per_sm = int(getattr(dev, "MAX_REGISTERS_PER_MULTIPROCESSOR", 65536))
     threads_per_sm = int(getattr(dev, "MAX_THREADS_PER_MULTI_PROCESSOR", 2048))
     print(f"device {dev.name.decode() if isinstance(dev.name, bytes) else dev.name}: compute capability {dev.compute_capability}, "
-          f"{sms} SMs, {regs_per_sm} registers and {threads_per_sm} threads per SM")
+          f"{int(dev.MULTIPROCESSOR_COUNT)} SMs, {regs_per_sm} registers and {threads_per_sm} threads per SM", flush=True)
     failed = 0
-    runs = [("book base", lambda: run_scenario("base", n_paths=256, seed=1, backend="cupy")),
-            ("paths float64", lambda: gpu_alvh.simulate("base", n_paths=256, seed=1, backend="cupy")),
-            ("paths float32", lambda: gpu_alvh.simulate("base", n_paths=256, seed=1, backend="cupy", dtype="float32")),
-            ("replay covid_2020", lambda: run_scenario("covid_2020", n_paths=64, seed=1, backend="cupy"))]
-    for what, fn in runs:
+    for what, fn in _runs(args.only or RUNS):
+        t0 = time.perf_counter()
         try:
             fn()
+            print(f"{what}: {time.perf_counter() - t0:.1f} s (compilation or cache load, and the run)", flush=True)
         except Exception:  # noqa: BLE001 - report every failure, go on with the others
             failed = 1
-            print(f"{what}: FAILED\n{traceback.format_exc()}")
+            print(f"{what}: FAILED after {time.perf_counter() - t0:.1f} s\n{traceback.format_exc()}", flush=True)
     print(f"{'entry':24s} {'regs':>5s} {'local B':>8s} {'shared B':>9s} {'max thr/blk':>11s} {'block':>6s} {'occupancy':>9s}")
     for (name, simulator), disp in sorted(build._CUDA_KERNELS.items()):
         if simulator:
