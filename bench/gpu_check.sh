@@ -111,6 +111,7 @@ EOF
 [ $DRY -eq 1 ] || { : >"$SUMMARY"; echo "gpu_check $(date -u +%FT%TZ) revision ${ALVH_GIT_REVISION:-(git)} on $(hostname)" >>"$SUMMARY";
                     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$SUMMARY" 2>&1 || echo "no nvidia-smi" >>"$SUMMARY"; }
 compile_all() {  # the compile stage: one process per entry group, side by side; each one's lines prefixed
+  set -o pipefail  # a run's failure, not sed's success, is the subshell's status
   local pids=() rc=0 p
   for part in book paths replay; do
     ( "$PY" bench/gpu_kernels.py --only "$part" 2>&1 | sed -u "s/^/[cuda $part] /" ) & pids+=($!)
