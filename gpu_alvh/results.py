@@ -42,15 +42,23 @@ def to_host(backend: Backend, a) -> np.ndarray:
     return np.asarray(backend.to_host(a))
 
 
+#: The revision of a copy of the tree without ``.git`` (bench/gpu_check.sh sets it on a lent GPU machine).
+REVISION_ENV = "ALVH_GIT_REVISION"
+
+
 @lru_cache(maxsize=1)
 def git_revision() -> str | None:
     """Git revision the package comes from (``-dirty`` when modified), if known.
 
-    A source tree (an editable install) asks git; an installed build reads the
-    revision ``setup.py`` recorded when it was built (``gpu_alvh/_build_info.py``).
+    A source tree (an editable install) asks git.  Without ``.git``: ``$ALVH_GIT_REVISION`` when set (a
+    copied tree may hold an ignored ``_build_info.py`` of an older build: the H200 records of 2026-12-04,
+    measured on c02f260, named 46578a1 so), else the revision ``setup.py`` recorded when the package was
+    built (``gpu_alvh/_build_info.py``).
     """
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
+        if os.environ.get(REVISION_ENV):
+            return os.environ[REVISION_ENV]
         try:
             from ._build_info import GIT_REVISION
         except ImportError:

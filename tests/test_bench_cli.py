@@ -165,17 +165,31 @@ def test_a_slow_device_shrinks_the_full_book_to_its_budget(monkeypatch, probe_s,
     assert common.sizes_for(False, False).book_probe_paths == 0  # the CPU sizes run as given
 
 
-def test_the_revision_gpu_check_sets_wins_over_a_stale_build_record(monkeypatch):
-    """A copy of the tree without .git may hold an ignored _build_info.py of another build (it named
-    46578a1 in the H200 records measured on c02f260): the revision bench/gpu_check.sh exports comes first."""
-    from gpu_alvh import results
-    from gpu_alvh.benchmarks import records
+def test_the_revision_gpu_check_sets_wins_over_a_stale_build_record(tmp_path):
+    """A copy of the tree without .git (the lent GPU machine's) may hold an ignored _build_info.py of another
+    build: it named 46578a1 in the H200 records measured on c02f260.  There ``$ALVH_GIT_REVISION`` (which
+    bench/gpu_check.sh exports) comes first, for the benchmark records and the datasets' provenance alike."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    monkeypatch.setattr(results, "git_revision", lambda: "46578a1-stale")
-    monkeypatch.setenv(records.REVISION_ENV, "c02f260")
-    assert records.git_revision() == "c02f260"
-    monkeypatch.delenv(records.REVISION_ENV)
-    assert records.git_revision() == "46578a1-stale"
+    import gpu_alvh
+
+    copy = tmp_path / "tree"
+    shutil.copytree(Path(gpu_alvh.__file__).parent, copy / "gpu_alvh", ignore=shutil.ignore_patterns("__pycache__", "_build_info.py"))
+    (copy / "gpu_alvh" / "_build_info.py").write_text('GIT_REVISION = "46578a1-stale"\n')
+    code = ("from gpu_alvh.results import git_revision; from gpu_alvh.benchmarks.records import git_revision as rec; "
+            "print(git_revision(), rec())")
+    env = {k: v for k, v in os.environ.items() if k != "ALVH_GIT_REVISION"}
+    run = lambda **extra: subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env, "PYTHONPATH": str(copy), **extra},  # noqa: E731
+                                         capture_output=True, text=True, timeout=120)
+    r = run(ALVH_GIT_REVISION="c02f260")
+    assert r.stdout.split() == ["c02f260", "c02f260"], r.stderr[-2000:]
+    r = run()
+    assert r.stdout.split() == ["46578a1-stale", "46578a1-stale"], r.stderr[-2000:]
+
 
 
 def test_a_table_read_from_the_cache_is_not_reported_as_a_build(quick_run):

@@ -35,7 +35,6 @@ __all__ = ["median_time", "make_record", "save_record", "results_dir", "search_d
            "git_revision", "load_average", "format_table", "fmt", "read_records", "RESULTS_ENV"]
 
 RESULTS_ENV = "ALVH_BENCH_RESULTS"
-REVISION_ENV = "ALVH_GIT_REVISION"
 
 
 def median_time(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> tuple[float, list[float]]:
@@ -92,13 +91,11 @@ def search_dirs() -> list[Path]:
 
 
 def git_revision() -> str:
-    """Revision of the code measured: ``$ALVH_GIT_REVISION`` when set (bench/gpu_check.sh sets it on a copy
-    of the tree without ``.git``, where an ignored ``_build_info.py`` of an older build may lie: it named
-    another revision in the H200 records of 2026-12-04), else git (source tree) or the build's record, else
-    ``"unknown"``."""
+    """Revision of the code measured (:func:`gpu_alvh.results.git_revision`: git, ``$ALVH_GIT_REVISION`` or
+    the build's record), else ``"unknown"``."""
     from ..results import git_revision as rev
 
-    return os.environ.get(REVISION_ENV) or rev() or "unknown"
+    return rev() or "unknown"
 
 
 def load_average() -> list[float]:
