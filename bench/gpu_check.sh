@@ -14,9 +14,10 @@
 #                 tests/_warmup.py book / paths.  They fill the kernel cache the later stages load.  First,
 #                 because the book's CUDA compilation is the long pole: on the H200 of 2026-12-04 it took
 #                 over 160 s, and every stage that met it cold ran out of time;
-#   3. bench    - `alvh bench --backend cupy --only paths --only pricing --only book --no-fresh-process`
-#                 (the GPU rows; $BENCH_ARGS replaces those arguments, e.g. with the numpy rows and the sweep
-#                 group too), records to a scratch folder;
+#   3. bench    - `alvh bench --backend cupy --backend numpy --only paths --only pricing --only book
+#                 --no-fresh-process` (the GPU rows, then the machine's CPU rows for the GPU/CPU column while
+#                 the stage lasts; every row's record is written as it is measured; $BENCH_ARGS replaces
+#                 those arguments, e.g. to add the sweep group), records to a scratch folder;
 #   4. pytest   - `pytest -m gpu -v` (CuPy vs NumPy parity: RNG integers, paths, pricing, the full book), one
 #                 line per test as it ends, so that a stage cut short still says which tests passed.
 # Every stage has its own `timeout` (SIGINT first, so Python reports what it did; seconds: $COMPILE_S,
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#BACKENDS[@]} -eq 0 ] && BACKENDS=(--backend cupy)
+[ ${#BACKENDS[@]} -eq 0 ] && BACKENDS=(--backend cupy --backend numpy)  # the GPU rows first; the CPU rows, if time is left, give the GPU/CPU column
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
