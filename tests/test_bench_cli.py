@@ -205,3 +205,20 @@ def test_a_table_read_from_the_cache_is_not_reported_as_a_build(quick_run):
     assert book["tables_built"] == tab["built"] and (book["table_build_seconds"] is None) == (not tab["built"])
     *_, built = tables_for(common.Suite(None, log=None), get_backend("numpy"), common.HESTON_BOOK)
     assert built is False  # this process holds them now: a read
+
+
+def test_gpu_check_fits_one_ten_minute_call_and_compiles_first():
+    """bench/gpu_check.sh is the one prepared command of a lent GPU machine: its stages' limits must fit one
+    call (600 s, with time for the transfers), and the compile stage must come before every stage that
+    runs a kernel (on the H200 of 2026-12-04 each stage that met the book's CUDA compile cold ran out)."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.sh"
+    r = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    stages = re.findall(r"^\[dry-run\] (\w+) \(timeout (\d+)s\)", r.stdout, re.M)
+    assert [name for name, _ in stages] == ["install", "compile", "bench", "pytest"], r.stdout
+    assert sum(int(s) for _, s in stages) <= 580
+    assert "--backend cupy --backend numpy" in r.stdout  # GPU rows first, then the CPU rows of the GPU/CPU column
