@@ -260,13 +260,13 @@ def _day_close(t, s, p, r, Lg, legsg, Rg, Hg, sig, ctx, acc, st, hp, cond, cal, 
     if s == 0:
         scatter_add(h_spx, d, _bin(spot / spot0, _SPX_LO, _SPX_HI, _SPX_N), 1)
         scatter_add(h_vix, d, _bin(vix, _VIX_LO, _VIX_HI, _VIX_N), 1)
-    n_str = g_sums.shape[1] // (4 * n_layers)
+    n_str = g_sums.shape[2] // (4 * n_layers)
     for k in range(nk):
         row = s * n_layers + sp[g + k]["layer"]
-        scatter_add(g_sums, row, d, L[k]["delta"])
-        scatter_add(g_sums, n_str * n_layers + row, d, L[k]["gamma"])
-        scatter_add(g_sums, 2 * n_str * n_layers + row, d, L[k]["vega"])
-        scatter_add(g_sums, 3 * n_str * n_layers + row, d, L[k]["theta"])
+        scatter_add(g_sums, d, row, L[k]["delta"])
+        scatter_add(g_sums, d, n_str * n_layers + row, L[k]["gamma"])
+        scatter_add(g_sums, d, 2 * n_str * n_layers + row, L[k]["vega"])
+        scatter_add(g_sums, d, 3 * n_str * n_layers + row, L[k]["theta"])
     if sv_nav.shape[0] > 0:
         sv_nav[s, d, p] = nav
         if s == 0:

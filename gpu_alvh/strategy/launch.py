@@ -127,7 +127,7 @@ BANDS = ("h_nav", "h_spx", "h_vix", "g_sums")
 def band_outputs(inp: KernelInputs) -> dict:
     """Zeroed daily-band accumulators on the backend's arrays, shaped ``[copy, ...]`` (a copy per CPU
     thread, one on a GPU): ``h_nav [copy, S * D1, NAV_BINS]``, ``h_spx`` / ``h_vix [copy, D1, bins]``
-    (int32 counts), ``g_sums [copy, 4 * S * L, D1]`` (float64 greek sums). Launches add into them, so one
+    (int32 counts), ``g_sums [copy, D1, 4 * S * L]`` (float64 greek sums: a path-day's adds in one row). Launches add into them, so one
     set serves every batch of a run; :func:`band_sums` reduces them once at the end."""
     xp = inp.backend.xp
     S, D1 = inp.S, inp.n_days + 1
@@ -136,7 +136,7 @@ def band_outputs(inp: KernelInputs) -> dict:
         "h_nav": xp.zeros((copies, S * D1, NAV_BINS[2]), dtype=np.int32),
         "h_spx": xp.zeros((copies, D1, SPX_BINS[2]), dtype=np.int32),
         "h_vix": xp.zeros((copies, D1, VIX_BINS[2]), dtype=np.int32),
-        "g_sums": xp.zeros((copies, len(GREEKS) * S * inp.n_layers, D1), dtype=np.float64),
+        "g_sums": xp.zeros((copies, D1, len(GREEKS) * S * inp.n_layers), dtype=np.float64),
     }
 
 
@@ -151,7 +151,7 @@ def band_sums(inp: KernelInputs, bands: dict) -> dict:
         "nav_hist": host["h_nav"].sum(axis=0, dtype=np.int64).reshape(S, D1, NAV_BINS[2]),
         "spx_hist": host["h_spx"].sum(axis=0, dtype=np.int64),
         "vix_hist": host["h_vix"].sum(axis=0, dtype=np.int64),
-        "greek_sums": host["g_sums"].sum(axis=0).reshape(len(GREEKS), S, inp.n_layers, D1),
+        "greek_sums": np.ascontiguousarray(host["g_sums"].sum(axis=0).T).reshape(len(GREEKS), S, inp.n_layers, D1),
     }
 
 
