@@ -118,8 +118,8 @@ compile_all() {  # the compile stage: one process per entry group, side by side;
     ( "$PY" bench/gpu_kernels.py --only "$part" 2>&1 | sed -u "s/^/[cuda $part] /" ) & pids+=($!)
   done
   for part in book paths; do
-    ( t0=$(date +%s); "$PY" -m tests._warmup "$part" 2>&1 | sed -u "s/^/[cpu $part] /"
-      echo "[cpu $part] exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" ) & pids+=($!)
+    ( t0=$(date +%s); "$PY" -m tests._warmup "$part" 2>&1 | sed -u "s/^/[cpu $part] /"; r=${PIPESTATUS[0]}
+      echo "[cpu $part] exit $r after $(( $(date +%s) - t0 )) s"; exit "$r" ) & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   return $rc
