@@ -123,8 +123,9 @@ def run_book(suite: Suite, backend, sizes: Sizes) -> None:
               benchmark="run_alvh", device=backend.device,
               sizes={"paths": n, "days": days, "strategies": book.n_strategies, "ladder_slots": book.n_slots,
                      "hedge_slots": book.n_hedge_slots, "workers": backend.workers},
-              extra={"times": times, "table_build_seconds": t_tables if built else None, "table_seconds": t_tables, "tables_built": built, "scenario": name, "engine": "fused",
-                     "engine_seconds": last["out"]["elapsed"], "target_path_days_per_s": target, "probe": probe})
+              extra={"times": times, "table_build_seconds": t_tables if built else None, "table_seconds": t_tables, "tables_built": built,
+                     "scenario": name, "engine": "fused", "engine_seconds": last["out"]["elapsed"], "target_path_days_per_s": target,
+                     "probe": probe})
     if not sizes.first_process:
         suite.note("the default `alvh run` in fresh processes (cold / warm kernel cache) was not measured (--quick, --no-fresh-process)")
         return
