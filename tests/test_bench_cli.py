@@ -191,7 +191,6 @@ def test_the_revision_gpu_check_sets_wins_over_a_stale_build_record(tmp_path):
     assert r.stdout.split() == ["46578a1-stale", "46578a1-stale"], r.stderr[-2000:]
 
 
-
 def test_a_table_read_from_the_cache_is_not_reported_as_a_build(quick_run):
     """The tables row says whether it timed a build or a read (the H200 run of 2026-12-04 reported a 0.02 s
     read as the build), and the book record keeps a read's seconds out of ``table_build_seconds``."""
