@@ -469,6 +469,40 @@ def test_vix_matches_table(target, name):
     check("option 2 clocks", out2[1], P * ratio, tol_p * ratio + C * U64 * np.abs(P))
 
 
+def test_vix_corners_on_moneyness_nodes():
+    """The corners of a VIX lookup after the first find their moneyness interval by walking the stored nodes
+    (no ``asinh``): at strikes that put a corner's moneyness exactly on a node, or a few ulps either side,
+    where the walk and the array version's ``asinh`` can choose neighbouring intervals, the price stays
+    within the bound of the random points (both interpolants give the node's value there)."""
+    tab = vix_table("base")
+    d = kvix.vix_kernel_data(tab)
+    xi = np.asarray(tab.xi, dtype=float)
+    v_s, tau_s, K_s, call_s, walked = [], [], [], [], 0
+    for v, tau in ((0.02, 10.0 / 365.0), (0.05, 30.0 / 365.0), (0.3, 75.0 / 365.0), (1.2, 5.0 / 365.0)):
+        fut, _, _, _, inv = kvix.vix_slice(d.rec, d.data, v, 0.0, tau, tau)
+        for c in range(4):
+            for j in range(1, xi.size - 1, 3):
+                for ulps in (-3, 0, 3):
+                    K = fut * (1.0 + xi[j] / inv[c])
+                    K = float(K + ulps * np.spacing(K))
+                    if K <= 0.0:
+                        continue
+                    mny = K / fut - 1.0
+                    x = [mny * inv[cc] for cc in range(4)]
+                    inside = [xi[0] <= xc <= xi[-1] for xc in x]
+                    # a later corner inside the grid in another interval than the first one inside: a walk
+                    ins = [int(np.searchsorted(xi, xc, side="right")) for xc, ok in zip(x, inside) if ok]
+                    walked += len(set(ins)) > 1
+                    for call in (True, False):
+                        v_s.append(v), tau_s.append(tau), K_s.append(K), call_s.append(call)
+    assert walked > 20  # the walk moved across nodes, not only stayed in the first corner's interval
+    v, tau, K, call = (np.array(a) for a in (v_s, tau_s, K_s, call_s))
+    out = run_vix("cpu", tab, v, tau, tau, K, call)
+    F, P, tol_f, tol_p = vix_bound(tab, tab, v, tau, K, call)
+    check("futures", out[0], F, tol_f)
+    check("option", out[1], P, tol_p)
+
+
 def test_float32_tables():
     """float32 tables: the kernels (float64 arithmetic on float32 nodes) agree within the float32 oracle's rounding."""
     rng = np.random.default_rng(41)

@@ -209,7 +209,11 @@ def vix_leg(rec, data, ctx, strike, is_call):
     """Discounted VIX option price (index points per 1 unit; x100 per contract) of ``strike`` in the slice ``ctx``.
 
     A leaf: the four (one factor) or eight (two factors) node curves ``c(xi)`` (linear between the moneyness nodes, slope -1 below the
-    grid, the last slope floored at 0 above it) are evaluated inline.
+    grid, the last slope floored at 0 above it) are evaluated inline.  The first corner inside the grid finds
+    its moneyness interval as the array version does (``asinh``); the others, whose moneyness differs only by
+    the ratio of neighbouring sigma nodes, walk to theirs from it on the stored nodes (no ``asinh``: the
+    interval can differ from the array version's only where ``xi`` is a node to rounding, where both
+    interpolants give the node's value).
     """
     r = rec[0]
     fut, disc, nodes, weights, inv_scales = ctx
@@ -220,6 +224,7 @@ def vix_leg(rec, data, ctx, strike, is_call):
     first, last = data[ox], data[ox + np.uint64(n - 1)]
     mny = strike / fut - 1.0
     out = 0.0
+    jw = -1  # the moneyness interval of the last corner inside the grid (-1: none yet)
     for c in range(8):
         if c >= nc:
             break
@@ -232,7 +237,14 @@ def vix_leg(rec, data, ctx, strike, is_call):
             if val < 0.0:
                 val = 0.0
         else:
-            j = np.uint64(clamp(math.floor((math.asinh(xi / r["xi_scale"]) - r["eta_start"]) * r["eta_inv"]), 0.0, n - 2.0))
+            if jw < 0:
+                jw = int(clamp(math.floor((math.asinh(xi / r["xi_scale"]) - r["eta_start"]) * r["eta_inv"]), 0.0, n - 2.0))
+            else:  # the corners' moneyness lie close together: walk from the last interval on the nodes
+                while jw > 0 and xi < data[ox + np.uint64(jw)]:
+                    jw -= 1
+                while jw < n - 2 and xi >= data[ox + np.uint64(jw + 1)]:
+                    jw += 1
+            j = np.uint64(jw)
             x0, x1 = data[ox + j], data[ox + j + one]
             t = clamp((xi - x0) / (x1 - x0), 0.0, 1.0)
             p = np.uint64(r["off_cn"]) + node * np.uint64(n) + j
