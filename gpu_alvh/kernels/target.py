@@ -1,7 +1,7 @@
 """The thin target layer: the few operations whose code differs between CPU, CUDA and the simulator.
 
 ``scatter_add(out, i, j, value)`` adds ``value`` to a shared output ``out[., i, j]`` written by many
-paths at once (daily band histograms, greek sums):
+paths at once (greek sums; the band histograms through ``hist_add``):
 
 * CPU (``prange`` has no atomics): ``out`` is ``[n_threads, I, J]`` and each thread adds into its own
   copy ``out[numba.get_thread_id(), i, j]``; the copies are summed on the host after the launch;
@@ -11,6 +11,14 @@ paths at once (daily band histograms, greek sums):
   Python threads).
 
 :func:`n_copies` gives the leading dimension a target needs.
+
+``hist_add(buf, r, d, out, i, j)`` counts one path in histogram bin ``out[., i, j]`` (a day's band of row
+``r``).  On the CPU it only notes the bin, ``buf[r, d] = j`` (``buf`` [rows, days] int32, the thread's,
+``-1`` where nothing is noted), and ``hist_flush(buf, r, out, i0)`` adds row ``r``'s notes at the end of
+the path, ``out[thread, i0 + d, buf[r, d]] += 1``, resetting them: a path's day-close counts land in
+~250 rows of a histogram of megabytes, and in one loop their cache misses overlap instead of each
+stalling a day close (base book ~4% faster, the counts the same).  CUDA and Python add at once (an
+atomic add / :func:`scatter_add`; ``buf`` is not read) and their ``hist_flush`` does nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from functools import lru_cache
 import numba
 from numba.extending import overload
 
-__all__ = ["scatter_add", "n_copies", "register_cuda"]
+__all__ = ["scatter_add", "hist_add", "hist_flush", "n_copies", "register_cuda"]
 
 _LOCK = threading.Lock()
 
@@ -36,6 +44,36 @@ def scatter_add(out, i, j, value):
 def _scatter_add_cpu(out, i, j, value):
     def impl(out, i, j, value):
         out[numba.get_thread_id(), i, j] += value
+
+    return impl
+
+
+def hist_add(buf, r, d, out, i, j):
+    """Python fallback: ``out[0, i, j] += 1`` at once (``buf``, ``r``, ``d`` unused)."""
+    scatter_add(out, i, j, 1)
+
+
+def hist_flush(buf, r, out, i0):
+    """Python fallback: nothing is noted, nothing to add."""
+
+
+@overload(hist_add, target="cpu")
+def _hist_add_cpu(buf, r, d, out, i, j):
+    def impl(buf, r, d, out, i, j):
+        buf[r, d] = j
+
+    return impl
+
+
+@overload(hist_flush, target="cpu")
+def _hist_flush_cpu(buf, r, out, i0):
+    def impl(buf, r, out, i0):
+        tid = numba.get_thread_id()
+        for d in range(buf.shape[1]):
+            j = buf[r, d]
+            if j >= 0:
+                out[tid, i0 + d, j] += 1
+                buf[r, d] = -1
 
     return impl
 
@@ -64,6 +102,20 @@ def register_cuda():
     def _scatter_add_cuda(out, i, j, value):
         def impl(out, i, j, value):
             cuda.atomic.add(out, (0, i, j), value)
+
+        return impl
+
+    @overload(hist_add, target="cuda")
+    def _hist_add_cuda(buf, r, d, out, i, j):
+        def impl(buf, r, d, out, i, j):
+            cuda.atomic.add(out, (0, i, j), 1)
+
+        return impl
+
+    @overload(hist_flush, target="cuda")
+    def _hist_flush_cuda(buf, r, out, i0):
+        def impl(buf, r, out, i0):
+            pass
 
         return impl
 

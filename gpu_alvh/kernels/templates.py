@@ -61,10 +61,11 @@ def book_cpu(n, n_paths, rows, start, seed, key, mk, steps, strat, sp, hp, cond,
         sig = np.empty(({group_cpu}, 2, {n_sig}))
         ctx = np.empty({group_cpu}, CTX)
         acc = np.empty(({group_cpu}, {n_acc}))
+        hb = np.full(({group_cpu} + 2, h_spx.shape[1]), -1, np.int32)  # the day-close bins a path notes (kernels.target.hist_add)
         for i in range(c, n, n_chunks):  # interleaved: every chunk gets its share of each row group
             _engine.run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v,
                              vix_expiry_v, (spx_rec, spx_nu), (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges,
-                             n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+                             n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, hb, sv_nav, sv_spx, sv_vix)
 
 
 def book_cuda(n, n_paths, rows, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
@@ -80,9 +81,10 @@ def book_cuda(n, n_paths, rows, start, seed, key, mk, steps, strat, sp, hp, cond
         sig = cuda.local.array(({group_cuda}, 2, {n_sig}), numba.float64)
         ctx = cuda.local.array({group_cuda}, CTX_NB)
         acc = cuda.local.array(({group_cuda}, {n_acc}), numba.float64)
+        hb = cuda.local.array((1, 1), numba.int32)  # not read: CUDA counts at once (kernels.target.hist_add)
         _engine.run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v,
                          vix_expiry_v, (spx_rec, spx_nu), (vx_rec, vx_data), kq, rate, q, spot0, v0, (seed_s, seed_v), run_has_hedges,
-                         n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+                         n_layers, L, legs, H, R, sig, ctx, acc, core, accs, h_nav, h_spx, h_vix, g_sums, hb, sv_nav, sv_spx, sv_vix)
 '''
 
 def render(source_hash: str) -> str:

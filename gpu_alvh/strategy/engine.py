@@ -15,9 +15,10 @@ thread, in order, takes the step (:func:`_row_step`):
    (:mod:`gpu_alvh.strategy.accumulators`) and the daily bands are histogrammed.
 
 The state lives in the thread's local records (:mod:`gpu_alvh.strategy.state`); nothing leaves the
-thread inside the time loop except scatter-adds into the band histograms and greek sums
-(:func:`gpu_alvh.kernels.target.scatter_add`).  At the end the thread writes its per-path outputs:
-``core[f, s, p]`` (:data:`CORE`) and ``accs[a, s, p]`` (the accumulator fields).
+thread inside the time loop except scatter-adds into the greek sums and the counts of the band histograms
+(:func:`gpu_alvh.kernels.target.scatter_add`, :func:`~gpu_alvh.kernels.target.hist_add`; on the CPU the
+counts are noted in ``hb`` and added when the path ends).  At the end the thread writes its per-path
+outputs: ``core[f, s, p]`` (:data:`CORE`) and ``accs[a, s, p]`` (the accumulator fields).
 
 Money in dollars, prices in index points, time in calendar days since the start close (``/365`` for
 option expiries), variance in decimal per year.
@@ -30,7 +31,7 @@ import math
 from ..kernels.floats import jitable as register_jitable
 
 from ..kernels import market
-from ..kernels.target import scatter_add
+from ..kernels.target import hist_add, hist_flush, scatter_add
 from . import hedge, ladder, marks
 from .accumulators import acc_day, acc_final, acc_init, acc_step
 from .params import FUT_SLOPE_TENORS, MAX_LAYERS, NEAR_EXPIRY_DAYS
@@ -190,7 +191,7 @@ def _overlay(t, r, Lg, legsg, Rg, Hg, sig, st, sp, hp, cond, cal, vix_expiry, vi
 
 @register_jitable
 def _day_close(t, s, p, r, Lg, legsg, Rg, Hg, sig, ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, fut_slope, nav, spot0, kq, rate, q,
-               spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix):
+               spx, vx, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, hb, sv_nav, sv_spx, sv_vix):
     """Row ``r`` (strategy ``s``) of the thread at the close of day ``cal[t].day``: signals, overlay,
     accumulators, bands; returns NAV.  ``fut_slope``: the market's VIX futures slope (:func:`_fut_slope`)."""
     nk, nh, h0, g = st["n_slots"], st["n_hedge"], st["hedge0"], st["slot0"]
@@ -256,10 +257,10 @@ def _day_close(t, s, p, r, Lg, legsg, Rg, Hg, sig, ctx, acc, st, hp, cond, cal, 
     # daily bands and mean greeks (theta: the one-day change of the marks at an unchanged state)
     ladder.theta_day(Lg, legsg, r, nk, t, spot, vs, now, cal[t]["tv"], cal[t]["dcal_next"], spx)
     n_days1 = cal[cal.shape[0] - 1]["day"] + 1
-    scatter_add(h_nav, s * n_days1 + d, _bin(nav / st["nav"], _NAV_LO, _NAV_HI, _NAV_N), 1)
+    hist_add(hb, r, d, h_nav, s * n_days1 + d, _bin(nav / st["nav"], _NAV_LO, _NAV_HI, _NAV_N))
     if s == 0:
-        scatter_add(h_spx, d, _bin(spot / spot0, _SPX_LO, _SPX_HI, _SPX_N), 1)
-        scatter_add(h_vix, d, _bin(vix, _VIX_LO, _VIX_HI, _VIX_N), 1)
+        hist_add(hb, hb.shape[0] - 2, d, h_spx, d, _bin(spot / spot0, _SPX_LO, _SPX_HI, _SPX_N))
+        hist_add(hb, hb.shape[0] - 1, d, h_vix, d, _bin(vix, _VIX_LO, _VIX_HI, _VIX_N))
     n_str = g_sums.shape[2] // (4 * n_layers)
     for k in range(nk):
         row = s * n_layers + sp[g + k]["layer"]
@@ -284,7 +285,7 @@ def _regime(j, spx, vx, kq):
 
 @register_jitable
 def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-              spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav,
+              spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, hb, sv_nav,
               sv_spx, sv_vix):
     """Row ``r`` of the thread (strategy ``s``) at the start close: state reset, the ladder opened, the first
     hedge decision and day close."""
@@ -338,14 +339,14 @@ def _row_init(s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond,
     c["entry7"] = L[st["slot7"]]["entry_time"] if st["slot7"] >= 0 else 0.0
     acc_init(acc, ctx, L, H)
     nav = _day_close(0, s, p, r, Lg, legsg, Rg, Hg, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, fut_slope, nav, spot0, kq_j,
-                     rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+                     rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, hb, sv_nav, sv_spx, sv_vix)
     r0["nav"] = nav
     trace_point(1, 0, 0.0, L, legs, H, R, sigg[r], spot, vix, nav)
 
 
 @register_jitable
 def _row_step(t, s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-              spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx,
+              spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, hb, sv_nav, sv_spx,
               sv_vix):
     """Row ``r`` of the thread (strategy ``s``) through step ``t`` (the market has moved to ``spot, vs``)."""
     st = strat[s]
@@ -384,7 +385,7 @@ def _row_step(t, s, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, co
     acc_step(acc, ctx, L, H)
     if cal[t]["end_of_day"]:
         nav = _day_close(t, s, p, r, Lg, legsg, Rg, Hg, sigg[r], ctx, acc, st, hp, cond, cal, vix_expiry, vix_expiry_v, spot, vs, vix, fut_slope, nav, spot0,
-                         kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+                         kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, sp, h_nav, h_spx, h_vix, g_sums, hb, sv_nav, sv_spx, sv_vix)
     r0["nav"] = nav
     trace_point(1, t, now, L, legs, H, R, sigg[r], spot, vix, nav)
 
@@ -420,13 +421,15 @@ def _row_final(s, p, r, Lg, Hg, Rg, ctxg, accg, strat, hp, spot, vix, core, accs
 @register_jitable
 def run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v, spx, vx,
              kq, rate, q, spot0, v0, seeds, run_has_hedges, n_layers, Lg, legsg, Hg, Rg, sigg, ctxg, accg, core, accs, h_nav, h_spx, h_vix,
-             g_sums, sv_nav, sv_spx, sv_vix):
+             g_sums, hb, sv_nav, sv_spx, sv_vix):
     """Run strategies ``rows g .. rows g + rows - 1`` (``g = i // n_paths``, those below ``strat.shape[0]``)
     on path ``start + i % n_paths`` (see the module docstring): the market moves once per step, then each
     row takes the step in order.
 
     ``Lg, legsg, Hg, Rg, sigg, ctxg, accg``: the thread's state, a leading axis of at least ``rows`` rows
-    (:func:`gpu_alvh.strategy.state.local_state`).  ``spx = (rec, nu)``, ``vx = (rec, data)``: the SPX and
+    (:func:`gpu_alvh.strategy.state.local_state`); ``hb`` [rows + 2, days + 1] int32 the histogram bins the
+    CPU notes per row and day close (the last two rows SPX and VIX; all -1 between paths), a dummy on CUDA
+    (:func:`gpu_alvh.kernels.target.hist_add`).  ``spx = (rec, nu)``, ``vx = (rec, data)``: the SPX and
     VIX tables of every pricing regime (a record per regime); ``kq`` [n_regimes, 10]: per regime ``(a, b,
     a3, b3, rho sigma, lambda E[Z_v J], lambda E[J^2], a2, a3_2, rho2 sigma2)``, the pricing model's
     ``VIX^2 = a v + a2 v2 + b`` at 30 and 93 days, the P model's variance/price co-movement terms
@@ -449,7 +452,7 @@ def run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond,
     fut_slope = _fut_slope(vx_j, vs)
     for r in range(nr):
         _row_init(s0 + r, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v, vix_expiry_v,
-                  spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, sv_nav, sv_spx, sv_vix)
+                  spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, seeds, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, hb, sv_nav, sv_spx, sv_vix)
     n_steps = cal.shape[0] - 1
     slow = n_steps if m["factors"] == 2 else 0
     for t in range(1, n_steps + 1):
@@ -462,7 +465,12 @@ def run_path(i, rows, n_paths, start, seed, key, mk, steps, strat, sp, hp, cond,
         fut_slope = _fut_slope(vx_j, vs) if cal[t]["end_of_day"] else 0.0  # read at day closes only
         for r in range(nr):
             _row_step(t, s0 + r, p, r, Lg, legsg, Hg, Rg, sigg, ctxg, accg, strat, sp, hp, cond, cal, spx_expiry, vix_expiry, spx_expiry_v,
-                      vix_expiry_v, spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums,
+                      vix_expiry_v, spot, vs, vix, fut_slope, spot0, kq_j, rate, q, spx_j, vx_j, run_has_hedges, n_layers, h_nav, h_spx, h_vix, g_sums, hb,
                       sv_nav, sv_spx, sv_vix)
+    n_days1 = cal[n_steps]["day"] + 1
     for r in range(nr):
         _row_final(s0 + r, p, r, Lg, Hg, Rg, ctxg, accg, strat, hp, spot, vix, core, accs)
+        hist_flush(hb, r, h_nav, (s0 + r) * n_days1)
+    if s0 == 0:
+        hist_flush(hb, hb.shape[0] - 2, h_spx, 0)
+        hist_flush(hb, hb.shape[0] - 1, h_vix, 0)

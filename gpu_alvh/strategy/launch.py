@@ -271,7 +271,7 @@ def trace_paths(inp: KernelInputs, paths, seed: int) -> dict:
             state = local_state(1)
             args = (s, 1, 1, path, np.uint64(seed), np.uint64(inp.compiled.key), *(np.asarray(a) for a in inp.market), *(np.asarray(a) for a in inp.book_arrays),
                     tuple(np.asarray(a) for a in inp.spx), tuple(np.asarray(a) for a in inp.vix), inp.kq_host, *inp.scalars(), *state,
-                    host["core"], host["accs"], host["h_nav"], host["h_spx"], host["h_vix"], host["g_sums"], host["sv_nav"], host["sv_spx"], host["sv_vix"])
+                    host["core"], host["accs"], host["h_nav"], host["h_spx"], host["h_vix"], host["g_sums"], np.full((3, 1), -1, np.int32), host["sv_nav"], host["sv_spx"], host["sv_vix"])
             with Recorder(int(st["n_slots"]), nh, float(st["nav"]), hedges[h0:h0 + nh]) as rec:
                 engine.run_path(*args)
             recs[(s, ti)] = rec.records
