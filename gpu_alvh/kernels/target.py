@@ -17,7 +17,7 @@ paths at once (greek sums; the band histograms through ``hist_add``):
 ``-1`` where nothing is noted), and ``hist_flush(buf, r, out, i0)`` adds row ``r``'s notes at the end of
 the path, ``out[thread, i0 + d, buf[r, d]] += 1``, resetting them: a path's day-close counts land in
 ~250 rows of a histogram of megabytes, and in one loop their cache misses overlap instead of each
-stalling a day close (base book ~4% faster, the counts the same).  CUDA and Python add at once (an
+stalling a day close (base book ~7% faster on one thread, the counts the same).  CUDA and Python add at once (an
 atomic add / :func:`scatter_add`; ``buf`` is not read) and their ``hist_flush`` does nothing.
 """
 
